@@ -1,0 +1,105 @@
+"""``vro-bot`` command line. Parses arguments and hands over; each command lives in its module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vro-bot", description="Run Veeam Recovery Orchestrator from Slack."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="run the bot (HTTP mode, or Socket Mode when SLACK_APP_TOKEN is set)")
+    sub.add_parser("check", help="validate the configuration, reach VRO and Slack, and report")
+
+    demo = sub.add_parser("demo", help="play an incident end to end, offline, with no credentials")
+    demo.add_argument("--interactive", action="store_true", help="type /vro commands yourself")
+    demo.add_argument("--speed", type=float, default=None, help="simulated seconds per real second")
+    demo.add_argument("--db", default=None, help="database URL (default: SQLite in a temporary folder)")
+    demo.add_argument("--transcript", default=None, help="also write a plain-text transcript to this file")
+
+    sim = sub.add_parser("simulator", help="serve the VRO simulator")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=9898)
+    sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    sim.add_argument("--scenario", default=None, help="estate file (JSON) to load instead of the default")
+    sim.add_argument(
+        "--tls", action="store_true", help="serve HTTPS with a generated self-signed certificate"
+    )
+    sim.add_argument(
+        "--cert-dir", default=None, help="where --tls writes its certificate (default: temp dir)"
+    )
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations up to head")
+    db_sub.add_parser("current", help="show the database's revision and the code's head")
+
+    audit = sub.add_parser("audit", help="the approval audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    export = audit_sub.add_parser("export", help="export the audit log")
+    export.add_argument(
+        "--since", type=datetime.fromisoformat, default=None, help="ISO date/time, e.g. 2026-11-01"
+    )
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--output", default="-", help="file to write (default: stdout)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vro-bot`` console script."""
+    args = _parser().parse_args(argv)
+    from bot.config import ConfigError, load_settings
+
+    try:
+        if args.command == "simulator":
+            from bot.simulator.serve import run_simulator
+
+            return run_simulator(
+                host=args.host,
+                port=args.port,
+                speed=args.speed,
+                scenario=args.scenario,
+                tls=args.tls,
+                cert_dir=args.cert_dir,
+            )
+        if args.command == "demo":
+            from bot.demo import run_demo
+
+            return run_demo(
+                interactive=args.interactive, speed=args.speed, db_url=args.db, transcript=args.transcript
+            )
+
+        settings = load_settings()
+        if args.command == "db":
+            from bot.migrate import current, upgrade
+
+            if args.db_command == "upgrade":
+                upgrade(settings.database_url)
+                print("Database is at the latest revision.")
+                return 0
+            print(current(settings.database_url))
+            return 0
+        if args.command == "audit":
+            from bot.approvals.export import export_audit
+
+            return export_audit(settings, since=args.since, fmt=args.format, output=args.output)
+        if args.command == "check":
+            from bot.runtime import check
+
+            return check(settings)
+        from bot.runtime import run
+
+        return run(settings)
+    except ConfigError as exc:
+        print(f"vro-bot: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""Settings: the only reader of the environment (and of ``.env``).
+
+``load_settings()`` builds a :class:`Settings` from the environment; nothing reads it at import
+time. Errors name the environment variable at fault, never its value (values may be secrets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_VRO_API_VERSION = "v7.21"
+DEFAULT_DATABASE_URL = "sqlite:///./vro-bot.db"
+DEFAULT_HTTP_HOST = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
+DEFAULT_HTTP_PORT = 3000
+DEFAULT_POLL_SECONDS = 5.0
+
+
+class ConfigError(Exception):
+    """The configuration is missing or malformed; the message names the variable(s)."""
+
+
+class Settings(BaseSettings):
+    """Every variable of DESIGN.md section 4, plus a few operational knobs."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+
+    vro_url: str | None = None
+    vro_username: str | None = None
+    vro_password: SecretStr | None = None
+    vro_client_id: str | None = None
+    vro_client_secret: SecretStr | None = None
+    vro_mfa_secret: SecretStr | None = None
+    vro_api_version: str = DEFAULT_VRO_API_VERSION
+    vro_ca_bundle: Path | None = None
+    vro_verify_tls: bool = True
+
+    database_url: str = DEFAULT_DATABASE_URL
+    vro_bot_policy: Path | None = None
+    vro_bot_http_host: str = DEFAULT_HTTP_HOST
+    vro_bot_http_port: int = Field(default=DEFAULT_HTTP_PORT, ge=1, le=65535)
+    vro_bot_poll_seconds: float = Field(default=DEFAULT_POLL_SECONDS, gt=0, le=3600)
+
+    # Operational knobs beyond the contract (documented in the README).
+    vro_bot_poll_max_seconds: float = Field(default=60.0, gt=0, le=3600)
+    vro_bot_auto_migrate: bool = False
+    vro_bot_announce_channel: str | None = None
+    vro_bot_log_format: Literal["auto", "json", "console"] = "auto"
+    vro_bot_log_level: str = "INFO"
+
+    @field_validator("vro_url")
+    @classmethod
+    def _check_vro_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http:// or https:// URL with a host, e.g. https://vro.corp.local:9898"
+            )
+        return value.rstrip("/")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _check_slack_api_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _check_bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if (
+            value is not None
+            and value.get_secret_value()
+            and not value.get_secret_value().startswith("xoxb-")
+        ):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _check_app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if (
+            value is not None
+            and value.get_secret_value()
+            and not value.get_secret_value().startswith("xapp-")
+        ):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if not scheme.startswith(("sqlite", "postgresql", "postgres")):
+            raise ValueError("must be sqlite:///path.db or postgresql://user:pw@host/db")
+        return value
+
+    @property
+    def socket_mode(self) -> bool:
+        """Socket Mode is selected by the presence of ``SLACK_APP_TOKEN``."""
+        return self.slack_app_token is not None and bool(self.slack_app_token.get_secret_value())
+
+    def missing_for_run(self) -> list[str]:
+        """Names of the variables ``vro-bot run`` needs but does not have."""
+        missing: list[str] = []
+        if not _present(self.slack_bot_token):
+            missing.append("SLACK_BOT_TOKEN")
+        if not self.socket_mode and not _present(self.slack_signing_secret):
+            missing.append("SLACK_SIGNING_SECRET")
+        if not self.vro_url:
+            missing.append("VRO_URL")
+        has_password = bool(self.vro_username) and _present(self.vro_password)
+        has_client = bool(self.vro_client_id) and _present(self.vro_client_secret)
+        if not (has_password or has_client):
+            missing.append("VRO_USERNAME/VRO_PASSWORD or VRO_CLIENT_ID/VRO_CLIENT_SECRET")
+        return missing
+
+    def require_for_run(self) -> None:
+        """Raise :class:`ConfigError` naming every variable ``vro-bot run`` is missing."""
+        missing = self.missing_for_run()
+        if missing:
+            raise ConfigError(
+                "Missing configuration: " + ", ".join(missing) + ". Set them in the environment or in .env."
+            )
+
+
+def _present(value: SecretStr | None) -> bool:
+    return value is not None and bool(value.get_secret_value())
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, env_file: str | None = ".env") -> Settings:
+    """Build settings from ``env`` (tests) or from the process environment and ``.env``.
+
+    Raises :class:`ConfigError` whose message names each bad variable.
+    """
+    try:
+        if env is not None:
+            # Explicit mapping: ignore the process environment and .env entirely.
+            values = {k.lower(): v for k, v in env.items()}
+            return Settings.model_validate(values)
+        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "configuration"
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {msg}")
+        raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None

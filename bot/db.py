@@ -1,0 +1,84 @@
+"""Database foundations: the declarative base, URL handling, engine and session factories.
+
+Nothing connects at import time: engines are built by :func:`create_engine` and passed in.
+The application talks to the database asynchronously (``aiosqlite`` / ``psycopg``); Alembic
+uses the synchronous URL from :func:`sync_url`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import MetaData, event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _split(url: str) -> tuple[str, str]:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("DATABASE_URL must look like sqlite:///path.db or postgresql://user:pw@host/db")
+    return scheme, rest
+
+
+def async_url(url: str) -> str:
+    """The SQLAlchemy URL for the application's async engine."""
+    scheme, rest = _split(url)
+    base = scheme.split("+", 1)[0]
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    if base in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    raise ValueError(f"unsupported database scheme {base!r}: use sqlite or postgresql")
+
+
+def sync_url(url: str) -> str:
+    """The SQLAlchemy URL for synchronous tools (Alembic)."""
+    scheme, rest = _split(url)
+    base = scheme.split("+", 1)[0]
+    if base == "sqlite":
+        return f"sqlite://{rest}"
+    if base in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    raise ValueError(f"unsupported database scheme {base!r}: use sqlite or postgresql")
+
+
+def is_sqlite(url: str) -> bool:
+    return _split(url)[0].startswith("sqlite")
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for ``url`` (a DATABASE_URL as users write it)."""
+    if is_sqlite(url):
+        kwargs.setdefault("connect_args", {"timeout": 30})
+        engine = create_async_engine(async_url(url), **kwargs)
+        _tune_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(async_url(url), **kwargs)
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

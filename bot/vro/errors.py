@@ -1,0 +1,65 @@
+"""Errors raised by the VRO client.
+
+One tree, in the spirit of httpx's::
+
+    VroError                      every failure talking to VRO
+    ├── VroUnavailable            network error, timeout, or a 5xx: VRO could not answer
+    ├── VroAuthError              401, or the token endpoint refused the credentials
+    │   └── VroMfaRequired        the account needs an MFA passcode and no secret is configured
+    ├── VroNotFound               404: the plan / group / VM / step does not exist
+    ├── VroRejected               400 / 409: VRO refused the request (illegal state, bad body)
+    └── VroUnexpected             anything else: an HTML page, malformed JSON, an unknown status
+
+Every error carries the HTTP method, the path (never the host's credentials or tokens), the
+status when there was a response, and VRO's own message (``Message``, ``message`` or
+``error_description``). ``str(error)`` is written for the person who will read it in Slack.
+"""
+
+from __future__ import annotations
+
+
+class VroError(Exception):
+    """Base class of every VRO client error."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str = "",
+        path: str = "",
+        status: int | None = None,
+        vro_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.path = path
+        self.status = status
+        self.vro_message = vro_message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class VroUnavailable(VroError):
+    """VRO could not be reached or answered with a 5xx; retrying later may help."""
+
+
+class VroAuthError(VroError):
+    """VRO refused our credentials or token."""
+
+
+class VroMfaRequired(VroAuthError):
+    """The account has MFA enabled and no ``VRO_MFA_SECRET`` is configured."""
+
+
+class VroNotFound(VroError):
+    """The resource does not exist (404)."""
+
+
+class VroRejected(VroError):
+    """VRO refused the request: illegal state for this action, or a bad request (400 / 409)."""
+
+
+class VroUnexpected(VroError):
+    """VRO answered something we cannot interpret (HTML, malformed JSON, odd status)."""
