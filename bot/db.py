@@ -96,13 +96,28 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
+    """WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for every transaction.
+
+    With the driver's deferred ``BEGIN`` two transactions can both read and then both try to
+    write; SQLite fails one of them at once with "database is locked" (the busy timeout does
+    not cover that lock upgrade). Taking the write lock at ``BEGIN`` makes writers queue behind
+    the busy timeout instead. Transactions therefore run one at a time, which suits the bot's
+    short transactions; PostgreSQL is the choice for heavier use.
+    """
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Stop the driver from issuing its own BEGIN; the "begin" hook below does it.
+        dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
