@@ -1,0 +1,1 @@
+"""Operations: metrics, structured logs with secret redaction, health endpoints, ``vro-bot check``."""
