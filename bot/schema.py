@@ -1,0 +1,14 @@
+"""Every table module, imported so that ``bot.db.Base.metadata`` describes the whole schema.
+
+Alembic's autogenerate check and the test fixtures use this module; the application itself
+never creates tables (migrations do).
+"""
+
+from __future__ import annotations
+
+from bot.approvals import tables as approvals_tables
+from bot.db import Base
+
+metadata = Base.metadata
+
+__all__ = ["approvals_tables", "metadata"]
