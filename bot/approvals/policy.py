@@ -1,0 +1,381 @@
+"""Who may do what: the policy file of DESIGN.md §4, parsed and validated (pure, no I/O).
+
+The file names roles (Slack user ids and user-group handles, ``"*"`` for anyone), the defaults
+every action verb takes (requester role, number of approvals, approver role, time to live,
+whether a reason is required), per-verb overrides, and the channels where ``/vro`` may be used.
+Every mistake in the file is reported with the key that holds it, e.g.
+``policy file: actions.failovr: unknown verb; known verbs: check, clear-log, ...``.
+
+Group membership is asked of a :class:`GroupResolver` (the Slack layer implements it over
+``usergroups.users.list``); :class:`CachedGroupResolver` keeps answers for a while, timed by
+the injected clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.clock import Clock
+from bot.vro import plan_states as ps
+
+ANYONE = "*"
+QUERY_ROLE = "viewer"
+DEFAULT_GROUP_TTL_SECONDS = 300.0
+MAX_APPROVALS = 10
+MAX_TTL_MINUTES = 7 * 24 * 60
+
+# The action verbs of the slash command and the VRO operation(s) each may send.
+VERB_ACTIONS: Mapping[str, frozenset[str]] = {
+    "enable": frozenset({ps.ENABLE}),
+    "disable": frozenset({ps.DISABLE}),
+    "halt": frozenset({ps.HALT}),
+    "failover": frozenset({ps.FAILOVER}),
+    "permanent-failover": frozenset({ps.PERMANENT_FAILOVER}),
+    "failback": frozenset({ps.FAILBACK_TO_PRODUCTION}),
+    "prepare-failback": frozenset({ps.PREPARE_TO_FAILBACK}),
+    "switchover": frozenset({ps.SWITCHOVER_TO_PRODUCTION}),
+    "commit-failback": frozenset({ps.COMMIT_FAILBACK}),
+    "undo": frozenset({ps.UNDO}),
+    "reset": frozenset({ps.RESET_STATE}),
+    "clear-log": frozenset({ps.RESET_CHANGE_LOG}),
+    "restore": frozenset({ps.RESTORE}),
+    "continue": frozenset({ps.CONTINUE}),
+    "check": frozenset({ps.READINESS_CHECK}),
+    "schedule": frozenset({ps.SCHEDULE_AT, ps.SCHEDULE_AFTER}),
+    "unschedule": frozenset({ps.DELETE_SCHEDULE}),
+    "clone": frozenset({ps.CLONE}),
+}
+VERBS: tuple[str, ...] = tuple(sorted(VERB_ACTIONS))
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_GROUP_HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class PolicyError(Exception):
+    """The policy file is invalid; the message names every problem and the key that holds it."""
+
+    def __init__(self, problems: list[str], *, source: str = "policy file") -> None:
+        self.problems = tuple(problems)
+        self.source = source
+        super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
+
+
+class GroupResolver(Protocol):
+    """Answers who is in a Slack user group."""
+
+    async def members(self, handle: str) -> frozenset[str]:
+        """User ids of the group with this handle (empty when there is no such group)."""
+        ...
+
+
+class CachedGroupResolver:
+    """Keeps each group's members for ``ttl_seconds`` (on the injected clock).
+
+    When a refresh fails and an older answer is at hand, the older answer is used; otherwise
+    the error goes to the caller.
+    """
+
+    def __init__(
+        self, *, inner: GroupResolver, clock: Clock, ttl_seconds: float = DEFAULT_GROUP_TTL_SECONDS
+    ) -> None:
+        self._inner = inner
+        self._clock = clock
+        self._ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+
+    async def members(self, handle: str) -> frozenset[str]:
+        now = self._clock.monotonic()
+        cached = self._cache.get(handle)
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        try:
+            members = await self._inner.members(handle)
+        except Exception:
+            if cached is not None:
+                return cached[1]
+            raise
+        self._cache[handle] = (now + self._ttl, members)
+        return members
+
+    def forget(self, handle: str | None = None) -> None:
+        """Drop one group's cached members (or all of them)."""
+        if handle is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(handle, None)
+
+
+# --- the file's shape --------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RoleSpec(_Strict):
+    users: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+
+class Defaults(_Strict):
+    role: str = "operator"
+    approvals: int = Field(default=1, ge=0, le=MAX_APPROVALS)
+    approver_role: str = "approver"
+    ttl_minutes: int = Field(default=30, ge=1, le=MAX_TTL_MINUTES)
+    reason_required: bool = False
+
+
+class ActionOverride(_Strict):
+    role: str | None = None
+    approvals: int | None = Field(default=None, ge=0, le=MAX_APPROVALS)
+    approver_role: str | None = None
+    ttl_minutes: int | None = Field(default=None, ge=1, le=MAX_TTL_MINUTES)
+    reason_required: bool | None = None
+
+
+def _builtin_roles() -> dict[str, RoleSpec]:
+    return {name: RoleSpec(users=(ANYONE,)) for name in (QUERY_ROLE, "operator", "approver")}
+
+
+class PolicyFile(_Strict):
+    channels: tuple[str, ...] = ()
+    roles: dict[str, RoleSpec] = Field(default_factory=_builtin_roles)
+    defaults: Defaults = Field(default_factory=Defaults)
+    actions: dict[str, ActionOverride | None] = Field(default_factory=dict)  # null = the defaults
+
+
+_KNOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "top": tuple(PolicyFile.model_fields),
+    "roles": tuple(RoleSpec.model_fields),
+    "defaults": tuple(Defaults.model_fields),
+    "actions": tuple(ActionOverride.model_fields),
+}
+
+
+# --- the parsed policy -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRule:
+    """What the policy says about one action verb."""
+
+    verb: str
+    role: str
+    approvals: int
+    approver_role: str
+    ttl_minutes: int
+    reason_required: bool
+
+    @property
+    def ttl(self) -> timedelta:
+        return timedelta(minutes=self.ttl_minutes)
+
+
+class Policy:
+    """A validated policy. Build it with :meth:`from_yaml`, :func:`load_policy` or :meth:`builtin`."""
+
+    def __init__(self, spec: PolicyFile) -> None:
+        self._spec = spec
+        self._channels = frozenset(spec.channels)
+
+    @classmethod
+    def builtin(cls) -> Policy:
+        """Anyone may query and request; every action needs one approval from someone else."""
+        return cls(PolicyFile())
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str = "policy file") -> Policy:
+        """Parse and validate the YAML ``text``; :class:`PolicyError` names every problem."""
+        try:
+            data = yaml.safe_load(text)
+        except yaml.MarkedYAMLError as exc:
+            where = ""
+            if exc.problem_mark is not None:
+                where = f" (line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1})"
+            raise PolicyError([f"not valid YAML{where}: {exc.problem}"], source=source) from None
+        except yaml.YAMLError as exc:
+            raise PolicyError([f"not valid YAML: {exc}"], source=source) from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise PolicyError(["must be a mapping with keys " + ", ".join(_KNOWN_KEYS["top"])], source=source)
+        return cls.from_mapping(data, source=source)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "policy file") -> Policy:
+        """Validate an already-parsed policy document."""
+        try:
+            spec = PolicyFile.model_validate(data)
+        except ValidationError as exc:
+            raise PolicyError([_describe(err) for err in exc.errors()], source=source) from None
+        problems = _semantic_problems(spec)
+        if problems:
+            raise PolicyError(problems, source=source)
+        return cls(_normalized(spec))
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(sorted(self._spec.roles))
+
+    @property
+    def channels(self) -> frozenset[str]:
+        return self._channels
+
+    def rule(self, verb: str) -> ActionRule:
+        """The rule for an action verb; :class:`PolicyError` for a verb that is not an action."""
+        if verb not in VERB_ACTIONS:
+            raise PolicyError([f"{verb}: unknown verb; known verbs: {', '.join(VERBS)}"], source="policy")
+        defaults = self._spec.defaults
+        override = self._spec.actions.get(verb) or ActionOverride()
+        return ActionRule(
+            verb=verb,
+            role=override.role if override.role is not None else defaults.role,
+            approvals=override.approvals if override.approvals is not None else defaults.approvals,
+            approver_role=(
+                override.approver_role if override.approver_role is not None else defaults.approver_role
+            ),
+            ttl_minutes=override.ttl_minutes if override.ttl_minutes is not None else defaults.ttl_minutes,
+            reason_required=(
+                override.reason_required if override.reason_required is not None else defaults.reason_required
+            ),
+        )
+
+    def channel_allowed(self, channel_id: str) -> bool:
+        """Whether ``/vro`` may be used in this channel (an empty list allows every channel)."""
+        return not self._channels or channel_id in self._channels
+
+    def role_is_open(self, role: str) -> bool:
+        """Whether anyone at all holds ``role`` (its users include ``"*"``)."""
+        spec = self._spec.roles.get(role)
+        return spec is not None and ANYONE in spec.users
+
+    async def has_role(self, user_id: str, role: str, groups: GroupResolver) -> bool:
+        """Whether ``user_id`` holds ``role`` now: listed by id, ``"*"``, or in a listed group.
+
+        A role the policy does not define is held by nobody.
+        """
+        spec = self._spec.roles.get(role)
+        if spec is None:
+            return False
+        if ANYONE in spec.users or user_id in spec.users:
+            return True
+        for handle in spec.groups:
+            if user_id in await groups.members(handle):
+                return True
+        return False
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate the policy file at ``path`` (``VRO_BOT_POLICY``)."""
+    source = f"policy file {path}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError([f"cannot read it: {exc.strerror or exc}"], source=source) from None
+    except UnicodeDecodeError:
+        raise PolicyError(["cannot read it: not UTF-8 text"], source=source) from None
+    return Policy.from_yaml(text, source=source)
+
+
+# --- validation helpers --------------------------------------------------------------------
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> tuple[str, ...]:
+    parent = loc[:-1]
+    if not parent:
+        return _KNOWN_KEYS["top"]
+    if parent[0] == "defaults":
+        return _KNOWN_KEYS["defaults"]
+    if parent[0] in ("roles", "actions") and len(parent) == 2:
+        return _KNOWN_KEYS[str(parent[0])]
+    return ()
+
+
+def _describe(err: Any) -> str:
+    loc: tuple[int | str, ...] = tuple(err["loc"])
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        known = _known_keys(loc)
+        hint = f"; known keys: {', '.join(known)}" if known else ""
+        return f"{_path(loc)}: unknown key{hint}"
+    messages = {
+        "missing": "required",
+        "model_type": "must be a mapping (key: value)",
+        "model_attributes_type": "must be a mapping (key: value)",
+        "dict_type": "must be a mapping (key: value)",
+        "tuple_type": "must be a list, like [a, b]",
+        "list_type": "must be a list, like [a, b]",
+        "int_type": "must be a whole number",
+        "int_parsing": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "bool_type": "must be true or false",
+        "bool_parsing": "must be true or false",
+        "string_type": "must be text",
+        "greater_than_equal": f"must be at least {ctx.get('ge')}",
+        "less_than_equal": f"must be at most {ctx.get('le')}",
+    }
+    return f"{_path(loc)}: {messages.get(kind, str(err['msg']))}"
+
+
+def _semantic_problems(spec: PolicyFile) -> list[str]:
+    problems: list[str] = []
+    roles = sorted(spec.roles)
+    known_roles = f"known roles: {', '.join(roles) or '(none)'}"
+    for i, channel in enumerate(spec.channels):
+        if not _CHANNEL_ID.match(channel):
+            problems.append(f"channels[{i}]: {channel!r} is not a channel id (like C0123ABCD)")
+    if QUERY_ROLE not in spec.roles:
+        problems.append(f'roles.{QUERY_ROLE}: missing; queries need it (users: ["*"] lets anyone query)')
+    for name, role in spec.roles.items():
+        for i, user in enumerate(role.users):
+            if user != ANYONE and not _USER_ID.match(user):
+                problems.append(
+                    f'roles.{name}.users[{i}]: {user!r} is not a Slack user id (like U0123ABCD) or "*"'
+                )
+        for i, handle in enumerate(role.groups):
+            if not _GROUP_HANDLE.match(handle.removeprefix("@")):
+                problems.append(
+                    f"roles.{name}.groups[{i}]: {handle!r} is not a user-group handle (like dr-operators)"
+                )
+    for key in ("role", "approver_role"):
+        value = getattr(spec.defaults, key)
+        if value not in spec.roles:
+            problems.append(f"defaults.{key}: unknown role {value!r}; {known_roles}")
+    for verb, override in spec.actions.items():
+        if verb not in VERB_ACTIONS:
+            problems.append(f"actions.{verb}: unknown verb; known verbs: {', '.join(VERBS)}")
+            continue
+        for key in ("role", "approver_role"):
+            value = getattr(override, key, None)
+            if value is not None and value not in spec.roles:
+                problems.append(f"actions.{verb}.{key}: unknown role {value!r}; {known_roles}")
+    return problems
+
+
+def _normalized(spec: PolicyFile) -> PolicyFile:
+    """Group handles without a leading ``@`` (people copy them from Slack with it)."""
+    roles = {
+        name: RoleSpec(users=role.users, groups=tuple(h.removeprefix("@") for h in role.groups))
+        for name, role in spec.roles.items()
+    }
+    return spec.model_copy(update={"roles": roles})
