@@ -105,10 +105,12 @@ class ArgSpec:
     param: str | None = None  # key in ``bot.vro.actions.perform`` params
     choices: tuple[Choice, ...] = ()
     direction: TimeDirection | None = None
+    metavar: str = ""  # shown in usage instead of the name
 
     @property
     def placeholder(self) -> str:
-        return f"<{self.name}>" if self.required else f"[{self.name}]"
+        label = self.metavar or self.name
+        return f"<{label}>" if self.required else f"[{label}]"
 
 
 @dataclass(frozen=True)
@@ -661,6 +663,7 @@ _TABLE: Final[tuple[VerbSpec, ...]] = (
                         greedy=True,
                         ref=RefKind.PLAN,
                         param="previous_plan_id",
+                        metavar="other-plan",
                     ),
                 ),
                 action="ScheduleAfter",
@@ -724,7 +727,7 @@ VERB_FOR_ACTION: Final[Mapping[str, VerbSpec]] = MappingProxyType(
 )
 """The verb that performs each ``PlanAction`` name."""
 
-GENERAL_USAGE: Final = f"{COMMAND} <command> [arguments] [--options]   (try `{COMMAND} help`)"
+GENERAL_USAGE: Final = f"{COMMAND} <command> [arguments] [--options]"
 
 
 def _squash(text: str) -> str:
@@ -1079,7 +1082,9 @@ def _unknown_verb(word: str) -> ParseError:
     close = difflib.get_close_matches(word.lower(), list(VERBS), n=3, cutoff=0.6)
     if close:
         listed = " or ".join(f"`{verb}`" for verb in close)
-        message = f"I don't know the command “{shown}”. Did you mean {listed}?"
+        message = (
+            f"I don't know the command “{shown}”. Did you mean {listed}? `{COMMAND} help` lists them all."
+        )
     else:
         message = f"I don't know the command “{shown}”. `{COMMAND} help` lists the commands."
     return ParseError(message, suggestions=tuple(close))
