@@ -101,21 +101,21 @@ class Page(VroModel, Generic[T]):
 class TokenResponse(VroModel):
     """Answer of ``POST /api/token``: tokens, or an ``mfa_token`` for an MFA-enabled user."""
 
-    access_token: str | None = None
+    access_token: str | None = Field(default=None, repr=False)
     token_type: str | None = None
     expires_in: int | None = None
-    refresh_token: str | None = None
-    mfa_token: str | None = None
+    refresh_token: str | None = Field(default=None, repr=False)
+    mfa_token: str | None = Field(default=None, repr=False)
 
 
 class ClientCredentials(VroModel):
     client_id: str
-    client_secret: str
+    client_secret: str = Field(repr=False)
 
 
 class MfaCode(VroModel):
-    mfaKey: str
-    mfaQrCodeUrl: str | None = None
+    mfaKey: str = Field(repr=False)
+    mfaQrCodeUrl: str | None = Field(default=None, repr=False)
 
 
 # --- plans and their contents ---------------------------------------------------------------

@@ -1,0 +1,358 @@
+"""Logging in to VRO and keeping a valid access token.
+
+:class:`TokenManager` talks to ``POST {base}/api/token`` (form-encoded, not versioned):
+
+* logs in lazily, on the first call that needs a token;
+* refreshes ahead of expiry (:data:`DEFAULT_REFRESH_MARGIN_SECONDS` before it) and once when VRO
+  answers 401 to a token it gave us;
+* logs in afresh when VRO refuses the refresh token;
+* lets exactly one login or refresh run at a time: every caller waiting meanwhile gets its result;
+* answers VRO's MFA challenge (a ``mfa_token`` instead of tokens) with a TOTP passcode computed
+  from ``VRO_MFA_SECRET``, or fails with :class:`VroMfaRequired` saying so.
+
+Passwords, client secrets, MFA secrets and tokens never appear in reprs, logs or error texts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import logging
+import math
+import struct
+from dataclasses import dataclass, field
+from typing import Final
+
+import httpx
+import pydantic
+
+from bot.clock import Clock
+from bot.vro.errors import VroAuthError, VroMfaRequired, VroUnavailable, VroUnexpected
+from bot.vro.models import TokenResponse
+
+log = logging.getLogger(__name__)
+
+TOKEN_PATH: Final = "/api/token"  # noqa: S105 - a path, not a secret
+DEFAULT_REFRESH_MARGIN_SECONDS: Final = 60.0
+TOTP_STEP_SECONDS: Final = 30
+TOTP_DIGITS: Final = 6
+
+
+# --- credentials ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordCredentials:
+    """A VRO user account (``grant_type=password``), optionally with its TOTP secret (base32)."""
+
+    username: str
+    password: str = field(repr=False)
+    mfa_secret: str | None = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        return f"user {self.username!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentialsGrant:
+    """A VRO API client registration (``grant_type=client_credentials``)."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+
+    def describe(self) -> str:
+        return f"API client {self.client_id!r}"
+
+
+Credentials = PasswordCredentials | ClientCredentialsGrant
+
+
+# --- TOTP (RFC 6238 over RFC 4226 HOTP) -----------------------------------------------------
+
+
+def hotp(key: bytes, counter: int, *, digits: int = TOTP_DIGITS, digest: str = "sha1") -> str:
+    """RFC 4226 HMAC-based one-time password for ``counter``."""
+    mac = hmac.new(key, struct.pack(">Q", counter), digest).digest()
+    offset = mac[-1] & 0x0F
+    code = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
+    return str(code % 10**digits).zfill(digits)
+
+
+def totp(
+    key: bytes,
+    unix_time: float,
+    *,
+    step: int = TOTP_STEP_SECONDS,
+    digits: int = TOTP_DIGITS,
+    digest: str = "sha1",
+) -> str:
+    """RFC 6238 time-based one-time password at ``unix_time`` (seconds since the epoch)."""
+    return hotp(key, math.floor(unix_time / step), digits=digits, digest=digest)
+
+
+def decode_totp_secret(secret: str) -> bytes:
+    """The key bytes of a base32 TOTP secret as authenticator apps show it (spaces, any case)."""
+    cleaned = "".join(secret.split()).upper().rstrip("=")
+    if not cleaned:
+        raise ValueError("the MFA secret is empty")
+    padded = cleaned + "=" * (-len(cleaned) % 8)
+    try:
+        return base64.b32decode(padded)
+    except (binascii.Error, ValueError):
+        # The secret itself must not appear in the message.
+        raise ValueError("the MFA secret is not valid base32 (letters A-Z and digits 2-7)") from None
+
+
+# --- the token manager ----------------------------------------------------------------------
+
+
+class _TokenRefused(Exception):
+    """The token endpoint refused a grant (400 / 401); ``reason`` is VRO's text, if any."""
+
+    def __init__(self, status: int, reason: str | None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class _Tokens:
+    access: str = field(repr=False)
+    refresh: str | None = field(repr=False)
+    expires_at: float  # on the clock's monotonic scale; math.inf when VRO did not say
+
+
+class TokenManager:
+    """Holds VRO's token pair and renews it; one login or refresh in flight at a time."""
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        credentials: Credentials,
+        clock: Clock,
+        refresh_margin: float = DEFAULT_REFRESH_MARGIN_SECONDS,
+    ) -> None:
+        self._http = http
+        self._credentials = credentials
+        self._clock = clock
+        self._refresh_margin = refresh_margin
+        self._tokens: _Tokens | None = None
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"TokenManager({self._credentials.describe()}, logged_in={self._tokens is not None})"
+
+    async def access_token(self) -> str:
+        """A token good for at least the refresh margin; logs in or refreshes if needed."""
+        tokens = self._tokens
+        if tokens is not None and self._fresh(tokens):
+            return tokens.access
+        async with self._lock:
+            # Whoever held the lock before us may have renewed the token already.
+            tokens = self._tokens
+            if tokens is not None and self._fresh(tokens):
+                return tokens.access
+            return await self._renew_locked()
+
+    async def token_rejected(self, token: str) -> str:
+        """VRO answered 401 to ``token``: renew it once (unless someone already has)."""
+        async with self._lock:
+            tokens = self._tokens
+            if tokens is not None and tokens.access != token and self._fresh(tokens):
+                return tokens.access
+            if tokens is not None:
+                tokens.expires_at = -math.inf  # force a refresh
+            return await self._renew_locked()
+
+    def _fresh(self, tokens: _Tokens) -> bool:
+        return self._clock.monotonic() < tokens.expires_at - self._refresh_margin
+
+    async def _renew_locked(self) -> str:
+        tokens = self._tokens
+        if tokens is not None and tokens.refresh:
+            try:
+                answer = await self._grant({"grant_type": "refresh_token", "refresh_token": tokens.refresh})
+            except _TokenRefused:
+                log.info("VRO refused the refresh token; logging in again")
+            else:
+                log.info("refreshed the VRO access token")
+                return self._store(answer, "refresh_token")
+        self._tokens = None
+        return self._store(await self._login(), "login")
+
+    async def _login(self) -> TokenResponse:
+        creds = self._credentials
+        if isinstance(creds, ClientCredentialsGrant):
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret,
+            }
+        else:
+            form = {"grant_type": "password", "username": creds.username, "password": creds.password}
+        try:
+            answer = await self._grant(form)
+        except _TokenRefused as refused:
+            raise self._login_refused(refused) from None
+        if answer.access_token is None and answer.mfa_token:
+            answer = await self._answer_mfa(answer.mfa_token)
+        log.info("logged in to VRO as %s", creds.describe())
+        return answer
+
+    async def _answer_mfa(self, mfa_token: str) -> TokenResponse:
+        creds = self._credentials
+        secret = creds.mfa_secret if isinstance(creds, PasswordCredentials) else None
+        if not secret:
+            raise VroMfaRequired(
+                f"VRO requires an MFA passcode for {creds.describe()}. Set VRO_MFA_SECRET to the "
+                "account's TOTP secret (base32) so the bot can log in.",
+                method="POST",
+                path=TOKEN_PATH,
+                status=200,
+            )
+        try:
+            key = decode_totp_secret(secret)
+        except ValueError as exc:
+            raise VroMfaRequired(
+                f"VRO_MFA_SECRET cannot be used: {exc}.", method="POST", path=TOKEN_PATH
+            ) from None
+        passcode = totp(key, self._clock.now().timestamp())
+        try:
+            return await self._grant({"grant_type": "mfa", "mfa_token": mfa_token, "mfa_passcode": passcode})
+        except _TokenRefused as refused:
+            raise VroAuthError(
+                f"VRO refused the MFA passcode for {creds.describe()}"
+                + (f": {refused.reason}" if refused.reason else "")
+                + ". Check VRO_MFA_SECRET and that this machine's clock is right.",
+                method="POST",
+                path=TOKEN_PATH,
+                status=refused.status,
+                vro_message=refused.reason,
+            ) from None
+
+    def _login_refused(self, refused: _TokenRefused) -> VroAuthError:
+        creds = self._credentials
+        variables = (
+            "VRO_CLIENT_ID and VRO_CLIENT_SECRET"
+            if isinstance(creds, ClientCredentialsGrant)
+            else "VRO_USERNAME and VRO_PASSWORD"
+        )
+        return VroAuthError(
+            f"VRO refused the bot's login as {creds.describe()}"
+            + (f": {refused.reason}" if refused.reason else "")
+            + f". Check {variables}.",
+            method="POST",
+            path=TOKEN_PATH,
+            status=refused.status,
+            vro_message=refused.reason,
+        )
+
+    def _store(self, answer: TokenResponse, grant: str) -> str:
+        if not answer.access_token:
+            raise VroUnexpected(
+                f"VRO's token endpoint answered the {grant} grant without an access token.",
+                method="POST",
+                path=TOKEN_PATH,
+                status=200,
+            )
+        lifetime = answer.expires_in
+        expires_at = math.inf if lifetime is None else self._clock.monotonic() + lifetime
+        self._tokens = _Tokens(
+            access=answer.access_token, refresh=answer.refresh_token, expires_at=expires_at
+        )
+        return answer.access_token
+
+    async def _grant(self, form: dict[str, str]) -> TokenResponse:
+        """One call to the token endpoint. The form holds secrets: it is never logged or quoted."""
+        grant = form["grant_type"]
+        try:
+            response = await self._http.post(TOKEN_PATH, data=form)
+        except httpx.TimeoutException:
+            raise self._unavailable("timed out") from None
+        except httpx.TransportError as exc:
+            raise self._unavailable(transport_problem(exc)) from None
+        status = response.status_code
+        reason = vro_message_of(response)
+        if status in (400, 401):
+            raise _TokenRefused(status, reason)
+        if status >= 500 or status == 429:
+            raise self._unavailable(f"HTTP {status}", status=status, reason=reason)
+        if status != 200:
+            raise VroUnexpected(
+                f"VRO's token endpoint answered HTTP {status} to the {grant} grant.",
+                method="POST",
+                path=TOKEN_PATH,
+                status=status,
+                vro_message=reason,
+            )
+        try:
+            return TokenResponse.model_validate_json(response.content)
+        except pydantic.ValidationError:
+            raise VroUnexpected(
+                f"VRO's token endpoint sent something that is not a token answer ({body_kind(response)}).",
+                method="POST",
+                path=TOKEN_PATH,
+                status=status,
+            ) from None
+
+    @staticmethod
+    def _unavailable(detail: str, *, status: int | None = None, reason: str | None = None) -> VroUnavailable:
+        return VroUnavailable(
+            f"VRO did not answer the bot's login ({detail}). Try again in a minute.",
+            method="POST",
+            path=TOKEN_PATH,
+            status=status,
+            vro_message=reason,
+        )
+
+
+# --- small helpers shared with the client ---------------------------------------------------
+
+MAX_VRO_MESSAGE_CHARS: Final = 300
+
+
+def vro_message_of(response: httpx.Response) -> str | None:
+    """VRO's own explanation in an error body (``Message``, ``message``, ``error_description``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    for key in ("Message", "message", "error_description", "error"):
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            text = " ".join(value.split())
+            if len(text) > MAX_VRO_MESSAGE_CHARS:
+                text = text[: MAX_VRO_MESSAGE_CHARS - 1] + "…"
+            return text
+    return None
+
+
+def body_kind(response: httpx.Response) -> str:
+    """A short, secret-free description of a body we could not use."""
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not response.content:
+        return "an empty body"
+    if "html" in content_type or response.content.lstrip()[:1] == b"<":
+        return "an HTML page"
+    if content_type and "json" not in content_type:
+        return f"a {content_type} body"
+    return "malformed JSON"
+
+
+def transport_problem(exc: httpx.TransportError) -> str:
+    """What went wrong on the wire, in words (never the URL or headers)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    text = repr(exc.__cause__ or exc.__context__ or exc) + str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return "its TLS certificate is not trusted: set VRO_CA_BUNDLE to its CA file"
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the connection was dropped"
+    return "network error"
