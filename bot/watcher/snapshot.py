@@ -1,0 +1,235 @@
+"""The watcher's memory of a plan run, and what one poll observed (pure data).
+
+A :class:`Snapshot` is what the watcher knows: the plan's runtime state and every group, VM
+and step it has seen, each with a normalized *phase* and the signature of what VRO last said
+about it. It is stored as JSON in the watch row after every poll.
+
+An :class:`Observation` is what one poll fetched: always the plan, and only the collections
+whose parent moved (see :func:`plan_moved`, :func:`item_moved`). Items the poll did not
+fetch keep their remembered state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.vro import plan_states
+from bot.vro.models import (
+    ExecutionDetail,
+    ExecutionResult,
+    GroupRuntimeDetails,
+    PlanRuntimeDetails,
+    RuntimeItem,
+    StepRuntimeDetails,
+    VmRuntimeDetails,
+)
+
+Phase = Literal["pending", "running", "completed", "failed", "skipped", "halted"]
+ItemKind = Literal["group", "vm", "step"]
+
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "skipped", "halted"})
+
+_PENDING_STATES = frozenset({"", "notstarted", "none", "pending", "waiting", "queued", "undefined"})
+_COMPLETED_STATES = frozenset({"completed", "complete", "success", "succeeded", "finished", "done"})
+_FAILED_STATES = frozenset({"failed", "error", "errored"})
+_SKIPPED_STATES = frozenset({"skipped"})
+_HALTED_STATES = frozenset({"halted", "stopped", "canceled", "cancelled", "aborted"})
+
+VIRTUAL_GROUP = "virtualgroup"
+
+
+def phase_of(execution_state: str | None, result: str | None) -> Phase:
+    """Normalize VRO's ``executionState`` (and result) into one of six phases.
+
+    Only ``Completed`` is documented; other spellings are accepted so an unknown value reads as
+    "running" rather than breaking the narration.
+    """
+    state = (execution_state or "").replace(" ", "").lower()
+    if state in _PENDING_STATES:
+        return "pending"
+    if state in _FAILED_STATES:
+        return "failed"
+    if state in _SKIPPED_STATES:
+        return "skipped"
+    if state in _HALTED_STATES:
+        return "halted"
+    if state in _COMPLETED_STATES:
+        return "failed" if (result or "").lower() == "error" else "completed"
+    return "running"
+
+
+class Issue(BaseModel):
+    """A warning or an error VRO reported, with its friendlyInfo text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    severity: Literal["Warning", "Error"]
+    text: str
+    at: datetime | None = None
+
+
+class Item(BaseModel):
+    """A group, VM or step as last seen (never mutated: a poll replaces changed items)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    id: str
+    kind: ItemKind
+    name: str
+    parent: str | None = None
+    order: int = 0
+    virtual: bool = False
+    phase: Phase = "pending"
+    result: str | None = None
+    progress: float = 0
+    sig: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    issues: tuple[Issue, ...] = ()
+    details_fetched: bool = False
+
+
+class PlanView(BaseModel):
+    """The plan's own runtime details, as last seen."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str = ""
+    state: str = ""
+    state_name: str = ""
+    result_name: str = ""
+    plan_type: str = ""
+    plan_mode: str = ""
+    progress: float = 0
+    running: bool = False
+    halted: bool = False
+    result: str | None = None
+    undo_possible: bool | None = None
+    sig: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    issues: tuple[Issue, ...] = ()
+
+
+class Snapshot(BaseModel):
+    """Everything the watcher knows about one run of one plan."""
+
+    plan: PlanView | None = None
+    items: dict[str, Item] = Field(default_factory=dict)
+    # The plan's state when the watch began, and whether it has been seen running since:
+    # together they tell a finished run from a plan that has not started yet.
+    initial_state: str | None = None
+    seen_running: bool = False
+    run_started_at: datetime | None = None
+    reset_noticed: bool = False
+    finished: bool = False
+    next_order: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Snapshot:
+        return cls() if not data else cls.model_validate(data)
+
+    def children(self, parent_key: str) -> list[Item]:
+        """Items under ``parent_key``, in the order VRO listed them."""
+        return sorted((i for i in self.items.values() if i.parent == parent_key), key=lambda i: i.order)
+
+    def of_kind(self, kind: ItemKind) -> list[Item]:
+        return sorted((i for i in self.items.values() if i.kind == kind), key=lambda i: i.order)
+
+
+# --- keys and signatures ----------------------------------------------------------------------
+
+
+def group_key(group_id: str) -> str:
+    return f"g:{group_id}"
+
+
+def vm_key(vm_id: str) -> str:
+    return f"v:{vm_id}"
+
+
+def step_key(owner_key: str, step_id: str) -> str:
+    # Step ids are only guaranteed unique per owner, so the owner is part of the key.
+    return f"s:{owner_key}/{step_id}"
+
+
+def _result_sig(result: ExecutionResult | None) -> str:
+    if result is None:
+        return ""
+    finish = result.finishTime.isoformat() if result.finishTime else ""
+    return f"{result.result}|{len(result.details)}|{finish}"
+
+
+def runtime_sig(item: RuntimeItem) -> str:
+    """What must differ between two reads of an item for it to count as "moved"."""
+    parts = [str(item.executionState), str(item.progress), _result_sig(item.executionResult)]
+    if isinstance(item, GroupRuntimeDetails | VmRuntimeDetails):
+        parts.append(f"{item.successCount}/{item.warningCount}/{item.errorCount}/{item.totalCount}")
+    if isinstance(item, PlanRuntimeDetails):
+        parts.extend((str(item.state), str(item.stateName), str(item.totalProgress), str(item.resultName)))
+    return "#".join(parts)
+
+
+def plan_moved(snapshot: Snapshot, plan: PlanRuntimeDetails) -> bool:
+    """True when the plan's progress or state changed since the last poll (groups are re-read)."""
+    return snapshot.plan is None or snapshot.plan.sig != runtime_sig(plan)
+
+
+def item_moved(snapshot: Snapshot, key: str, item: RuntimeItem) -> bool:
+    """True when a group or VM changed since it was last read (its children are re-read).
+
+    An item seen for the first time counts as moved only once it has started: a group that
+    has not started has no VMs or steps worth reading yet.
+    """
+    known = snapshot.items.get(key)
+    if known is None:
+        result = item.executionResult.result if item.executionResult else None
+        return phase_of(item.executionState, result) != "pending" or bool(item.progress)
+    return known.sig != runtime_sig(item)
+
+
+def is_virtual_group(group: GroupRuntimeDetails) -> bool:
+    return (group.groupType or "").replace(" ", "").lower() == VIRTUAL_GROUP
+
+
+def plan_is_running(plan: PlanRuntimeDetails) -> bool:
+    state = plan.state or ""
+    return bool(plan.isRunningState) or (bool(state) and plan_states.is_running(state))
+
+
+def plan_is_halted(plan: PlanRuntimeDetails) -> bool:
+    if plan_is_running(plan):
+        return False
+    words = f"{plan.state or ''} {plan.stateName or ''}".lower()
+    return "halt" in words
+
+
+def needs_step_details(item: Item) -> bool:
+    """A finished step with a warning or an error whose details have not been read yet."""
+    if item.kind != "step" or item.details_fetched or item.phase not in TERMINAL:
+        return False
+    return item.phase == "failed" or (item.result or "").lower() in ("warning", "error")
+
+
+# --- one poll's worth of data -----------------------------------------------------------------
+
+
+@dataclass
+class Observation:
+    """What one poll fetched. ``groups is None`` means the groups were not re-read."""
+
+    plan: PlanRuntimeDetails
+    at: datetime
+    groups: list[GroupRuntimeDetails] | None = None
+    vms: dict[str, list[VmRuntimeDetails]] = field(default_factory=dict)  # by group key
+    steps: dict[str, list[StepRuntimeDetails]] = field(default_factory=dict)  # by owner key
+    step_details: dict[str, list[ExecutionDetail]] = field(default_factory=dict)  # by step key

@@ -1,0 +1,69 @@
+"""The watches table: one row per plan followed in one channel.
+
+The row is the watch's whole memory: where it narrates (channel, thread), who asked, the last
+RuntimeDetails snapshot and the event cursor, the events waiting for the next thread message,
+and the lease that keeps a second replica away. Everything the watcher posts is derived from
+this row and written to the outbox in the same transaction that advances it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.db import Base, UtcDateTime
+
+STATUS_ACTIVE = "active"
+STATUS_FINISHED = "finished"
+STATUS_STOPPED = "stopped"
+
+
+class Watch(Base):
+    """A plan followed in a channel, narrated in a thread."""
+
+    __tablename__ = "watches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(String(64))
+    plan_name: Mapped[str] = mapped_column(String(255))
+    channel: Mapped[str] = mapped_column(String(64))
+    # The thread root: a message the caller posted (approval card), or None while the
+    # watcher's own status card (``card_key``) is the root and its ts is in the outbox.
+    thread_ts: Mapped[str | None] = mapped_column(String(32), default=None)
+    card_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    action: Mapped[str | None] = mapped_column(String(64), default=None)
+    requested_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    approved_by: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default=STATUS_ACTIVE)
+    # The merged RuntimeDetails snapshot (see bot.watcher.snapshot) and the event cursor.
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    # Events seen but not yet written as a thread message (the batching window).
+    pending: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    batch_opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    card_rev: Mapped[int] = mapped_column(Integer, default=0)
+    card_written_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    next_poll_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    interval_seconds: Mapped[float] = mapped_column(Float)
+    vro_unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+    __table_args__ = (
+        Index("ix_watches_status_next_poll_at", "status", "next_poll_at"),
+        # At most one active watch of a plan per channel, even with two replicas racing.
+        Index(
+            "uq_watches_active_plan_channel",
+            "plan_id",
+            "channel",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
