@@ -229,6 +229,7 @@ def configure_logging(
             # Exceptions become text before redaction; no renderer ever sees frame locals.
             structlog.processors.format_exc_info,
             redact,
+            _leading_keys_first,
             redact.wrap_renderer(renderer),
         ],
     )
@@ -265,6 +266,16 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     return LoggingSetup(format=chosen, level=numeric, redactor=redact, handler=handler, _saved_levels=saved)
+
+
+_LEADING_KEYS: Final = ("timestamp", "level", "logger", "event")
+
+
+def _leading_keys_first(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """Time, level, logger and message first: a JSON line reads like a log line."""
+    ordered = {k: event_dict[k] for k in _LEADING_KEYS if k in event_dict}
+    ordered.update((k, v) for k, v in event_dict.items() if k not in ordered)
+    return ordered
 
 
 def configure_logging_from_settings(settings: Settings, *, stream: TextIO | None = None) -> LoggingSetup:
