@@ -1,0 +1,112 @@
+"""What the approval service hands back: detached views of its rows and typed outcomes.
+
+Views are plain frozen data (no database session behind them), safe to pass to Block Kit
+builders, the watcher or a log line. Every outcome carries the sentence to show the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.approvals.tables import RequestStatus
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """One action request as stored, with the users who approved it (in order)."""
+
+    id: str
+    requester: str
+    verb: str
+    action: str
+    plan_id: str
+    plan_name: str
+    plan_state: str
+    params: dict[str, Any]
+    reason: str | None
+    channel: str
+    card_channel: str | None
+    card_ts: str | None
+    status: RequestStatus
+    approvals_required: int
+    approver_role: str
+    approvers: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    executed_at: datetime | None
+    vro_status: int | None
+    vro_message: str | None
+    status_reason: str | None
+
+    @property
+    def approvals_missing(self) -> int:
+        return max(0, self.approvals_required - len(self.approvers))
+
+    @property
+    def is_open(self) -> bool:
+        """Still accepting decisions (pending; expiry is checked against the clock separately)."""
+        return self.status is RequestStatus.PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class AuditView:
+    """One line of the audit log."""
+
+    id: int
+    at: datetime
+    actor: str
+    event: str
+    request_id: str | None
+    plan_id: str | None
+    plan_name: str | None
+    detail: dict[str, Any]
+
+
+class OutcomeKind(StrEnum):
+    """What came of a call to the service."""
+
+    PENDING = "pending"  # request created, waiting for approvals
+    APPROVAL_RECORDED = "approval_recorded"  # approval stored, quorum not met yet
+    EXECUTED = "executed"  # VRO accepted the action
+    FAILED = "failed"  # not sent (plan state, bad parameters) or VRO refused it
+    OUTCOME_UNKNOWN = "outcome_unknown"  # sent, but the answer was lost; never resent
+    IN_PROGRESS = "in_progress"  # another click or process is sending it
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+    REFUSED = "refused"  # the caller may not do this; nothing changed
+
+
+class Refusal(StrEnum):
+    """Why a call was refused (``Outcome.refusal`` when ``kind`` is ``REFUSED``)."""
+
+    CHANNEL = "channel"
+    ROLE = "role"
+    REASON = "reason"
+    PARAMS = "params"
+    PLAN_STATE = "plan_state"
+    NOT_FOUND = "not_found"
+    SELF_APPROVAL = "self_approval"
+    APPROVER_ROLE = "approver_role"
+    ALREADY_DECIDED = "already_decided"
+    NOT_REQUESTER = "not_requester"
+    EXPIRED = "expired"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of ``request`` / ``approve`` / ``deny`` / ``cancel``, with its user-facing message."""
+
+    kind: OutcomeKind
+    message: str
+    request: RequestView | None = None
+    refusal: Refusal | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.kind is OutcomeKind.REFUSED

@@ -1,0 +1,929 @@
+"""The approval service: request -> approve / deny / cancel / expire -> execute once -> outcome.
+
+Each state change is one short transaction that also writes its audit line, so the store and
+the audit log never disagree. The rules:
+
+- Requesting needs the verb's role, an allowed channel, a reason where the policy asks for one,
+  valid parameters, and a plan state from which VRO accepts the action.
+- Approving needs the approver role *at click time*; the requester never approves; each user
+  decides once (a unique constraint backs this); the request must be pending and unexpired.
+- One deny from an approver ends the request whatever the quorum; the requester's deny is a
+  cancel.
+- When the quorum is met the request becomes ``approved``; it is then *claimed* with a
+  conditional ``UPDATE ... SET status='executing' WHERE id=:id AND status='approved'``, and only
+  the caller whose update touched the row sends anything. That holds across processes and
+  replicas on PostgreSQL (row locks) and SQLite (``BEGIN IMMEDIATE``, see ``bot.db``).
+- Just before sending, the plan is read again from VRO and checked with ``bot.vro.plan_states``.
+- A network failure while sending leaves the outcome unknown: the request is marked so and is
+  never resent. A request still ``executing`` when the bot starts (a crash between claim and
+  send) is found by :meth:`ApprovalService.reconcile_unknown` and reported through the
+  :class:`Notifier`.
+
+Nothing here trusts a button's value beyond the opaque request id: everything else is read
+from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol, cast
+
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.approvals import messages as msg
+from bot.approvals.outcomes import AuditView, Outcome, OutcomeKind, Refusal, RequestView
+from bot.approvals.policy import VERB_ACTIONS, GroupResolver, Policy
+from bot.approvals.tables import ActionRequest, AuditEntry, Decision, DecisionKind, RequestStatus
+from bot.clock import Clock
+from bot.vro import plan_states
+from bot.vro.actions import ActionResult, PlanAction, validate_params
+from bot.vro.errors import VroError, VroUnavailable
+from bot.vro.models import Plan
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "system"
+DEFAULT_CLAIM_TIMEOUT = timedelta(minutes=5)
+DEFAULT_AUDIT_LIMIT = 50
+_CLOSED_AFTER_DECISION = (RequestStatus.APPROVED, RequestStatus.EXECUTING)
+
+
+class AuditEvent:
+    """The ``event`` column of the audit log."""
+
+    REQUESTED = "requested"
+    REQUEST_REFUSED = "request_refused"
+    APPROVAL = "approval"
+    APPROVED = "approved"  # the quorum was met
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+    DECISION_REFUSED = "decision_refused"
+    EXPIRED = "expired"
+    CLAIMED = "claimed"  # this instance is about to send
+    NOT_SENT = "not_sent"  # refused at the last moment (plan state, parameters, VRO unreadable)
+    VRO_ACCEPTED = "vro_accepted"
+    VRO_REFUSED = "vro_refused"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+
+
+class PlanGateway(Protocol):
+    """The two VRO calls execution needs (the runtime implements it over ``VroClient``)."""
+
+    async def current_plan(self, plan_id: str) -> Plan:
+        """The plan as VRO sees it now."""
+        ...
+
+    async def perform(self, action: PlanAction, plan_id: str, params: Mapping[str, Any]) -> ActionResult:
+        """Send ``action``; raises :class:`~bot.vro.errors.VroError` subclasses on failure."""
+        ...
+
+
+class Notifier(Protocol):
+    """Tells humans about requests that need their attention outside a click's reply."""
+
+    async def outcome_unknown(self, request: RequestView) -> None:
+        """``request`` may or may not have run in VRO; someone must look."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Plain:
+    """A row's fields needed after its transaction ended."""
+
+    id: str
+    requester: str
+    verb: str
+    action: str
+    plan_id: str
+    plan_name: str
+    params: dict[str, Any]
+
+
+class ApprovalService:
+    """Requests, decisions, expiry, exactly-once execution and the audit log."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        policy: Policy,
+        groups: GroupResolver,
+        gateway: PlanGateway,
+        notifier: Notifier,
+        instance_id: str,
+        claim_timeout: timedelta = DEFAULT_CLAIM_TIMEOUT,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._policy = policy
+        self._groups = groups
+        self._gateway = gateway
+        self._notifier = notifier
+        self._instance = instance_id
+        self._claim_timeout = claim_timeout
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    # --- requesting --------------------------------------------------------------------
+
+    async def request(
+        self,
+        *,
+        requester: str,
+        verb: str,
+        action: PlanAction | str,
+        plan: Plan,
+        params: Mapping[str, Any],
+        reason: str | None,
+        channel: str,
+    ) -> Outcome:
+        """Ask to run ``action`` (the VRO operation behind ``verb``) on ``plan``.
+
+        ``plan`` is the plan as just read from VRO (its name and state are kept as a snapshot).
+        Returns ``PENDING``, or, when the policy asks for no approval, the execution's outcome,
+        or ``REFUSED`` with the reason.
+        """
+        action = str(action)
+        if action not in VERB_ACTIONS.get(verb, frozenset()):
+            raise ValueError(f"{action!r} is not an action of the verb {verb!r}")
+        rule = self._policy.rule(verb)
+        reason = (reason or "").strip() or None
+        refusal = await self._request_refusal(requester, verb, action, plan, params, reason, channel)
+        if refusal is not None:
+            code, text = refusal
+            async with self._sessions.begin() as session:
+                self._audit(
+                    session,
+                    event=AuditEvent.REQUEST_REFUSED,
+                    actor=requester,
+                    plan_id=plan.id,
+                    plan_name=plan.name,
+                    verb=verb,
+                    action=action,
+                    refusal=str(code),
+                    message=text,
+                    channel=channel,
+                    reason=reason,
+                )
+            return Outcome(OutcomeKind.REFUSED, text, refusal=code)
+
+        now = self._clock.now()
+        immediate = rule.approvals == 0
+        row = ActionRequest(
+            id=secrets.token_urlsafe(12),
+            requester=requester,
+            verb=verb,
+            action=action,
+            plan_id=plan.id,
+            plan_name=plan.name,
+            plan_state=plan.state or "",
+            params=dict(params),
+            reason=reason,
+            channel=channel,
+            status=RequestStatus.APPROVED if immediate else RequestStatus.PENDING,
+            approvals_required=rule.approvals,
+            approver_role=rule.approver_role,
+            created_at=now,
+            expires_at=now + rule.ttl,
+            decided_at=now if immediate else None,
+            decided_by=requester if immediate else None,
+        )
+        async with self._sessions.begin() as session:
+            session.add(row)
+            self._audit(
+                session,
+                event=AuditEvent.REQUESTED,
+                actor=requester,
+                row=row,
+                verb=verb,
+                action=action,
+                params=dict(params),
+                reason=reason,
+                channel=channel,
+                plan_state=plan.state,
+                approvals_required=rule.approvals,
+                approver_role=rule.approver_role,
+                expires_at=row.expires_at.isoformat(),
+            )
+            if immediate:
+                self._audit(
+                    session, event=AuditEvent.APPROVED, actor=requester, row=row, approvers=[], approvals=0
+                )
+        if immediate:
+            return await self._execute(row.id, actor=requester)
+        view = await self.get(row.id)
+        assert view is not None
+        return Outcome(
+            OutcomeKind.PENDING,
+            msg.REQUEST_PENDING.format(
+                verb=verb,
+                plan=plan.name,
+                needed=msg.count_of(rule.approvals, "approval"),
+                role=rule.approver_role,
+                ttl_minutes=rule.ttl_minutes,
+            ),
+            request=view,
+        )
+
+    async def _request_refusal(
+        self,
+        requester: str,
+        verb: str,
+        action: str,
+        plan: Plan,
+        params: Mapping[str, Any],
+        reason: str | None,
+        channel: str,
+    ) -> tuple[Refusal, str] | None:
+        rule = self._policy.rule(verb)
+        if not self._policy.channel_allowed(channel):
+            return Refusal.CHANNEL, msg.CHANNEL_NOT_ALLOWED
+        if not await self._policy.has_role(requester, rule.role, self._groups):
+            return Refusal.ROLE, msg.ROLE_REQUIRED_TO_REQUEST.format(role=rule.role, verb=verb)
+        if rule.reason_required and reason is None:
+            return Refusal.REASON, msg.REASON_REQUIRED.format(verb=verb.capitalize())
+        try:
+            validate_params(action, params)
+        except ValueError as exc:
+            return Refusal.PARAMS, msg.BAD_PARAMS.format(problem=str(exc).rstrip("."))
+        why = _state_refusal(plan, action)
+        if why is not None:
+            return Refusal.PLAN_STATE, msg.PLAN_STATE_REFUSED.format(reason=why)
+        return None
+
+    # --- deciding ----------------------------------------------------------------------
+
+    async def approve(self, request_id: str, user: str) -> Outcome:
+        """Record ``user``'s approval; when it completes the quorum, execute the request."""
+        seen = await self.get(request_id)
+        early = await self._decision_precheck(seen, user, DecisionKind.APPROVE)
+        if early is not None:
+            return early
+        assert seen is not None
+        quorum = False
+        async with self._sessions.begin() as session:
+            row = await self._locked(session, request_id)
+            assert row is not None  # rows are never deleted
+            closed = self._closed(session, row, user, DecisionKind.APPROVE)
+            if closed is not None:
+                return closed
+            if await self._decision_of(session, request_id, user) is not None:
+                missing = row.approvals_required - await self._approval_count(session, request_id)
+                return self._refuse_in(
+                    session,
+                    row,
+                    user,
+                    Refusal.ALREADY_DECIDED,
+                    msg.ALREADY_APPROVED_BY_YOU.format(needed=msg.count_of(max(missing, 0), "approval")),
+                    DecisionKind.APPROVE,
+                )
+            now = self._clock.now()
+            session.add(Decision(request_id=request_id, user_id=user, decision=DecisionKind.APPROVE, at=now))
+            await session.flush()
+            count = await self._approval_count(session, request_id)
+            self._audit(
+                session,
+                event=AuditEvent.APPROVAL,
+                actor=user,
+                row=row,
+                approvals=count,
+                approvals_required=row.approvals_required,
+            )
+            if count >= row.approvals_required:
+                quorum = await self._transition(
+                    session,
+                    request_id,
+                    (RequestStatus.PENDING,),
+                    status=RequestStatus.APPROVED,
+                    decided_at=now,
+                    decided_by=user,
+                )
+                if quorum:
+                    approvers = await self._approvers(session, [request_id])
+                    self._audit(
+                        session,
+                        event=AuditEvent.APPROVED,
+                        actor=user,
+                        row=row,
+                        approvers=list(approvers.get(request_id, ())),
+                        approvals=count,
+                    )
+            missing = row.approvals_required - count
+        if quorum:
+            return await self._execute(request_id, actor=user)
+        view = await self.get(request_id)
+        return Outcome(
+            OutcomeKind.APPROVAL_RECORDED,
+            msg.APPROVAL_RECORDED.format(
+                verb=seen.verb, plan=seen.plan_name, needed=msg.count_of(missing, "approval")
+            ),
+            request=view,
+        )
+
+    async def deny(self, request_id: str, user: str) -> Outcome:
+        """An approver's deny ends the request; the requester's own deny cancels it."""
+        seen = await self.get(request_id)
+        if seen is not None and user == seen.requester:
+            return await self.cancel(request_id, user)
+        early = await self._decision_precheck(seen, user, DecisionKind.DENY)
+        if early is not None:
+            return early
+        assert seen is not None
+        async with self._sessions.begin() as session:
+            row = await self._locked(session, request_id)
+            assert row is not None
+            closed = self._closed(session, row, user, DecisionKind.DENY)
+            if closed is not None:
+                return closed
+            if await self._decision_of(session, request_id, user) is not None:
+                missing = row.approvals_required - await self._approval_count(session, request_id)
+                return self._refuse_in(
+                    session,
+                    row,
+                    user,
+                    Refusal.ALREADY_DECIDED,
+                    msg.ALREADY_APPROVED_BY_YOU.format(needed=msg.count_of(max(missing, 0), "approval")),
+                    DecisionKind.DENY,
+                )
+            now = self._clock.now()
+            session.add(Decision(request_id=request_id, user_id=user, decision=DecisionKind.DENY, at=now))
+            await self._transition(
+                session,
+                request_id,
+                (RequestStatus.PENDING,),
+                status=RequestStatus.DENIED,
+                decided_at=now,
+                decided_by=user,
+            )
+            self._audit(session, event=AuditEvent.DENIED, actor=user, row=row)
+        return Outcome(
+            OutcomeKind.DENIED,
+            msg.DENIED.format(verb=seen.verb, plan=seen.plan_name),
+            request=await self.get(request_id),
+        )
+
+    async def cancel(self, request_id: str, user: str) -> Outcome:
+        """The requester withdraws their pending request."""
+        seen = await self.get(request_id)
+        if seen is None:
+            return await self._refuse(request_id, None, user, Refusal.NOT_FOUND, msg.NOT_FOUND, "cancel")
+        if user != seen.requester:
+            return await self._refuse(
+                request_id,
+                seen,
+                user,
+                Refusal.NOT_REQUESTER,
+                msg.NOT_YOUR_REQUEST.format(requester=seen.requester, role=seen.approver_role),
+                "cancel",
+            )
+        async with self._sessions.begin() as session:
+            row = await self._locked(session, request_id)
+            assert row is not None
+            closed = self._closed(session, row, user, "cancel")
+            if closed is not None:
+                return closed
+            now = self._clock.now()
+            await self._transition(
+                session,
+                request_id,
+                (RequestStatus.PENDING,),
+                status=RequestStatus.CANCELLED,
+                decided_at=now,
+                decided_by=user,
+            )
+            self._audit(session, event=AuditEvent.CANCELLED, actor=user, row=row)
+        return Outcome(
+            OutcomeKind.CANCELLED,
+            msg.CANCELLED.format(verb=seen.verb, plan=seen.plan_name),
+            request=await self.get(request_id),
+        )
+
+    async def _decision_precheck(
+        self, seen: RequestView | None, user: str, kind: DecisionKind
+    ) -> Outcome | None:
+        """Refusals that need no lock: unknown request, self-approval, closed, role (may do I/O)."""
+        if seen is None:
+            return await self._refuse(None, None, user, Refusal.NOT_FOUND, msg.NOT_FOUND, kind)
+        if kind is DecisionKind.APPROVE and user == seen.requester:
+            return await self._refuse(
+                seen.id,
+                seen,
+                user,
+                Refusal.SELF_APPROVAL,
+                msg.SELF_APPROVAL.format(role=seen.approver_role),
+                kind,
+            )
+        if seen.status is not RequestStatus.PENDING or seen.expires_at <= self._clock.now():
+            return None  # the locked pass reports it (and records an expiry)
+        if not await self._policy.has_role(user, seen.approver_role, self._groups):
+            return await self._refuse(
+                seen.id,
+                seen,
+                user,
+                Refusal.APPROVER_ROLE,
+                msg.APPROVER_ROLE_REQUIRED.format(role=seen.approver_role),
+                kind,
+            )
+        return None
+
+    def _closed(self, session: AsyncSession, row: ActionRequest, user: str, kind: str) -> Outcome | None:
+        """The refusal for a request that no longer takes decisions; expires it when due."""
+        status = RequestStatus(row.status)
+        if status is RequestStatus.PENDING:
+            if row.expires_at > self._clock.now():
+                return None
+            # Expire now (in this transaction) rather than wait for the expiry loop.
+            row.status = RequestStatus.EXPIRED
+            row.decided_at = self._clock.now()
+            self._audit(session, event=AuditEvent.EXPIRED, actor=SYSTEM_ACTOR, row=row)
+            status = RequestStatus.EXPIRED
+        text = {
+            RequestStatus.EXPIRED: msg.CLOSED_EXPIRED.format(expires=_hhmm(row)),
+            RequestStatus.DENIED: msg.CLOSED_DENIED.format(user=row.decided_by),
+            RequestStatus.CANCELLED: msg.CLOSED_CANCELLED.format(user=row.decided_by),
+            RequestStatus.APPROVED: msg.CLOSED_IN_PROGRESS,
+            RequestStatus.EXECUTING: msg.CLOSED_IN_PROGRESS,
+            RequestStatus.EXECUTED: msg.CLOSED_EXECUTED,
+            RequestStatus.FAILED: msg.CLOSED_FAILED,
+            RequestStatus.OUTCOME_UNKNOWN: msg.CLOSED_OUTCOME_UNKNOWN,
+        }[status]
+        code = Refusal.EXPIRED if status is RequestStatus.EXPIRED else Refusal.CLOSED
+        return self._refuse_in(session, row, user, code, text, kind)
+
+    async def _refuse(
+        self,
+        request_id: str | None,
+        seen: RequestView | None,
+        user: str,
+        code: Refusal,
+        text: str,
+        kind: str,
+    ) -> Outcome:
+        async with self._sessions.begin() as session:
+            self._audit(
+                session,
+                event=AuditEvent.DECISION_REFUSED,
+                actor=user,
+                request_id=request_id,
+                plan_id=seen.plan_id if seen else None,
+                plan_name=seen.plan_name if seen else None,
+                decision=str(kind),
+                refusal=str(code),
+                message=text,
+            )
+        return Outcome(OutcomeKind.REFUSED, text, request=seen, refusal=code)
+
+    def _refuse_in(
+        self, session: AsyncSession, row: ActionRequest, user: str, code: Refusal, text: str, kind: str
+    ) -> Outcome:
+        self._audit(
+            session,
+            event=AuditEvent.DECISION_REFUSED,
+            actor=user,
+            row=row,
+            decision=str(kind),
+            refusal=str(code),
+            message=text,
+        )
+        return Outcome(OutcomeKind.REFUSED, text, request=_view(row, ()), refusal=code)
+
+    # --- expiry and recovery ---------------------------------------------------------------
+
+    async def expire_due(self) -> list[RequestView]:
+        """Expire every pending request past its time; returns them (to update their cards)."""
+        now = self._clock.now()
+        async with self._sessions.begin() as session:
+            due = (
+                await session.scalars(
+                    select(ActionRequest.id).where(
+                        ActionRequest.status == RequestStatus.PENDING, ActionRequest.expires_at <= now
+                    )
+                )
+            ).all()
+            expired: list[str] = []
+            for request_id in due:
+                if await self._transition(
+                    session,
+                    request_id,
+                    (RequestStatus.PENDING,),
+                    status=RequestStatus.EXPIRED,
+                    decided_at=now,
+                ):
+                    row = await session.get(ActionRequest, request_id)
+                    assert row is not None
+                    self._audit(session, event=AuditEvent.EXPIRED, actor=SYSTEM_ACTOR, row=row)
+                    expired.append(request_id)
+        return await self._views(expired)
+
+    async def reconcile_unknown(self, *, older_than: timedelta | None = None) -> list[RequestView]:
+        """Settle requests left mid-way by a crash; call at start-up, then now and then.
+
+        A request still ``executing`` whose claim is older than ``older_than`` (default: the
+        claim timeout, so a live send in another replica is left alone) may or may not have
+        reached VRO: it becomes ``outcome_unknown``, is audited and reported through the
+        notifier, and is never resent. A request ``approved`` but never claimed was certainly
+        not sent: it fails with a message saying so (it is not sent late, by surprise).
+        Returns every request it changed.
+        """
+        now = self._clock.now()
+        cutoff = now - (self._claim_timeout if older_than is None else older_than)
+        unknown: list[str] = []
+        unsent: list[str] = []
+        async with self._sessions.begin() as session:
+            stuck = (
+                await session.scalars(
+                    select(ActionRequest).where(
+                        ActionRequest.status == RequestStatus.EXECUTING, ActionRequest.claimed_at <= cutoff
+                    )
+                )
+            ).all()
+            for row in stuck:
+                text = msg.OUTCOME_UNKNOWN_AFTER_RESTART.format(
+                    verb=row.verb, plan=row.plan_name, plan_id=row.plan_id
+                )
+                if await self._transition(
+                    session,
+                    row.id,
+                    (RequestStatus.EXECUTING,),
+                    status=RequestStatus.OUTCOME_UNKNOWN,
+                    status_reason=text,
+                ):
+                    self._audit(
+                        session,
+                        event=AuditEvent.OUTCOME_UNKNOWN,
+                        actor=SYSTEM_ACTOR,
+                        row=row,
+                        cause="found executing after a restart",
+                        claimed_by=row.claimed_by,
+                    )
+                    unknown.append(row.id)
+            idle = (
+                await session.scalars(
+                    select(ActionRequest).where(
+                        ActionRequest.status == RequestStatus.APPROVED, ActionRequest.decided_at <= cutoff
+                    )
+                )
+            ).all()
+            for row in idle:
+                if await self._transition(
+                    session,
+                    row.id,
+                    (RequestStatus.APPROVED,),
+                    status=RequestStatus.FAILED,
+                    status_reason=msg.NOT_SENT_AFTER_RESTART,
+                ):
+                    self._audit(
+                        session,
+                        event=AuditEvent.NOT_SENT,
+                        actor=SYSTEM_ACTOR,
+                        row=row,
+                        cause="approved but never claimed before a restart",
+                    )
+                    unsent.append(row.id)
+        changed = await self._views(unknown + unsent)
+        for view in changed:
+            if view.status is RequestStatus.OUTCOME_UNKNOWN:
+                await self._notifier.outcome_unknown(view)
+        return changed
+
+    # --- execution -----------------------------------------------------------------------
+
+    async def _execute(self, request_id: str, *, actor: str) -> Outcome:
+        """Claim the approved request and, if this caller won the claim, send it once."""
+        now = self._clock.now()
+        async with self._sessions.begin() as session:
+            won = await self._transition(
+                session,
+                request_id,
+                (RequestStatus.APPROVED,),
+                status=RequestStatus.EXECUTING,
+                claimed_at=now,
+                claimed_by=self._instance,
+            )
+            row = await session.get(ActionRequest, request_id)
+            assert row is not None
+            if won:
+                self._audit(session, event=AuditEvent.CLAIMED, actor=actor, row=row)
+            plain = _Plain(
+                id=row.id,
+                requester=row.requester,
+                verb=row.verb,
+                action=row.action,
+                plan_id=row.plan_id,
+                plan_name=row.plan_name,
+                params=dict(row.params),
+            )
+        if not won:
+            return Outcome(
+                OutcomeKind.IN_PROGRESS, msg.CLOSED_IN_PROGRESS, request=await self.get(request_id)
+            )
+
+        try:
+            plan = await self._gateway.current_plan(plain.plan_id)
+        except VroError as exc:
+            text = msg.NOT_SENT_PLAN_UNREADABLE.format(plan=plain.plan_name, problem=str(exc))
+            return await self._finish(
+                plain, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT, vro_status=exc.status
+            )
+        why = _state_refusal(plan, plain.action)
+        if why is not None:
+            text = msg.NOT_SENT_PLAN_STATE.format(reason=why)
+            return await self._finish(
+                plain, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT, plan_state=plan.state
+            )
+        try:
+            action = PlanAction(plain.action)
+            result = await self._gateway.perform(action, plain.plan_id, plain.params)
+        except ValueError as exc:  # bad parameters: raised before anything is sent
+            text = msg.NOT_SENT_BAD_PARAMS.format(problem=str(exc).rstrip("."))
+            return await self._finish(plain, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT)
+        except VroUnavailable as exc:
+            log.warning("VRO outcome unknown for request %s: %s", plain.id, type(exc).__name__)
+            text = msg.OUTCOME_UNKNOWN.format(verb=plain.verb, plan=plain.plan_name, plan_id=plain.plan_id)
+            return await self._finish(
+                plain,
+                OutcomeKind.OUTCOME_UNKNOWN,
+                text,
+                event=AuditEvent.OUTCOME_UNKNOWN,
+                vro_status=exc.status,
+                error=str(exc),
+            )
+        except VroError as exc:
+            problem = exc.vro_message or exc.message
+            text = msg.VRO_REFUSED.format(verb=plain.verb, plan=plain.plan_name, problem=problem)
+            return await self._finish(
+                plain,
+                OutcomeKind.FAILED,
+                text,
+                event=AuditEvent.VRO_REFUSED,
+                vro_status=exc.status,
+                vro_message=problem,
+            )
+        except Exception as exc:
+            # Something unexpected after the claim: it may or may not have been sent.
+            log.exception("unexpected error while sending request %s", plain.id)
+            text = msg.OUTCOME_UNKNOWN.format(verb=plain.verb, plan=plain.plan_name, plan_id=plain.plan_id)
+            return await self._finish(
+                plain,
+                OutcomeKind.OUTCOME_UNKNOWN,
+                text,
+                event=AuditEvent.OUTCOME_UNKNOWN,
+                error=type(exc).__name__,
+            )
+        if not result.ok:
+            text = msg.VRO_REFUSED.format(verb=plain.verb, plan=plain.plan_name, problem=result.message)
+            return await self._finish(
+                plain,
+                OutcomeKind.FAILED,
+                text,
+                event=AuditEvent.VRO_REFUSED,
+                vro_status=result.status_code,
+                vro_message=result.message,
+            )
+        text = msg.EXECUTED.format(verb=plain.verb, plan=plain.plan_name, detail=result.message).strip()
+        return await self._finish(
+            plain,
+            OutcomeKind.EXECUTED,
+            text,
+            event=AuditEvent.VRO_ACCEPTED,
+            vro_status=result.status_code,
+            vro_message=result.message,
+            new_plan_id=result.new_plan_id,
+        )
+
+    async def _finish(
+        self,
+        plain: _Plain,
+        kind: OutcomeKind,
+        text: str,
+        *,
+        event: str,
+        vro_status: int | None = None,
+        vro_message: str | None = None,
+        **detail: Any,
+    ) -> Outcome:
+        """Record how the send ended (also over an ``outcome_unknown`` set meanwhile by recovery)."""
+        status = {
+            OutcomeKind.EXECUTED: RequestStatus.EXECUTED,
+            OutcomeKind.FAILED: RequestStatus.FAILED,
+            OutcomeKind.OUTCOME_UNKNOWN: RequestStatus.OUTCOME_UNKNOWN,
+        }[kind]
+        now = self._clock.now()
+        async with self._sessions.begin() as session:
+            await self._transition(
+                session,
+                plain.id,
+                (RequestStatus.EXECUTING, RequestStatus.OUTCOME_UNKNOWN),
+                status=status,
+                executed_at=now if status is RequestStatus.EXECUTED else None,
+                vro_status=vro_status,
+                vro_message=vro_message,
+                status_reason=text,
+            )
+            self._audit(
+                session,
+                event=event,
+                actor=self._instance,
+                request_id=plain.id,
+                plan_id=plain.plan_id,
+                plan_name=plain.plan_name,
+                action=plain.action,
+                vro_status=vro_status,
+                vro_message=vro_message,
+                message=text,
+                **detail,
+            )
+        return Outcome(kind, text, request=await self.get(plain.id))
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def attach_card(self, request_id: str, channel: str, ts: str) -> None:
+        """Remember where the request's approval card was posted (to update it later)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(ActionRequest)
+                .where(ActionRequest.id == request_id)
+                .values(card_channel=channel, card_ts=ts)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def get(self, request_id: str) -> RequestView | None:
+        """The request with this id, or ``None``."""
+        views = await self._views([request_id])
+        return views[0] if views else None
+
+    async def pending(self, user: str | None = None) -> list[RequestView]:
+        """Open, unexpired requests, oldest first; only those ``user`` made when given."""
+        now = self._clock.now()
+        query = select(ActionRequest).where(
+            ActionRequest.status == RequestStatus.PENDING, ActionRequest.expires_at > now
+        )
+        if user is not None:
+            query = query.where(ActionRequest.requester == user)
+        async with self._sessions.begin() as session:
+            rows = (await session.scalars(query.order_by(ActionRequest.created_at, ActionRequest.id))).all()
+            approvers = await self._approvers(session, [r.id for r in rows])
+            return [_view(r, approvers.get(r.id, ())) for r in rows]
+
+    async def audit(self, plan_id: str | None = None, limit: int = DEFAULT_AUDIT_LIMIT) -> list[AuditView]:
+        """The newest audit lines first, for one plan or for all."""
+        query = select(AuditEntry)
+        if plan_id is not None:
+            query = query.where(AuditEntry.plan_id == plan_id)
+        query = query.order_by(AuditEntry.id.desc()).limit(limit)
+        async with self._sessions.begin() as session:
+            return [audit_view(e) for e in (await session.scalars(query)).all()]
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    async def _views(self, request_ids: Sequence[str]) -> list[RequestView]:
+        if not request_ids:
+            return []
+        async with self._sessions.begin() as session:
+            rows = (
+                await session.scalars(select(ActionRequest).where(ActionRequest.id.in_(request_ids)))
+            ).all()
+            approvers = await self._approvers(session, request_ids)
+        by_id = {r.id: r for r in rows}
+        return [_view(by_id[i], approvers.get(i, ())) for i in request_ids if i in by_id]
+
+    @staticmethod
+    async def _locked(session: AsyncSession, request_id: str) -> ActionRequest | None:
+        # FOR UPDATE serializes decisions on one request on PostgreSQL; SQLite's BEGIN
+        # IMMEDIATE already does (and SQLAlchemy leaves FOR UPDATE out there).
+        return (
+            await session.scalars(
+                select(ActionRequest).where(ActionRequest.id == request_id).with_for_update()
+            )
+        ).one_or_none()
+
+    @staticmethod
+    async def _transition(
+        session: AsyncSession, request_id: str, from_: Iterable[RequestStatus], **values: Any
+    ) -> bool:
+        """``UPDATE ... WHERE id = :id AND status IN (:from_)``; whether it touched the row."""
+        result = await session.execute(
+            update(ActionRequest)
+            .where(ActionRequest.id == request_id, ActionRequest.status.in_([str(s) for s in from_]))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return cast(CursorResult[Any], result).rowcount == 1
+
+    @staticmethod
+    async def _decision_of(session: AsyncSession, request_id: str, user: str) -> Decision | None:
+        return (
+            await session.scalars(
+                select(Decision).where(Decision.request_id == request_id, Decision.user_id == user)
+            )
+        ).one_or_none()
+
+    @staticmethod
+    async def _approval_count(session: AsyncSession, request_id: str) -> int:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(Decision)
+            .where(Decision.request_id == request_id, Decision.decision == DecisionKind.APPROVE)
+        )
+        return int(count or 0)
+
+    @staticmethod
+    async def _approvers(session: AsyncSession, request_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        if not request_ids:
+            return {}
+        rows = await session.execute(
+            select(Decision.request_id, Decision.user_id)
+            .where(Decision.request_id.in_(request_ids), Decision.decision == DecisionKind.APPROVE)
+            .order_by(Decision.id)
+        )
+        out: dict[str, list[str]] = {}
+        for request_id, user_id in rows:
+            out.setdefault(request_id, []).append(user_id)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def _audit(
+        self,
+        session: AsyncSession,
+        *,
+        event: str,
+        actor: str,
+        row: ActionRequest | None = None,
+        request_id: str | None = None,
+        plan_id: str | None = None,
+        plan_name: str | None = None,
+        **detail: Any,
+    ) -> None:
+        if row is not None:
+            request_id, plan_id, plan_name = row.id, row.plan_id, row.plan_name
+        detail["instance"] = self._instance
+        session.add(
+            AuditEntry(
+                at=self._clock.now(),
+                actor=actor,
+                event=event,
+                request_id=request_id,
+                plan_id=plan_id,
+                plan_name=plan_name,
+                detail={k: v for k, v in detail.items() if v is not None},
+            )
+        )
+
+
+def _state_refusal(plan: Plan, action: str) -> str | None:
+    return plan_states.refusal_reason(
+        plan.planType or "", plan.state or "", plan.planMode or "", action, plan_name=plan.name
+    )
+
+
+def _hhmm(row: ActionRequest) -> str:
+    return row.expires_at.strftime("%Y-%m-%d %H:%M")
+
+
+def _view(row: ActionRequest, approvers: tuple[str, ...]) -> RequestView:
+    return RequestView(
+        id=row.id,
+        requester=row.requester,
+        verb=row.verb,
+        action=row.action,
+        plan_id=row.plan_id,
+        plan_name=row.plan_name,
+        plan_state=row.plan_state,
+        params=dict(row.params),
+        reason=row.reason,
+        channel=row.channel,
+        card_channel=row.card_channel,
+        card_ts=row.card_ts,
+        status=RequestStatus(row.status),
+        approvals_required=row.approvals_required,
+        approver_role=row.approver_role,
+        approvers=approvers,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        decided_at=row.decided_at,
+        decided_by=row.decided_by,
+        executed_at=row.executed_at,
+        vro_status=row.vro_status,
+        vro_message=row.vro_message,
+        status_reason=row.status_reason,
+    )
+
+
+def audit_view(entry: AuditEntry) -> AuditView:
+    return AuditView(
+        id=entry.id,
+        at=entry.at,
+        actor=entry.actor,
+        event=entry.event,
+        request_id=entry.request_id,
+        plan_id=entry.plan_id,
+        plan_name=entry.plan_name,
+        detail=dict(entry.detail),
+    )
