@@ -3,7 +3,7 @@
 A :class:`DependencyCheck` is an ``async () -> str | None`` returning a short success detail,
 raising :class:`CheckFailed` (what is wrong, what to do) when its dependency is not usable;
 any other exception is reported with the check's default advice. Checks run in order, each
-with a deadline on the injected clock; a check whose ``requires`` did not pass is skipped
+with a deadline; a check whose ``requires`` did not pass is skipped
 rather than reported as a second, misleading failure. The exit code is 0 only when every
 check passed.
 
@@ -13,6 +13,7 @@ The composition root supplies the real checks (database at head, VRO token, Slac
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,6 @@ from typing import Final, TextIO
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.observability._deadline import within
 from bot.observability.logging import Redactor
 
 __all__ = [
@@ -131,7 +131,8 @@ async def run_checks(
         began = the_clock.monotonic()
         advice: str | None = check.advice
         try:
-            answer: str | None = await within(the_clock, check_timeout, check.run())
+            async with asyncio.timeout(check_timeout):
+                answer = await check.run()
         except CheckFailed as exc:
             verdict, detail = Verdict.FAILED, exc.problem
             advice = exc.advice or check.advice

@@ -1,9 +1,12 @@
 """``GET /healthz``, ``GET /readyz`` and ``GET /metrics`` as Starlette routes.
 
 The readiness checks are injected as ``async () -> None`` callables that raise when their
-dependency is not usable, so this module knows nothing of databases or VRO. Each runs with a
-deadline on the injected clock, all run concurrently, and ``/readyz`` answers 200 with a
-verdict per check when every one passed, 503 naming the failed ones otherwise.
+dependency is not usable, so this module knows nothing of databases or VRO. All run
+concurrently, each with a deadline, and ``/readyz`` answers 200 with a verdict per check when
+every one passed, 503 naming the failed ones otherwise.
+
+Durations are read from the injected clock; deadlines are the event loop's own timers, so a
+probe never moves a test's fake clock forward (a zero deadline times out a hung check at once).
 
 HTTP mode: ``Starlette(routes=[*health_routes(...), Route("/slack/events", ...)])``.
 Socket Mode: ``health_server(create_health_app(...), host=..., port=...)`` and await
@@ -25,7 +28,6 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.clock import Clock, SystemClock
-from bot.observability._deadline import within
 from bot.observability.logging import Redactor
 from bot.observability.metrics import Metrics
 
@@ -84,7 +86,8 @@ async def evaluate_readiness(
     async def run(name: str, check: ReadinessCheck) -> CheckVerdict:
         began = clock.monotonic()
         try:
-            await within(clock, check_timeout, check())
+            async with asyncio.timeout(check_timeout):
+                await check()
         except TimeoutError:
             error = f"no answer within {check_timeout:g} s"
         except Exception as exc:  # a check reports any failure by raising; we turn it into a verdict

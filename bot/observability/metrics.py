@@ -52,7 +52,6 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from bot.clock import Clock, SystemClock
-from bot.observability._deadline import within
 
 __all__ = [
     "OTHER_VERB",
@@ -231,7 +230,8 @@ class Metrics:
     async def _run_sampler(self, name: str) -> None:
         result = self._samplers[name]()
         if inspect.isawaitable(result):
-            await within(self.clock, self._sampler_timeout, result)
+            async with asyncio.timeout(self._sampler_timeout):
+                await result
 
     def render(self) -> tuple[bytes, str]:
         """The registry in the Prometheus text format, and its content type."""
@@ -239,10 +239,19 @@ class Metrics:
 
 
 def create_metrics(
-    *, known_verbs: Iterable[str] | None = None, process_metrics: bool = True, clock: Clock | None = None
+    *,
+    known_verbs: Iterable[str] | None = None,
+    process_metrics: bool = True,
+    clock: Clock | None = None,
+    sampler_timeout: float = DEFAULT_SAMPLER_TIMEOUT,
 ) -> Metrics:
-    """A new :class:`Metrics` on a registry of its own."""
-    return Metrics(known_verbs=known_verbs, process_metrics=process_metrics, clock=clock)
+    """A new :class:`Metrics` on a registry of its own.
+
+    ``known_verbs`` (the grammar's verbs) bounds the ``verb`` label; ``clock`` times VRO
+    requests; ``sampler_timeout`` bounds each scrape-time sampler."""
+    return Metrics(
+        known_verbs=known_verbs, process_metrics=process_metrics, clock=clock, sampler_timeout=sampler_timeout
+    )
 
 
 # -- VRO request instrumentation ----------------------------------------------------------
