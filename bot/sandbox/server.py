@@ -21,6 +21,8 @@ Two ways to use it:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -193,12 +195,29 @@ class _ReadyServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
         try:
             await super().startup(sockets=sockets)
         finally:
             self.ready.set()
+
+    async def main_loop(self) -> None:
+        # Wait for stop() instead of uvicorn's 100 ms ticks, so a test's server stops at once.
+        if self._stop is not None and not self.should_exit:
+            await self._stop.wait()
+
+    def stop(self) -> None:
+        """Ask the server to shut down (from any thread)."""
+        self.should_exit = True
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            # RuntimeError: the loop closed in between, so the server is gone already.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._stop.set)
 
 
 @contextmanager
@@ -234,7 +253,7 @@ def serve_asgi(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
             raise RuntimeError(f"the sandbox server on {host}:{port} did not start")
         yield f"http://{host}:{port}"
     finally:
-        server.should_exit = True
+        server.stop()
         thread.join(SERVER_STOP_TIMEOUT)
         sock.close()
         if thread.is_alive():
