@@ -184,7 +184,9 @@ def format_report(report: CheckReport, *, unicode: bool = True) -> str:
 
 
 def _can_encode(stream: TextIO, text: str) -> bool:
-    encoding = getattr(stream, "encoding", None) or "ascii"
+    encoding = getattr(stream, "encoding", None)
+    if encoding is None:  # an in-memory text stream holds any character
+        return True
     try:
         text.encode(encoding)
     except (UnicodeEncodeError, LookupError):
