@@ -20,7 +20,7 @@ from bot.clock import Clock
 DEFAULT_RETRY_AFTER_SECONDS = 1
 
 
-class ClockRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):  # type: ignore[misc]
+class ClockRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
     """Retry a 429 after its ``Retry-After`` seconds, waiting on ``clock``."""
 
     def __init__(self, *, clock: Clock, max_retry_count: int = 1) -> None:
