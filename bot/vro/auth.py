@@ -337,8 +337,11 @@ def body_kind(response: httpx.Response) -> str:
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if not response.content:
         return "an empty body"
-    if "html" in content_type or response.content.lstrip()[:1] == b"<":
+    first = response.content.lstrip()[:1]
+    if "html" in content_type or first == b"<":
         return "an HTML page"
+    if first in (b"{", b"["):
+        return "malformed JSON"
     if content_type and "json" not in content_type:
         return f"a {content_type} body"
     return "malformed JSON"
