@@ -121,7 +121,7 @@ class _TokenRefused(Exception):
 class _Tokens:
     access: str = field(repr=False)
     refresh: str | None = field(repr=False)
-    expires_at: float  # on the clock's monotonic scale; math.inf when VRO did not say
+    renew_at: float  # on the clock's monotonic scale; math.inf when VRO gave no lifetime
 
 
 class TokenManager:
@@ -164,11 +164,11 @@ class TokenManager:
             if tokens is not None and tokens.access != token and self._fresh(tokens):
                 return tokens.access
             if tokens is not None:
-                tokens.expires_at = -math.inf  # force a refresh
+                tokens.renew_at = -math.inf  # force a refresh
             return await self._renew_locked()
 
     def _fresh(self, tokens: _Tokens) -> bool:
-        return self._clock.monotonic() < tokens.expires_at - self._refresh_margin
+        return self._clock.monotonic() < tokens.renew_at
 
     async def _renew_locked(self) -> str:
         tokens = self._tokens
@@ -259,10 +259,12 @@ class TokenManager:
                 status=200,
             )
         lifetime = answer.expires_in
-        expires_at = math.inf if lifetime is None else self._clock.monotonic() + lifetime
-        self._tokens = _Tokens(
-            access=answer.access_token, refresh=answer.refresh_token, expires_at=expires_at
-        )
+        if lifetime is None:
+            renew_at = math.inf  # rely on the 401 then
+        else:
+            # Renew a margin ahead of expiry, but never spend more than half a short lifetime.
+            renew_at = self._clock.monotonic() + lifetime - min(self._refresh_margin, lifetime / 2)
+        self._tokens = _Tokens(access=answer.access_token, refresh=answer.refresh_token, renew_at=renew_at)
         return answer.access_token
 
     async def _grant(self, form: dict[str, str]) -> TokenResponse:

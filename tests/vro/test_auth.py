@@ -340,3 +340,26 @@ async def test_secrets_never_reach_reprs_logs_or_errors(
     for text in texts:
         for secret in secrets:
             assert secret not in text, (secret, text)
+
+
+async def test_short_lived_tokens_are_used_for_half_their_life(fake_vro: FakeVro, client: VroClient) -> None:
+    """A lifetime shorter than the margin does not make every call refresh."""
+    fake_vro.token_handler = lambda request: httpx.Response(
+        200, json={"access_token": "short", "expires_in": 40, "refresh_token": "r"}
+    )
+    fake_vro.valid_tokens.add("short")
+    await client.get_plan(PLAN_ID)
+    await client.get_plan(PLAN_ID)
+    assert fake_vro.grant_types() == ["password"]
+
+
+async def test_a_token_without_lifetime_is_kept_until_vro_refuses_it(
+    fake_vro: FakeVro, clock: FakeClock, client: VroClient
+) -> None:
+    """No expires_in: the token is used until a 401, then renewed."""
+    fake_vro.token_handler = lambda request: httpx.Response(200, json={"access_token": "forever"})
+    fake_vro.valid_tokens.add("forever")
+    await client.get_plan(PLAN_ID)
+    clock.advance(10_000)
+    await client.get_plan(PLAN_ID)
+    assert fake_vro.grant_types() == ["password"]
