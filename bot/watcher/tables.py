@@ -42,6 +42,8 @@ class Watch(Base):
     # The merged RuntimeDetails snapshot (see bot.watcher.snapshot) and the event cursor.
     snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     sequence: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped on every write: the optimistic check that a poll still owns what it read.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
     # Events seen but not yet written as a thread message (the batching window).
     pending: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     batch_opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)

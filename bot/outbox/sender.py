@@ -1,0 +1,549 @@
+"""Draining the outbox into Slack at Slack's pace, exactly once.
+
+Per channel, posts go out in the order they were written (a thread reply never overtakes the
+message it answers), no faster than a token bucket allows (about one a second, a small burst
+saved up). Edits of one message collapse to the newest and go out at most every few seconds.
+
+Exactly once, through crashes and a second replica:
+
+* a row is *claimed* (``UPDATE ... WHERE`` unclaimed or claim expired) and marked ``in_doubt``
+  in its own transaction before Slack is called, so only one sender sends it;
+* the message carries its key in Slack metadata; a row still ``in_doubt`` when it is picked up
+  again (the sender crashed after Slack answered, or the answer was lost) is first looked up
+  in the thread or channel, and only posted when Slack does not have it;
+* 429 waits for Retry-After; 5xx and network errors back off with jitter, a bounded number of
+  times; permanent errors are recorded as ``failed`` and reported to ``on_failure``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.outbox.poster import (
+    PermanentError,
+    RateLimited,
+    SlackDeliveryError,
+    SlackPoster,
+    TransientError,
+)
+from bot.outbox.ratelimit import TokenBucket
+from bot.outbox.tables import (
+    KIND_POST,
+    KIND_UPDATE,
+    STATUS_FAILED,
+    STATUS_PENDING,
+    STATUS_SENT,
+    STATUS_SUPERSEDED,
+    OutboxMessage,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RATE_PER_SECOND = 1.0
+DEFAULT_BURST = 3
+DEFAULT_UPDATE_INTERVAL = 3.0
+# chat.update is Tier 3 (about 50 a minute for the whole app): one shared bucket.
+DEFAULT_UPDATE_RATE = 50 / 60
+DEFAULT_UPDATE_BURST = 5
+DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_BACKOFF_BASE = 1.0
+DEFAULT_BACKOFF_MAX = 60.0
+DEFAULT_CLAIM_SECONDS = 120.0
+DEFAULT_IDLE_SECONDS = 1.0
+# How far before a row's creation the crash-recovery lookup searches the channel history.
+LOOKUP_MARGIN = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class DeliveryFailure:
+    """A message Slack will not take: which one, where, and Slack's error code."""
+
+    key: str
+    channel: str
+    error: str
+
+
+FailureHook = Callable[[DeliveryFailure], Awaitable[None]]
+
+
+@dataclass
+class SenderStats:
+    """Counters for metrics and benchmarks; ``post_times`` are monotonic seconds per channel."""
+
+    posts: int = 0
+    updates: int = 0
+    lookups: int = 0
+    found_by_lookup: int = 0
+    rate_limited: int = 0
+    transient_errors: int = 0
+    failed: int = 0
+    superseded: int = 0
+    post_times: dict[str, deque[float]] = field(default_factory=dict)
+
+    def record_post(self, channel: str, at: float) -> None:
+        self.posts += 1
+        self.post_times.setdefault(channel, deque(maxlen=10_000)).append(at)
+
+    def max_posts_in(self, window: float) -> int:
+        """The most posts any channel saw within ``window`` seconds."""
+        best = 0
+        for times in self.post_times.values():
+            ordered = list(times)
+            lo = 0
+            for hi, t in enumerate(ordered):
+                while t - ordered[lo] >= window:
+                    lo += 1
+                best = max(best, hi - lo + 1)
+        return best
+
+
+class OutboxSender:
+    """Sends pending outbox rows; one instance per process (any number of processes)."""
+
+    def __init__(
+        self,
+        *,
+        session_factory: async_sessionmaker[AsyncSession],
+        poster: SlackPoster,
+        clock: Clock,
+        owner: str | None = None,
+        rate_per_second: float = DEFAULT_RATE_PER_SECOND,
+        burst: int = DEFAULT_BURST,
+        update_interval: float = DEFAULT_UPDATE_INTERVAL,
+        update_rate: float = DEFAULT_UPDATE_RATE,
+        update_burst: int = DEFAULT_UPDATE_BURST,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+        backoff_max: float = DEFAULT_BACKOFF_MAX,
+        claim_seconds: float = DEFAULT_CLAIM_SECONDS,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        rng: random.Random | None = None,
+        on_failure: FailureHook | None = None,
+    ) -> None:
+        self._sessions = session_factory
+        self._poster = poster
+        self._clock = clock
+        self.owner = owner or f"sender-{uuid.uuid4().hex[:12]}"
+        self._rate = rate_per_second
+        self._burst = burst
+        self._update_interval = update_interval
+        self._update_bucket = TokenBucket(rate=update_rate, burst=update_burst, clock=clock)
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._claim = timedelta(seconds=claim_seconds)
+        self._idle = idle_seconds
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._on_failure = on_failure
+        self._buckets: dict[str, TokenBucket] = {}
+        self._blocked_until: dict[str, float] = {}  # channel -> monotonic (after a 429)
+        self._updates_blocked_until = 0.0
+        self._last_update: dict[str, float] = {}  # target -> monotonic of the last edit sent
+        self._wake_at: float | None = None
+        self._wake = asyncio.Event()
+        self.stats = SenderStats()
+
+    # -- driving ---------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Tell a running sender that new rows are waiting (writers call this after commit)."""
+        self._wake.set()
+
+    async def send_due(self) -> int:
+        """One pass: send what every channel may send now. Returns the number of Slack calls."""
+        self._wake_at = None
+        async with self._sessions() as session:
+            channels = (
+                await session.scalars(
+                    select(OutboxMessage.channel).where(OutboxMessage.status == STATUS_PENDING).distinct()
+                )
+            ).all()
+        if not channels:
+            return 0
+        counts = await asyncio.gather(*(self._drain_channel(channel) for channel in channels))
+        return sum(counts)
+
+    async def pending_count(self) -> int:
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == STATUS_PENDING)
+            )
+        return int(count or 0)
+
+    def next_wake_in(self) -> float:
+        """Seconds until the last pass said something becomes sendable (idle interval if unknown)."""
+        if self._wake_at is None:
+            return self._idle
+        return max(0.0, self._wake_at - self._clock.monotonic())
+
+    async def run_until_idle(self, *, max_seconds: float = 3600.0) -> None:
+        """Send until nothing is pending, sleeping on the clock in between (tests, the demo, drain).
+
+        Raises ``TimeoutError`` if rows are still pending after ``max_seconds`` of clock time.
+        """
+        deadline = self._clock.monotonic() + max_seconds
+        while True:
+            await self.send_due()
+            if await self.pending_count() == 0:
+                return
+            if self._clock.monotonic() >= deadline:
+                raise TimeoutError(f"outbox still has pending messages after {max_seconds:g}s")
+            await self._clock.sleep(max(self.next_wake_in(), 0.001))
+
+    async def run(self, *, stop: asyncio.Event | None = None) -> None:
+        """Send forever (until ``stop`` is set): after each pass, sleep until due or woken."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            try:
+                await self.send_due()
+            except Exception:
+                log.exception("outbox pass failed; retrying after %ss", self._idle)
+            self._wake.clear()
+            await _first_of(self._clock.sleep(self.next_wake_in()), self._wake.wait(), stop.wait())
+
+    # -- posts -----------------------------------------------------------------------------------
+
+    async def _drain_channel(self, channel: str) -> int:
+        calls = await self._drain_posts(channel)
+        return calls + await self._drain_updates(channel)
+
+    def _bucket(self, channel: str) -> TokenBucket:
+        bucket = self._buckets.get(channel)
+        if bucket is None:
+            bucket = self._buckets[channel] = TokenBucket(
+                rate=self._rate, burst=self._burst, clock=self._clock
+            )
+        return bucket
+
+    def _note_wake(self, delay: float) -> None:
+        at = self._clock.monotonic() + max(0.0, delay)
+        if self._wake_at is None or at < self._wake_at:
+            self._wake_at = at
+
+    async def _drain_posts(self, channel: str) -> int:
+        calls = 0
+        while True:
+            blocked = self._blocked_until.get(channel, 0.0) - self._clock.monotonic()
+            if blocked > 0:
+                self._note_wake(blocked)
+                return calls
+            now = self._clock.now()
+            async with self._sessions() as session:
+                row = await session.scalar(
+                    select(OutboxMessage)
+                    .where(
+                        OutboxMessage.channel == channel,
+                        OutboxMessage.status == STATUS_PENDING,
+                        OutboxMessage.kind == KIND_POST,
+                    )
+                    .order_by(OutboxMessage.id)
+                    .limit(1)
+                )
+                if row is None:
+                    return calls
+                if row.next_attempt_at > now:
+                    self._note_wake((row.next_attempt_at - now).total_seconds())
+                    return calls
+                if row.claimed_by not in (None, self.owner) and row.claimed_until and row.claimed_until > now:
+                    self._note_wake((row.claimed_until - now).total_seconds())
+                    return calls  # another sender is on it
+                thread_ts = row.thread_ts
+                if row.parent_key is not None:
+                    parent = await session.scalar(
+                        select(OutboxMessage).where(OutboxMessage.key == row.parent_key)
+                    )
+                    if parent is None or parent.status in (STATUS_FAILED, STATUS_SUPERSEDED):
+                        await self._fail(row, "parent_failed" if parent is not None else "parent_missing")
+                        continue
+                    if parent.status != STATUS_SENT or parent.ts is None:
+                        self._note_wake(self._idle)
+                        return calls  # the parent is not in Slack yet (another channel's queue?)
+                    thread_ts = parent.ts
+            if not self._bucket(channel).try_take():
+                self._note_wake(self._bucket(channel).wait_time())
+                return calls
+            if not await self._claim_row(row.id, now, mark_in_doubt=True):
+                return calls
+            calls += await self._deliver_post(row, thread_ts)
+
+    async def _claim_row(self, row_id: int, now: datetime, *, mark_in_doubt: bool) -> bool:
+        values: dict[str, object] = {"claimed_by": self.owner, "claimed_until": now + self._claim}
+        if mark_in_doubt:
+            values["in_doubt"] = True
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == row_id,
+                    OutboxMessage.status == STATUS_PENDING,
+                    or_(
+                        OutboxMessage.claimed_by.is_(None),
+                        OutboxMessage.claimed_by == self.owner,
+                        OutboxMessage.claimed_until < now,
+                    ),
+                )
+                .values(**values)
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def _deliver_post(self, row: OutboxMessage, thread_ts: str | None) -> int:
+        calls = 0
+        if row.in_doubt:
+            # A previous attempt may have reached Slack: look before posting again.
+            calls += 1
+            self.stats.lookups += 1
+            try:
+                found = await self._poster.find_by_metadata(
+                    channel=row.channel,
+                    key=row.key,
+                    thread_ts=thread_ts,
+                    oldest=row.created_at - LOOKUP_MARGIN,
+                )
+            except PermanentError as exc:
+                log.warning("outbox lookup for %s refused (%s); posting without it", row.key, exc.error)
+                found = None
+            except SlackDeliveryError as exc:
+                await self._retry_later(row, exc)
+                return calls
+            if found is not None:
+                self.stats.found_by_lookup += 1
+                await self._mark_sent(row.id, found)
+                return calls
+        calls += 1
+        try:
+            ts = await self._poster.post_message(
+                channel=row.channel,
+                text=str(row.payload.get("text", "")),
+                blocks=row.payload.get("blocks") or None,
+                thread_ts=thread_ts,
+                reply_broadcast=row.broadcast,
+                key=row.key,
+            )
+        except SlackDeliveryError as exc:
+            await self._retry_later(row, exc)
+            return calls
+        self.stats.record_post(row.channel, self._clock.monotonic())
+        await self._mark_sent(row.id, ts)
+        return calls
+
+    # -- updates ---------------------------------------------------------------------------------
+
+    async def _drain_updates(self, channel: str) -> int:
+        now = self._clock.now()
+        async with self._sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(OutboxMessage)
+                    .where(
+                        OutboxMessage.channel == channel,
+                        OutboxMessage.status == STATUS_PENDING,
+                        OutboxMessage.kind == KIND_UPDATE,
+                    )
+                    .order_by(OutboxMessage.id)
+                )
+            ).all()
+        if not rows:
+            return 0
+        newest: dict[str, OutboxMessage] = {}
+        stale: list[int] = []
+        for row in rows:
+            target = row.target_key or f"ts:{row.target_ts}"
+            if target in newest:
+                stale.append(newest[target].id)
+            newest[target] = row
+        if stale:
+            await self._supersede(stale)
+        calls = 0
+        for target, row in newest.items():
+            calls += await self._maybe_update(target, row, now)
+        return calls
+
+    async def _maybe_update(self, target: str, row: OutboxMessage, now: datetime) -> int:
+        mono = self._clock.monotonic()
+        if row.next_attempt_at > now:
+            self._note_wake((row.next_attempt_at - now).total_seconds())
+            return 0
+        if self._updates_blocked_until > mono:
+            self._note_wake(self._updates_blocked_until - mono)
+            return 0
+        since = mono - self._last_update.get(target, float("-inf"))
+        if since < self._update_interval:
+            self._note_wake(self._update_interval - since)
+            return 0
+        ts = row.target_ts
+        if ts is None:
+            async with self._sessions() as session:
+                message = await session.scalar(
+                    select(OutboxMessage).where(OutboxMessage.key == row.target_key)
+                )
+            if message is None or message.status in (STATUS_FAILED, STATUS_SUPERSEDED):
+                await self._fail(row, "target_failed" if message is not None else "target_missing")
+                return 0
+            if message.status != STATUS_SENT or message.ts is None:
+                self._note_wake(self._idle)
+                return 0
+            ts = message.ts
+        if not self._update_bucket.try_take():
+            self._note_wake(self._update_bucket.wait_time())
+            return 0
+        if not await self._claim_row(row.id, now, mark_in_doubt=False):
+            return 0
+        try:
+            await self._poster.update_message(
+                channel=row.channel,
+                ts=ts,
+                text=str(row.payload.get("text", "")),
+                blocks=row.payload.get("blocks") or None,
+                key=row.key,
+            )
+        except SlackDeliveryError as exc:
+            await self._retry_later(row, exc)
+            return 1
+        self._last_update[target] = self._clock.monotonic()
+        self.stats.updates += 1
+        await self._mark_sent(row.id, ts)
+        return 1
+
+    async def _supersede(self, ids: list[int]) -> None:
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.status == STATUS_PENDING)
+                .values(status=STATUS_SUPERSEDED, claimed_by=None, claimed_until=None)
+            )
+        self.stats.superseded += int(getattr(result, "rowcount", 0) or 0)
+
+    # -- outcomes --------------------------------------------------------------------------------
+
+    async def _mark_sent(self, row_id: int, ts: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id)
+                .values(
+                    status=STATUS_SENT,
+                    ts=ts,
+                    sent_at=self._clock.now(),
+                    in_doubt=False,
+                    error=None,
+                    attempts=OutboxMessage.attempts + 1,
+                    claimed_by=None,
+                    claimed_until=None,
+                )
+            )
+
+    async def _retry_later(self, row: OutboxMessage, exc: SlackDeliveryError) -> None:
+        now = self._clock.now()
+        if isinstance(exc, RateLimited):
+            self.stats.rate_limited += 1
+            wait = max(0.0, exc.retry_after)
+            if row.kind == KIND_POST:
+                self._blocked_until[row.channel] = self._clock.monotonic() + wait
+                self._bucket(row.channel).drain()
+            else:
+                self._updates_blocked_until = self._clock.monotonic() + wait
+            self._note_wake(wait)
+            # Slack refused it: certainly not posted, and a 429 does not count as an attempt.
+            await self._reschedule(row.id, now + timedelta(seconds=wait), error=exc.error, in_doubt=False)
+            return
+        if isinstance(exc, PermanentError):
+            if exc.channel_wide:
+                await self._fail_channel(row.channel, exc.error)
+            else:
+                await self._fail(row, exc.error)
+            return
+        self.stats.transient_errors += 1
+        attempts = row.attempts + 1
+        if attempts >= self._max_attempts:
+            await self._fail(row, f"gave up after {attempts} attempts: {exc.error}")
+            return
+        delay = min(self._backoff_max, self._backoff_base * 2 ** (attempts - 1))
+        delay *= 0.5 + self._rng.random() / 2  # jitter: two senders never retry in lockstep
+        self._note_wake(delay)
+        await self._reschedule(
+            row.id,
+            now + timedelta(seconds=delay),
+            error=exc.error,
+            in_doubt=row.kind == KIND_POST and isinstance(exc, TransientError),
+            count_attempt=True,
+        )
+
+    async def _reschedule(
+        self, row_id: int, when: datetime, *, error: str, in_doubt: bool, count_attempt: bool = False
+    ) -> None:
+        values: dict[str, object] = {
+            "next_attempt_at": when,
+            "error": error,
+            "in_doubt": in_doubt,
+            "claimed_by": None,
+            "claimed_until": None,
+        }
+        if count_attempt:
+            values["attempts"] = OutboxMessage.attempts + 1
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
+
+    async def _fail(self, row: OutboxMessage, error: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id, OutboxMessage.status == STATUS_PENDING)
+                .values(
+                    status=STATUS_FAILED, error=error, in_doubt=False, claimed_by=None, claimed_until=None
+                )
+            )
+        await self._report([DeliveryFailure(key=row.key, channel=row.channel, error=error)])
+
+    async def _fail_channel(self, channel: str, error: str) -> None:
+        """Every pending message of ``channel`` fails with ``error`` (the bot cannot post there)."""
+        async with self._sessions() as session, session.begin():
+            keys = (
+                await session.scalars(
+                    select(OutboxMessage.key).where(
+                        OutboxMessage.channel == channel, OutboxMessage.status == STATUS_PENDING
+                    )
+                )
+            ).all()
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.channel == channel, OutboxMessage.status == STATUS_PENDING)
+                .values(
+                    status=STATUS_FAILED, error=error, in_doubt=False, claimed_by=None, claimed_until=None
+                )
+            )
+        log.warning(
+            "Slack refuses every message to channel %s (%s): %d message(s) failed", channel, error, len(keys)
+        )
+        await self._report([DeliveryFailure(key=key, channel=channel, error=error) for key in keys])
+
+    async def _report(self, failures: list[DeliveryFailure]) -> None:
+        self.stats.failed += len(failures)
+        for failure in failures:
+            log.warning("outbox message %s to %s failed: %s", failure.key, failure.channel, failure.error)
+            if self._on_failure is not None:
+                try:
+                    await self._on_failure(failure)
+                except Exception:
+                    log.exception("outbox failure hook raised for %s", failure.key)
+
+
+async def _first_of(*aws: Awaitable[object]) -> None:
+    """Wait until the first of ``aws`` finishes; cancel the rest."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

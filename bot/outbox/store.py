@@ -1,0 +1,122 @@
+"""Writing messages into the outbox, inside the caller's transaction.
+
+The writer (the watcher, or any other part of the bot) adds rows in the same transaction that
+records why the message exists, under a key it can derive again after a crash. Adding a key
+that is already there does nothing: that is what makes a replayed poll harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.outbox.tables import KIND_POST, KIND_UPDATE, STATUS_PENDING, OutboxMessage
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Message:
+    """What Slack shows: a notification/fallback ``text`` and Block Kit ``blocks``."""
+
+    text: str
+    blocks: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+
+    def payload(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": [dict(b) for b in self.blocks]}
+
+
+async def enqueue_post(
+    session: AsyncSession,
+    *,
+    key: str,
+    channel: str,
+    message: Message,
+    now: datetime,
+    thread_ts: str | None = None,
+    parent_key: str | None = None,
+    broadcast: bool = False,
+) -> bool:
+    """Queue a new message (a thread reply when ``thread_ts`` or ``parent_key`` is given).
+
+    Returns False when a row with this key exists already (nothing is written).
+    """
+    if thread_ts is not None and parent_key is not None:
+        raise ValueError("give the thread parent as thread_ts or parent_key, not both")
+    return await _insert(
+        session,
+        key=key,
+        channel=channel,
+        kind=KIND_POST,
+        thread_ts=thread_ts,
+        parent_key=parent_key,
+        broadcast=broadcast,
+        payload=message.payload(),
+        now=now,
+    )
+
+
+async def enqueue_update(
+    session: AsyncSession,
+    *,
+    key: str,
+    channel: str,
+    message: Message,
+    now: datetime,
+    target_ts: str | None = None,
+    target_key: str | None = None,
+) -> bool:
+    """Queue an edit of an existing message, named by ``target_ts`` or by its outbox ``target_key``.
+
+    Several queued edits of one message collapse: the sender only sends the newest.
+    """
+    if (target_ts is None) == (target_key is None):
+        raise ValueError("name the message to update by target_ts or target_key (exactly one)")
+    return await _insert(
+        session,
+        key=key,
+        channel=channel,
+        kind=KIND_UPDATE,
+        target_ts=target_ts,
+        target_key=target_key,
+        payload=message.payload(),
+        now=now,
+    )
+
+
+async def get_message(session: AsyncSession, key: str) -> OutboxMessage | None:
+    """The outbox row with ``key``."""
+    result = await session.execute(select(OutboxMessage).where(OutboxMessage.key == key))
+    return result.scalar_one_or_none()
+
+
+async def _insert(session: AsyncSession, *, key: str, now: datetime, **values: Any) -> bool:
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"an outbox key must have 1 to {MAX_KEY_LENGTH} characters")
+    row = {
+        "key": key,
+        "status": STATUS_PENDING,
+        "attempts": 0,
+        "in_doubt": False,
+        "broadcast": False,
+        "next_attempt_at": now,
+        "created_at": now,
+        **values,
+    }
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt: Any = (
+            postgresql.insert(OutboxMessage).values(row).on_conflict_do_nothing(index_elements=["key"])
+        )
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(OutboxMessage).values(row).on_conflict_do_nothing(index_elements=["key"])
+    else:  # pragma: no cover - DATABASE_URL only accepts the two above
+        raise ValueError(f"unsupported database {dialect}")
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
