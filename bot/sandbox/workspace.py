@@ -489,8 +489,13 @@ class Workspace:
 
     def _resolve_channel_for_post(self, channel_id: str | None) -> Channel:
         if channel_id and channel_id[0] in "UW" and channel_id in self.users:
-            return self._dm_channel(channel_id)
+            return self.dm_channel(channel_id)
         return self.channel(channel_id)
+
+    def dm_channel(self, user_id: str) -> Channel:
+        """The bot's direct-message channel with ``user_id`` (opened on first use)."""
+        with self.lock:
+            return self._dm_channel(user_id)
 
     def _dm_channel(self, user_id: str) -> Channel:
         for channel in self.channels.values():
@@ -716,7 +721,7 @@ class Workspace:
             id=view_id,
             user=user,
             type=view_type,
-            view=copy.deepcopy(view),
+            view=_view_with_block_ids(view),
             hash=self._view_hash(view_id),
             root_view_id=view_id if previous is None else previous.root_view_id,
             previous_view_id=None if previous is None else previous.id,
@@ -774,7 +779,7 @@ class Workspace:
             _check_view(view, (stored.type,))
             if hash is not None and hash != stored.hash:
                 raise SlackApiFailure("hash_conflict")
-            stored.view = copy.deepcopy(view)
+            stored.view = _view_with_block_ids(view)
             stored.hash = self._view_hash(stored.id)
             return stored
 
@@ -804,7 +809,7 @@ class Workspace:
                 stored = self._new_view(user=user_id, view=view, allowed=("home",), previous=None)
                 self.home_views[user_id] = stored.id
                 return stored
-            current.view = copy.deepcopy(view)
+            current.view = _view_with_block_ids(view)
             current.hash = self._view_hash(current.id)
             return current
 
@@ -831,7 +836,7 @@ class Workspace:
                 self.close_modals(user_id)
             elif action == "update" and isinstance((ack or {}).get("view"), dict):
                 stored = self.views[view_id]
-                stored.view = copy.deepcopy((ack or {})["view"])
+                stored.view = _view_with_block_ids((ack or {})["view"])
                 stored.hash = self._view_hash(view_id)
             elif action == "push" and isinstance((ack or {}).get("view"), dict):
                 stack = self.modal_stacks.setdefault(user_id, [])
@@ -1024,6 +1029,12 @@ def with_block_ids(blocks: Sequence[JsonDict]) -> list[JsonDict]:
         if not block.get("block_id"):
             digest = hashlib.sha256(json.dumps(block, sort_keys=True).encode()).hexdigest()[:5]
             block["block_id"] = f"{digest}{index}"
+    return copied
+
+
+def _view_with_block_ids(view: JsonDict) -> JsonDict:
+    copied = copy.deepcopy(view)
+    copied["blocks"] = with_block_ids(view.get("blocks") or [])
     return copied
 
 
