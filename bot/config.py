@@ -157,7 +157,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, env_file: str | None 
             # Explicit mapping: ignore the process environment and .env entirely.
             values = {k.lower(): v for k, v in env.items()}
             return Settings.model_validate(values)
-        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

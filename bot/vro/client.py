@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -170,6 +170,7 @@ class VroClient:
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._api_version = api_version.strip("/")
@@ -186,6 +187,7 @@ class VroClient:
             timeout=timeout,
             headers={"Accept": "application/json"},
             follow_redirects=False,
+            event_hooks=dict(event_hooks) if event_hooks else None,
         )
         self._tokens = TokenManager(http=self._http, credentials=credentials, clock=self._clock)
 
@@ -196,6 +198,7 @@ class VroClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
+        event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
     ) -> VroClient:
         """A client configured from ``VRO_*`` settings; :class:`ConfigError` names what is missing."""
         if not settings.vro_url:
@@ -210,6 +213,7 @@ class VroClient:
                 verify_tls=settings.vro_verify_tls,
             ),
             clock=clock,
+            event_hooks=event_hooks,
         )
 
     def __repr__(self) -> str:
@@ -217,6 +221,10 @@ class VroClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def ensure_token(self) -> None:
+        """Obtain (or reuse) an access token: the readiness probe's "VRO accepts our credentials"."""
+        await self._tokens.access_token()
 
     async def __aenter__(self) -> Self:
         return self

@@ -408,12 +408,20 @@ async def test_operation_sends_documented_request_and_parses_answer(
     assert case.expect(result), result
 
 
+async def test_ensure_token_logs_in_once_and_reuses_the_token(client: VroClient, fake_vro: FakeVro) -> None:
+    """The readiness probe obtains a token through the token endpoint, then reuses it."""
+    await client.ensure_token()
+    await client.ensure_token()
+    assert fake_vro.grant_types() == ["password"]
+    assert fake_vro.api_requests == []
+
+
 def test_every_public_client_operation_has_a_case() -> None:
     """The table above covers every public coroutine method of VroClient (new ones need a case)."""
     methods = {
         name
         for name in dir(VroClient)
-        if not name.startswith("_") and name not in {"aclose", "from_settings", "iter_plans"}
+        if not name.startswith("_") and name not in {"aclose", "from_settings", "iter_plans", "ensure_token"}
     }
     called: set[str] = set()
     for case in CASES.values():
