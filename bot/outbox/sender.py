@@ -239,43 +239,56 @@ class OutboxSender:
                 self._note_wake(blocked)
                 return calls
             now = self._clock.now()
-            async with self._sessions() as session:
-                row = await session.scalar(
-                    select(OutboxMessage)
-                    .where(
-                        OutboxMessage.channel == channel,
-                        OutboxMessage.status == STATUS_PENDING,
-                        OutboxMessage.kind == KIND_POST,
-                    )
-                    .order_by(OutboxMessage.id)
-                    .limit(1)
-                )
-                if row is None:
-                    return calls
-                if row.next_attempt_at > now:
-                    self._note_wake((row.next_attempt_at - now).total_seconds())
-                    return calls
-                if row.claimed_by not in (None, self.owner) and row.claimed_until and row.claimed_until > now:
-                    self._note_wake((row.claimed_until - now).total_seconds())
-                    return calls  # another sender is on it
-                thread_ts = row.thread_ts
-                if row.parent_key is not None:
-                    parent = await session.scalar(
-                        select(OutboxMessage).where(OutboxMessage.key == row.parent_key)
-                    )
-                    if parent is None or parent.status in (STATUS_FAILED, STATUS_SUPERSEDED):
-                        await self._fail(row, "parent_failed" if parent is not None else "parent_missing")
-                        continue
-                    if parent.status != STATUS_SENT or parent.ts is None:
-                        self._note_wake(self._idle)
-                        return calls  # the parent is not in Slack yet (another channel's queue?)
-                    thread_ts = parent.ts
+            row, thread_ts, problem = await self._head_post(channel, now)
+            if row is None:
+                return calls
+            if problem is not None:
+                await self._fail(row, problem)
+                continue
             if not self._bucket(channel).try_take():
                 self._note_wake(self._bucket(channel).wait_time())
                 return calls
             if not await self._claim_row(row.id, now, mark_in_doubt=True):
                 return calls
             calls += await self._deliver_post(row, thread_ts)
+
+    async def _head_post(
+        self, channel: str, now: datetime
+    ) -> tuple[OutboxMessage | None, str | None, str | None]:
+        """The channel's oldest pending post if it may go now: (row, thread ts, reason to fail it).
+
+        ``(None, None, None)`` means nothing to send now (empty, waiting, or claimed elsewhere).
+        """
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.channel == channel,
+                    OutboxMessage.status == STATUS_PENDING,
+                    OutboxMessage.kind == KIND_POST,
+                )
+                .order_by(OutboxMessage.id)
+                .limit(1)
+            )
+            if row is None:
+                return None, None, None
+            if row.next_attempt_at > now:
+                self._note_wake((row.next_attempt_at - now).total_seconds())
+                return None, None, None
+            if row.claimed_by not in (None, self.owner) and row.claimed_until and row.claimed_until > now:
+                self._note_wake((row.claimed_until - now).total_seconds())
+                return None, None, None  # another sender is on it
+            if row.parent_key is None:
+                return row, row.thread_ts, None
+            parent = await session.scalar(select(OutboxMessage).where(OutboxMessage.key == row.parent_key))
+        if parent is None:
+            return row, None, "parent_missing"
+        if parent.status in (STATUS_FAILED, STATUS_SUPERSEDED):
+            return row, None, "parent_failed"
+        if parent.status != STATUS_SENT or parent.ts is None:
+            self._note_wake(self._idle)
+            return None, None, None  # the parent is not in Slack yet
+        return row, parent.ts, None
 
     async def _claim_row(self, row_id: int, now: datetime, *, mark_in_doubt: bool) -> bool:
         values: dict[str, object] = {"claimed_by": self.owner, "claimed_until": now + self._claim}

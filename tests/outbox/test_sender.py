@@ -1,0 +1,305 @@
+"""The outbox sender against the sandbox Slack: order, pace, retries, failures, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import FakeClock
+from bot.outbox.poster import SlackPoster
+from bot.outbox.sender import DeliveryFailure, OutboxSender
+from bot.outbox.slack_poster import SlackWebPoster
+from bot.outbox.store import Message, enqueue_post, enqueue_update, get_message
+from bot.outbox.tables import OutboxMessage
+from bot.sandbox.faults import Fault
+from bot.sandbox.server import RunningSandbox
+from tests.outbox.conftest import CHANNEL, OTHER_CHANNEL, OUTSIDE_CHANNEL
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+async def post(sessions: Sessions, clock: FakeClock, key: str, text: str, **kw: Any) -> None:
+    async with sessions() as session, session.begin():
+        await enqueue_post(
+            session, key=key, channel=kw.pop("channel", CHANNEL), message=Message(text), now=clock.now(), **kw
+        )
+
+
+async def rows(sessions: Sessions) -> list[OutboxMessage]:
+    async with sessions() as session:
+        return list((await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+
+
+def sender(sessions: Sessions, poster: SlackPoster, clock: FakeClock, **kw: Any) -> OutboxSender:
+    return OutboxSender(session_factory=sessions, poster=poster, clock=clock, **kw)
+
+
+def texts(slack: RunningSandbox, channel: str = CHANNEL) -> list[str]:
+    return [
+        str(c.params.get("text"))
+        for c in slack.sandbox.log.calls("chat.postMessage", ok=True)
+        if c.params.get("channel") == channel
+    ]
+
+
+async def test_a_message_is_posted_once_with_its_key_in_metadata_and_its_ts_recorded(
+    db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster
+) -> None:
+    await post(db_sessions, clock, "k1", "hello")
+    await post(db_sessions, clock, "k1", "hello again")  # same key: ignored
+    await sender(db_sessions, poster, clock).run_until_idle()
+    calls = slack.sandbox.log.calls("chat.postMessage")
+    assert [c.params["text"] for c in calls] == ["hello"]
+    assert calls[0].params["metadata"] == {"event_type": "vro_outbox", "event_payload": {"key": "k1"}}
+    (row,) = await rows(db_sessions)
+    assert row.status == "sent"
+    assert row.ts is not None
+    assert slack.sandbox.workspace.message(CHANNEL, row.ts).text == "hello"
+
+
+async def test_thread_replies_wait_for_their_parent_and_land_in_its_thread(
+    db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster
+) -> None:
+    await post(db_sessions, clock, "root", "status card")
+    for i in range(3):
+        await post(db_sessions, clock, f"reply-{i}", f"reply {i}", parent_key="root")
+    await sender(db_sessions, poster, clock).run_until_idle()
+    root, *replies = await rows(db_sessions)
+    thread = slack.sandbox.workspace.thread(CHANNEL, root.ts or "")
+    assert [m.text for m in thread] == ["reply 0", "reply 1", "reply 2"]
+    assert all(r.status == "sent" for r in replies)
+
+
+async def test_posts_keep_to_about_one_a_second_per_channel_after_a_small_burst(
+    db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster
+) -> None:
+    slack.sandbox.set_channel_rate_limit(per_second=1.0, burst=3)  # Slack's rule, enforced with 429s
+    for i in range(12):
+        await post(db_sessions, clock, f"a{i}", f"a{i}")
+        await post(db_sessions, clock, f"b{i}", f"b{i}", channel=OTHER_CHANNEL)
+    out = sender(db_sessions, poster, clock, rate_per_second=1.0, burst=3)
+    start = clock.monotonic()
+    await out.run_until_idle()
+    assert slack.sandbox.log.count("chat.postMessage", ok=False) == 0  # never rate limited
+    assert texts(slack) == [f"a{i}" for i in range(12)]
+    assert texts(slack, OTHER_CHANNEL) == [f"b{i}" for i in range(12)]
+    assert out.stats.max_posts_in(1.0) <= 3
+    # 12 posts: 3 from the burst, then 9 more at one a second; both channels in parallel.
+    assert 8.5 <= clock.monotonic() - start <= 12
+
+
+async def test_a_storm_of_429s_is_waited_out_and_every_message_arrives_once_in_order(
+    db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster
+) -> None:
+    for i in range(5):
+        await post(db_sessions, clock, f"m{i}", f"m{i}")
+    slack.sandbox.inject("chat.postMessage", Fault.rate_limited(retry_after=7), times=6)
+    out = sender(db_sessions, poster, clock)
+    start = clock.monotonic()
+    await out.run_until_idle()
+    assert texts(slack) == [f"m{i}" for i in range(5)]
+    assert out.stats.rate_limited == 6
+    assert clock.monotonic() - start >= 6 * 7  # each 429 was waited out in full
+    assert all(r.status == "sent" and r.attempts == 1 for r in await rows(db_sessions))
+
+
+async def test_server_errors_back_off_look_up_the_message_then_post_it_once(
+    db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster
+) -> None:
+    await post(db_sessions, clock, "m", "after errors")
+    slack.sandbox.inject("chat.postMessage", Fault.server_error(503), times=3)
+    out = sender(db_sessions, poster, clock)
+    await out.run_until_idle()
+    assert texts(slack) == ["after errors"]
+    assert out.stats.transient_errors == 3
+    assert out.stats.lookups == 3  # before each retry: did the failed call post it after all?
+    waits = [s for s in clock.sleeps if s > 0.01]
+    assert len(waits) >= 3
+    assert waits[1] > waits[0] * 0.9  # exponential backoff (with jitter)
+
+
+class CrashAfterPost:
+    """A poster that posts for real, then dies before the sender can record the ts."""
+
+    def __init__(self, inner: SlackPoster) -> None:
+        self.inner = inner
+
+    async def post_message(self, **kw: Any) -> str:
+        await self.inner.post_message(**kw)
+        raise Crash
+
+    async def update_message(self, **kw: Any) -> None:
+        await self.inner.update_message(**kw)
+
+    async def find_by_metadata(
+        self, *, channel: str, key: str, thread_ts: str | None, oldest: datetime | None
+    ) -> str | None:
+        return await self.inner.find_by_metadata(channel=channel, key=key, thread_ts=thread_ts, oldest=oldest)
+
+
+class Crash(BaseException):
+    """The process dying mid-call (not an Exception: nothing catches it)."""
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["channel-post", "thread-reply"])
+async def test_after_a_crash_between_post_and_record_the_message_is_found_not_reposted(
+    db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster, threaded: bool
+) -> None:
+    parent: dict[str, Any] = {}
+    if threaded:
+        await post(db_sessions, clock, "root", "root")
+        await sender(db_sessions, poster, clock).run_until_idle()
+        parent = {"parent_key": "root"}
+    await post(db_sessions, clock, "m", "only once", **parent)
+    with pytest.raises(Crash):
+        await sender(db_sessions, CrashAfterPost(poster), clock, owner="dead", claim_seconds=30).send_due()
+    row = (await rows(db_sessions))[-1]
+    assert row.status == "pending"
+    assert row.in_doubt
+    clock.advance(31)  # the dead sender's claim expires
+    survivor = sender(db_sessions, poster, clock, owner="survivor")
+    await survivor.run_until_idle()
+    all_posts = slack.sandbox.log.calls("chat.postMessage", ok=True)
+    assert [c.params["text"] for c in all_posts].count("only once") == 1
+    assert survivor.stats.found_by_lookup == 1
+    assert slack.sandbox.log.count("conversations.replies" if threaded else "conversations.history") == 1
+    row = (await rows(db_sessions))[-1]
+    assert row.status == "sent"
+    assert slack.sandbox.workspace.message(CHANNEL, row.ts or "").text == "only once"
+
+
+async def test_a_channel_the_bot_cannot_post_to_fails_its_messages_once_and_reports_them(
+    db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster
+) -> None:
+    failures: list[DeliveryFailure] = []
+
+    async def on_failure(failure: DeliveryFailure) -> None:
+        failures.append(failure)
+
+    for i in range(3):
+        await post(db_sessions, clock, f"x{i}", "x", channel=OUTSIDE_CHANNEL)
+    await post(db_sessions, clock, "ok", "fine")
+    await sender(db_sessions, poster, clock, on_failure=on_failure).run_until_idle()
+    assert slack.sandbox.log.count("chat.postMessage", ok=False) == 1  # not retried
+    assert sorted((f.key, f.error) for f in failures) == [(f"x{i}", "not_in_channel") for i in range(3)]
+    statuses = {r.key: (r.status, r.error) for r in await rows(db_sessions)}
+    assert statuses["x0"] == ("failed", "not_in_channel")
+    assert statuses["ok"][0] == "sent"
+
+
+async def test_a_message_slack_rejects_fails_alone_and_the_queue_moves_on(
+    db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster
+) -> None:
+    failures: list[DeliveryFailure] = []
+
+    async def on_failure(failure: DeliveryFailure) -> None:
+        failures.append(failure)
+
+    await post(db_sessions, clock, "bad", "bad blocks")
+    await post(db_sessions, clock, "reply", "reply to bad", parent_key="bad")
+    await post(db_sessions, clock, "good", "good")
+    slack.sandbox.inject("chat.postMessage", Fault.error("invalid_blocks"))
+    await sender(db_sessions, poster, clock, on_failure=on_failure).run_until_idle()
+    assert [(f.key, f.error) for f in failures] == [("bad", "invalid_blocks"), ("reply", "parent_failed")]
+    assert texts(slack) == ["good"]
+
+
+async def test_transient_errors_give_up_after_the_attempt_limit(
+    db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster
+) -> None:
+    await post(db_sessions, clock, "m", "never")
+    slack.sandbox.inject("chat.postMessage", Fault.server_error(500), times=100)
+    out = sender(db_sessions, poster, clock, max_attempts=4)
+    await out.run_until_idle()
+    (row,) = await rows(db_sessions)
+    assert row.status == "failed"
+    assert "4 attempts" in (row.error or "")
+    assert slack.sandbox.log.count("chat.postMessage") == 4
+
+
+async def test_updates_of_one_message_collapse_to_the_newest_and_are_spaced(
+    db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster
+) -> None:
+    await post(db_sessions, clock, "card", "v0")
+    for i in range(1, 6):
+        async with db_sessions() as session, session.begin():
+            await enqueue_update(
+                session,
+                key=f"card:{i}",
+                channel=CHANNEL,
+                message=Message(f"v{i}"),
+                target_key="card",
+                now=clock.now(),
+            )
+    out = sender(db_sessions, poster, clock, update_interval=5.0)
+    await out.run_until_idle()
+    updates = slack.sandbox.log.calls("chat.update", ok=True)
+    assert [c.params["text"] for c in updates] == ["v5"]
+    async with db_sessions() as session:
+        card = await get_message(session, "card")
+        assert card is not None
+        assert slack.sandbox.workspace.message(CHANNEL, card.ts or "").text == "v5"
+    assert out.stats.superseded == 4
+    # Two more edits right away: the second waits out the interval.
+    for i in (6, 7):
+        async with db_sessions() as session, session.begin():
+            await enqueue_update(
+                session,
+                key=f"card:{i}",
+                channel=CHANNEL,
+                message=Message(f"v{i}"),
+                target_key="card",
+                now=clock.now(),
+            )
+        before = clock.monotonic()
+        await out.run_until_idle()
+    assert clock.monotonic() - before >= 4.9
+    assert [c.params["text"] for c in slack.sandbox.log.calls("chat.update", ok=True)] == ["v5", "v6", "v7"]
+
+
+async def test_two_senders_on_one_database_post_each_message_once(
+    db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster
+) -> None:
+    for i in range(10):
+        await post(db_sessions, clock, f"m{i}", f"m{i}")
+    a = sender(db_sessions, poster, clock, owner="a", burst=10, rate_per_second=100)
+    b = sender(db_sessions, poster, clock, owner="b", burst=10, rate_per_second=100)
+    await asyncio.gather(a.run_until_idle(), b.run_until_idle())
+    assert texts(slack) == [f"m{i}" for i in range(10)]
+
+
+class Recorder:
+    """A SlackPoster that only records (for checks that need no Slack at all)."""
+
+    def __init__(self) -> None:
+        self.posts: list[Mapping[str, Any]] = []
+
+    async def post_message(self, **kw: Any) -> str:
+        self.posts.append(kw)
+        return f"1.{len(self.posts):06d}"
+
+    async def update_message(
+        self, *, channel: str, ts: str, text: str, blocks: Sequence[Mapping[str, Any]] | None, key: str
+    ) -> None:
+        return None
+
+    async def find_by_metadata(
+        self, *, channel: str, key: str, thread_ts: str | None, oldest: datetime | None
+    ) -> str | None:
+        return None
+
+
+async def test_a_reply_under_a_known_thread_ts_and_broadcast_is_passed_through(
+    db_sessions: Sessions, clock: FakeClock
+) -> None:
+    recorder = Recorder()
+    await post(db_sessions, clock, "s", "summary", thread_ts="111.000001", broadcast=True)
+    await sender(db_sessions, recorder, clock).run_until_idle()
+    assert recorder.posts[0]["thread_ts"] == "111.000001"
+    assert recorder.posts[0]["reply_broadcast"] is True
