@@ -19,6 +19,8 @@ from bot.observability.metrics import (
     instrument_httpx,
     vro_operation,
 )
+from bot.vro.auth import PasswordCredentials
+from bot.vro.client import VroClient
 
 PLAN_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 VRO = "https://vro.test:9898"
@@ -253,3 +255,35 @@ def test_a_sampler_name_is_registered_once(metrics: Metrics) -> None:
     metrics.add_sampler("outbox", lambda: None)
     with pytest.raises(ValueError, match="outbox"):
         metrics.add_sampler("outbox", lambda: None)
+
+
+async def test_the_vro_client_accepts_the_hooks_and_its_token_request_is_counted(
+    metrics: Metrics, clock: FakeClock
+) -> None:
+    def vro(request: httpx.Request) -> httpx.Response:
+        clock.advance(0.05)
+        if request.url.path == "/api/token":
+            return httpx.Response(
+                200,
+                json={
+                    "access_token": "at",
+                    "token_type": "bearer",
+                    "expires_in": 3600,
+                    "refresh_token": "rt",
+                },
+            )
+        return httpx.Response(200, json=[PLAN_ID])
+
+    client = VroClient(
+        base_url=VRO,
+        credentials=PasswordCredentials(username="vro-bot", password="vro-bot-demo"),
+        transport=httpx.MockTransport(vro),
+        clock=clock,
+        event_hooks=instrument_httpx(metrics),
+    )
+    async with client:
+        assert await client.list_clients() == [PLAN_ID]
+
+    total = "vro_bot_vro_requests_total"
+    assert metrics.registry.get_sample_value(total, {"operation": "POST /token", "status": "200"}) == 1
+    assert metrics.registry.get_sample_value(total, {"operation": "GET /Clients", "status": "200"}) == 1
