@@ -402,6 +402,16 @@ def display_name(state: str) -> str:
     return info.name if info is not None else _split_words(state)
 
 
+def state_phrase(state: str) -> str:
+    """How the state reads after "plan 'X' is ...": "Ready", "in Failover state", "running (...)"."""
+    shown = display_name(state)
+    if state in (READY, HALTED, HALTING, RESTORE_COMPLETE):
+        return shown
+    if is_running(state):
+        return f"running ({shown})"
+    return f"in {shown} state"
+
+
 def stable_display_name(state: str) -> str:
     """``lastStableStateName`` for a stable state ("Restore" for ``RestoreComplete``)."""
     info = STATE_INFO.get(state)
@@ -441,7 +451,7 @@ def refusal_reason(
         return None
     subject = f"plan '{plan_name}'" if plan_name else "the plan"
     title = ACTION_TITLES.get(action, action)
-    shown = display_name(state)
+    shown = state_phrase(state)
     if action not in ACTION_TITLES:
         return f"'{action}' is not a plan action VRO knows; {subject} is {shown}."
     types = _ACTION_TYPES.get(action, frozenset())

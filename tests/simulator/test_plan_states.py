@@ -40,7 +40,7 @@ def test_restore_of_a_replica_plan_is_refused_naming_state_and_type() -> None:
 
 def test_continue_is_only_for_halted_plans() -> None:
     reason = ps.refusal_reason(PlanType.REPLICA, ps.FAILOVER_COMPLETE, PlanMode.IN_USE, ps.CONTINUE)
-    assert reason == "Continue is only possible for a halted plan, and the plan is Failover."
+    assert reason == "Continue is only possible for a halted plan, and the plan is in Failover state."
     assert ps.refusal_reason(PlanType.REPLICA, ps.HALTED, PlanMode.IN_USE, ps.CONTINUE) is None
 
 
