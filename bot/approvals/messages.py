@@ -35,6 +35,7 @@ APPROVER_ROLE_REQUIRED: Final = "You need the {role} role to approve or deny thi
 ALREADY_APPROVED_BY_YOU: Final = (
     "You have already approved this request; each person decides once. It still needs {needed}."
 )
+ALREADY_DECIDED: Final = "You have already decided on this request; each person decides once."
 NOT_YOUR_REQUEST: Final = (
     "Only <@{requester}>, who made this request, can cancel it. Use Deny if you hold the {role} role."
 )

@@ -33,6 +33,7 @@ from datetime import timedelta
 from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.approvals import messages as msg
@@ -268,16 +269,35 @@ class ApprovalService:
         if early is not None:
             return early
         assert seen is not None
-        quorum = False
+        try:
+            refused, quorum, missing = await self._record_approval(request_id, user)
+        except IntegrityError:  # the same user's concurrent click won the unique constraint
+            return await self._refuse(
+                request_id, seen, user, Refusal.ALREADY_DECIDED, msg.ALREADY_DECIDED, DecisionKind.APPROVE
+            )
+        if refused is not None:
+            return refused
+        if quorum:
+            return await self._execute(request_id, actor=user)
+        return Outcome(
+            OutcomeKind.APPROVAL_RECORDED,
+            msg.APPROVAL_RECORDED.format(
+                verb=seen.verb, plan=seen.plan_name, needed=msg.count_of(missing, "approval")
+            ),
+            request=await self.get(request_id),
+        )
+
+    async def _record_approval(self, request_id: str, user: str) -> tuple[Outcome | None, bool, int]:
+        """Under the row lock: (refusal or None, whether the quorum is now met, approvals missing)."""
         async with self._sessions.begin() as session:
             row = await self._locked(session, request_id)
             assert row is not None  # rows are never deleted
             closed = self._closed(session, row, user, DecisionKind.APPROVE)
             if closed is not None:
-                return closed
+                return closed, False, 0
             if await self._decision_of(session, request_id, user) is not None:
                 missing = row.approvals_required - await self._approval_count(session, request_id)
-                return self._refuse_in(
+                refused = self._refuse_in(
                     session,
                     row,
                     user,
@@ -285,6 +305,7 @@ class ApprovalService:
                     msg.ALREADY_APPROVED_BY_YOU.format(needed=msg.count_of(max(missing, 0), "approval")),
                     DecisionKind.APPROVE,
                 )
+                return refused, False, 0
             now = self._clock.now()
             session.add(Decision(request_id=request_id, user_id=user, decision=DecisionKind.APPROVE, at=now))
             await session.flush()
@@ -297,6 +318,7 @@ class ApprovalService:
                 approvals=count,
                 approvals_required=row.approvals_required,
             )
+            quorum = False
             if count >= row.approvals_required:
                 quorum = await self._transition(
                     session,
@@ -316,17 +338,7 @@ class ApprovalService:
                         approvers=list(approvers.get(request_id, ())),
                         approvals=count,
                     )
-            missing = row.approvals_required - count
-        if quorum:
-            return await self._execute(request_id, actor=user)
-        view = await self.get(request_id)
-        return Outcome(
-            OutcomeKind.APPROVAL_RECORDED,
-            msg.APPROVAL_RECORDED.format(
-                verb=seen.verb, plan=seen.plan_name, needed=msg.count_of(missing, "approval")
-            ),
-            request=view,
-        )
+            return None, quorum, max(row.approvals_required - count, 0)
 
     async def deny(self, request_id: str, user: str) -> Outcome:
         """An approver's deny ends the request; the requester's own deny cancels it."""
@@ -337,6 +349,22 @@ class ApprovalService:
         if early is not None:
             return early
         assert seen is not None
+        try:
+            refused = await self._record_denial(request_id, user)
+        except IntegrityError:  # the same user's concurrent click won the unique constraint
+            return await self._refuse(
+                request_id, seen, user, Refusal.ALREADY_DECIDED, msg.ALREADY_DECIDED, DecisionKind.DENY
+            )
+        if refused is not None:
+            return refused
+        return Outcome(
+            OutcomeKind.DENIED,
+            msg.DENIED.format(verb=seen.verb, plan=seen.plan_name),
+            request=await self.get(request_id),
+        )
+
+    async def _record_denial(self, request_id: str, user: str) -> Outcome | None:
+        """Under the row lock: the refusal, or ``None`` once the request is denied."""
         async with self._sessions.begin() as session:
             row = await self._locked(session, request_id)
             assert row is not None
@@ -364,11 +392,7 @@ class ApprovalService:
                 decided_by=user,
             )
             self._audit(session, event=AuditEvent.DENIED, actor=user, row=row)
-        return Outcome(
-            OutcomeKind.DENIED,
-            msg.DENIED.format(verb=seen.verb, plan=seen.plan_name),
-            request=await self.get(request_id),
-        )
+        return None
 
     async def cancel(self, request_id: str, user: str) -> Outcome:
         """The requester withdraws their pending request."""
