@@ -881,8 +881,8 @@ def _zone(text: str | None) -> timezone:
 
 
 def format_time(moment: datetime) -> str:
-    """``2026-11-27 14:00 UTC``: how the bot shows a time back to people."""
-    utc = moment.astimezone(UTC)
+    """``2026-11-27 14:00 UTC``: how the bot shows a time back to people (naive times are UTC)."""
+    utc = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
     return utc.strftime("%Y-%m-%d %H:%M:%S UTC" if utc.second else "%Y-%m-%d %H:%M UTC")
 
 

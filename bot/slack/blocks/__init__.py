@@ -1,0 +1,1 @@
+"""Block Kit builders: pure functions, data in, (fallback text, blocks) or a view out."""

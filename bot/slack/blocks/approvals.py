@@ -1,0 +1,419 @@
+"""The approval card, the list of pending requests, and the audit log.
+
+The card's buttons carry only the request id (DESIGN §3: nothing else in a button value is
+trusted); everything shown comes from :class:`ApprovalCardView`, which the listener builds from
+the approval store (:meth:`ApprovalCardView.from_request` takes the store's request view as is).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final, Protocol
+
+from bot.slack.blocks.kit import (
+    FALLBACK_TEXT_LIMIT,
+    ActionId,
+    Block,
+    Message,
+    actions,
+    button,
+    clip,
+    confirm,
+    context,
+    esc,
+    pack_sections,
+    page_of,
+    paging_blocks,
+    plural,
+    section,
+    verb_title,
+    when,
+)
+from bot.slack.grammar import VERBS, format_time, match_choice
+
+AUDIT_PAGE_SIZE: Final = 25
+APPROVALS_PAGE_SIZE: Final = 20
+MAX_REASON_SHOWN: Final = 1000
+MAX_VRO_MESSAGE: Final = 1000
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+class ApprovalStatus(StrEnum):
+    """The life of a request (the same values as the approval store's ``RequestStatus``)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    EXECUTING = "executing"
+    EXECUTED = "executed"
+    FAILED = "failed"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+
+
+class RequestLike(Protocol):
+    """What :meth:`ApprovalCardView.from_request` reads (``bot.approvals.outcomes.RequestView`` fits)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def requester(self) -> str: ...
+    @property
+    def verb(self) -> str: ...
+    @property
+    def plan_id(self) -> str: ...
+    @property
+    def plan_name(self) -> str: ...
+    @property
+    def plan_state(self) -> str: ...
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def approvals_required(self) -> int: ...
+    @property
+    def approver_role(self) -> str: ...
+    @property
+    def approvers(self) -> tuple[str, ...]: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def decided_at(self) -> datetime | None: ...
+    @property
+    def decided_by(self) -> str | None: ...
+    @property
+    def executed_at(self) -> datetime | None: ...
+    @property
+    def vro_status(self) -> int | None: ...
+    @property
+    def vro_message(self) -> str | None: ...
+    @property
+    def status_reason(self) -> str | None: ...
+    @property
+    def card_channel(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ApprovalCardView:
+    """Everything an approval card shows. ``param_names`` maps ids in ``params`` to names."""
+
+    request_id: str
+    requester: str
+    verb: str
+    plan_id: str
+    plan_name: str
+    plan_state: str
+    status: ApprovalStatus
+    approvals_required: int
+    expires_at: datetime
+    approvers: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    approver_role: str | None = None
+    created_at: datetime | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    executed_at: datetime | None = None
+    vro_status: int | None = None
+    vro_message: str | None = None
+    status_reason: str | None = None
+    card_channel: str | None = None
+    param_names: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_request(
+        cls,
+        request: RequestLike,
+        *,
+        plan_state: str | None = None,
+        param_names: Mapping[str, str] | None = None,
+    ) -> ApprovalCardView:
+        """Build from the approval store's view; ``plan_state`` overrides the state at request time."""
+        return cls(
+            request_id=request.id,
+            requester=request.requester,
+            verb=request.verb,
+            plan_id=request.plan_id,
+            plan_name=request.plan_name,
+            plan_state=plan_state or request.plan_state,
+            status=ApprovalStatus(str(request.status)),
+            approvals_required=request.approvals_required,
+            expires_at=request.expires_at,
+            approvers=tuple(request.approvers),
+            params=dict(request.params),
+            reason=request.reason,
+            approver_role=request.approver_role,
+            created_at=request.created_at,
+            decided_by=request.decided_by,
+            decided_at=request.decided_at,
+            executed_at=request.executed_at,
+            vro_status=request.vro_status,
+            vro_message=request.vro_message,
+            status_reason=request.status_reason,
+            card_channel=request.card_channel,
+            param_names=dict(param_names or {}),
+        )
+
+    @property
+    def destructive(self) -> bool:
+        spec = VERBS.get(self.verb)
+        return spec.destructive if spec else True
+
+    @property
+    def approvals_missing(self) -> int:
+        return max(0, self.approvals_required - len(self.approvers))
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is ApprovalStatus.PENDING
+
+
+def mention(user: str | None) -> str:
+    """``<@U123>`` for a Slack user id; other actors (``system``, a process name) as text."""
+    if not user:
+        return "someone"
+    return f"<@{user}>" if _USER_ID.match(user) else esc(user)
+
+
+def _mentions(users: Sequence[str]) -> str:
+    return ", ".join(mention(u) for u in users) if users else "nobody yet"
+
+
+# --- parameters in words ------------------------------------------------------------------------
+
+_PARAM_LABELS: Final = {
+    "full_stop": "also stop chained plans",
+    "restore_point_date": "restore point",
+    "execute_chained_plans": "run chained plans",
+    "restore_location_id": "location",
+    "failback_restore_vm_tags": "restore VM tags",
+    "execute_readiness_check": "readiness check after",
+    "generate_dr_report": "generate the plan report",
+    "generate_report": "generate the report",
+    "option": "continue by",
+    "start_time": "at",
+    "previous_plan_id": "after",
+    "name": "new name",
+}
+
+
+def describe_params(
+    verb: str, params: Mapping[str, Any], names: Mapping[str, str] | None = None
+) -> list[str]:
+    """``["restore point: 2026-11-27 10:00 UTC", "run chained plans"]`` for a card or a log line."""
+    names = names or {}
+    spec = VERBS.get(verb)
+    choices = [c for form in spec.forms for a in form.args for c in a.choices] if spec else []
+    out: list[str] = []
+    for key, value in params.items():
+        label = _PARAM_LABELS.get(key, key.replace("_", " "))
+        if isinstance(value, bool):
+            out.append(label if value else f"{label}: no")
+            continue
+        text = str(value)
+        if key in {"restore_point_date", "start_time"}:
+            with contextlib.suppress(ValueError):
+                text = format_time(datetime.fromisoformat(text))
+        elif key == "option":
+            choice = match_choice(text, choices)
+            text = choice.label if choice else text
+        elif key in {"restore_location_id", "previous_plan_id"}:
+            text = names.get(text, text)
+        out.append(f"{label}: {text}")
+    return out
+
+
+# --- the card ---------------------------------------------------------------------------------
+
+
+def _status_line(view: ApprovalCardView) -> str:
+    status = view.status
+    if status is ApprovalStatus.PENDING:
+        missing = view.approvals_missing
+        return f":hourglass_flowing_sand: Waiting for {plural(missing, 'more approval')} · expires {when(view.expires_at)}"
+    if status in {ApprovalStatus.APPROVED, ApprovalStatus.EXECUTING}:
+        return f":gear: Approved by {_mentions(view.approvers)}. Sending to VRO…"
+    if status is ApprovalStatus.EXECUTED:
+        answer = f" VRO said: {esc(clip(view.vro_message, MAX_VRO_MESSAGE))}" if view.vro_message else ""
+        code = f" (HTTP {view.vro_status})" if view.vro_status else ""
+        return f":white_check_mark: Done: VRO accepted it {when(view.executed_at, fallback='just now')}{code}.{answer}"
+    if status is ApprovalStatus.FAILED:
+        why = view.status_reason or view.vro_message or "VRO did not accept it"
+        code = f" (HTTP {view.vro_status})" if view.vro_status else ""
+        return f":x: Not done{code}: {esc(clip(why, MAX_VRO_MESSAGE))}"
+    if status is ApprovalStatus.DENIED:
+        return (
+            f":no_entry: Denied by {mention(view.decided_by)} {when(view.decided_at, fallback='')}".rstrip()
+            + "."
+        )
+    if status is ApprovalStatus.CANCELLED:
+        return f":leftwards_arrow_with_hook: Cancelled by {mention(view.decided_by or view.requester)}."
+    if status is ApprovalStatus.EXPIRED:
+        got = f"{len(view.approvers)} of {view.approvals_required}"
+        return f":hourglass: Expired {when(view.expires_at)} with {got} approvals. Ask again if it is still needed."
+    return (
+        ":grey_question: Outcome unknown: the request was sent but VRO's answer was lost. "
+        f"Check `/vro status {esc(view.plan_name)}` before trying again; it will not be resent on its own."
+    )
+
+
+def approval_card_message(view: ApprovalCardView) -> Message:
+    """The card posted in the channel for an action request, in any of its states.
+
+    Only a pending card has buttons: ``vro_approve`` (with a confirm dialog for destructive verbs)
+    and ``vro_deny``, both with the request id as their whole value.
+    """
+    what = verb_title(view.verb).lower()
+    lead = ":rotating_light:" if view.destructive else ":large_blue_circle:"
+    intro = (
+        f"{lead} {mention(view.requester)} asks to *{esc(what)}* plan *{esc(view.plan_name)}* "
+        f"(now *{esc(view.plan_state)}*)."
+    )
+    if view.reason:
+        intro += f"\n*Reason:* {esc(clip(view.reason, MAX_REASON_SHOWN))}"
+    options = describe_params(view.verb, view.params, view.param_names)
+    needed = f"{len(view.approvers)} of {view.approvals_required}"
+    role = f" from *{esc(view.approver_role)}*" if view.approver_role else ""
+    fields = [
+        f"*Options*\n{esc(', '.join(options)) if options else 'defaults'}",
+        f"*Approvals*\n{needed}{role}: {_mentions(view.approvers)}",
+        f"*Expires*\n{when(view.expires_at)}",
+        f"*Request*\n`{esc(view.request_id)}`",
+    ]
+    blocks: list[Block] = [
+        section(intro, fields=fields, block_id=f"approval:{view.request_id}"),
+        context(_status_line(view)),
+    ]
+    if view.is_open:
+        approve_confirm = None
+        if view.destructive:
+            approve_confirm = confirm(
+                f"Approve {what}?",
+                clip(
+                    f"This runs {what} on {view.plan_name} (now {view.plan_state}) as soon as the approvals are in.",
+                    300,
+                ),
+                ok=f"Approve {what}",
+            )
+        blocks.append(
+            actions(
+                [
+                    button(
+                        "Approve",
+                        ActionId.APPROVE,
+                        view.request_id,
+                        style="primary",
+                        confirm_dialog=approve_confirm,
+                    ),
+                    button("Deny", ActionId.DENY, view.request_id, style="danger"),
+                ],
+                # a new block id per count of approvals, so Slack redraws the buttons on update
+                block_id=f"decide:{view.request_id}:{len(view.approvers)}",
+            )
+        )
+    status_word = view.status.value.replace("_", " ")
+    text = f"{what.capitalize()} of {view.plan_name} requested by {mention(view.requester)}: {status_word}"
+    return Message(clip(text, FALLBACK_TEXT_LIMIT), blocks)
+
+
+# --- lists ------------------------------------------------------------------------------------
+
+
+def _pending_line(view: ApprovalCardView) -> str:
+    where = f" · card in <#{view.card_channel}>" if view.card_channel else ""
+    reason = f" — “{esc(clip(view.reason, 120))}”" if view.reason else ""
+    return (
+        f"• *{esc(verb_title(view.verb))}* {esc(view.plan_name)} by {mention(view.requester)}{reason}\n"
+        f"      {len(view.approvers)} of {view.approvals_required} approvals · expires {when(view.expires_at)}"
+        f" · `{esc(view.request_id)}`{where}"
+    )
+
+
+def pending_approvals_message(
+    views: Sequence[ApprovalCardView], *, page: int = 0, command: str | None = "approvals"
+) -> Message:
+    """``/vro approvals``: the requests still waiting, oldest first as given."""
+    if not views:
+        return Message(
+            "Nothing is waiting for approval.",
+            [section(":white_check_mark: Nothing is waiting for approval.")],
+        )
+    paged = page_of(len(views), page, APPROVALS_PAGE_SIZE)
+    title = f"Waiting for approval ({plural(len(views), 'request')})"
+    blocks: list[Block] = [
+        section(f"*{title}*"),
+        *pack_sections(_pending_line(v) for v in views[paged.start : paged.end]),
+        *paging_blocks(paged, "request", command=command),
+    ]
+    return Message(title, blocks)
+
+
+class AuditLike(Protocol):
+    """One audit log line (``bot.approvals.outcomes.AuditView`` fits)."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def event(self) -> str: ...
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def plan_name(self) -> str | None: ...
+    @property
+    def detail(self) -> Mapping[str, Any]: ...
+
+
+def _detail_text(detail: Mapping[str, Any]) -> str:
+    parts = []
+    for key, value in detail.items():
+        if value is None or value == "" or value == {} or value == []:
+            continue
+        shown = ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
+        parts.append(f"{key.replace('_', ' ')}: {shown}")
+    return clip("; ".join(parts), 300)
+
+
+def audit_message(
+    entries: Sequence[AuditLike],
+    *,
+    plan_name: str | None = None,
+    page: int = 0,
+    command: str | None = "audit",
+) -> Message:
+    """``/vro audit [plan]``: newest first as given."""
+    scope = f" of {plan_name}" if plan_name else ""
+    if not entries:
+        return Message(f"The audit log{scope} is empty.", [section(f"The audit log{esc(scope)} is empty.")])
+    paged = page_of(len(entries), page, AUDIT_PAGE_SIZE)
+    lines = []
+    for entry in entries[paged.start : paged.end]:
+        plan = f" *{esc(entry.plan_name)}*" if entry.plan_name and not plan_name else ""
+        request = f" `{esc(entry.request_id)}`" if entry.request_id else ""
+        detail = _detail_text(entry.detail)
+        line = (
+            f"• {when(entry.at)} {mention(entry.actor)} _{esc(entry.event.replace('_', ' '))}_{plan}{request}"
+        )
+        if detail:
+            line += f"\n      {esc(detail)}"
+        lines.append(line)
+    title = f"Audit log{scope} ({plural(len(entries), 'entry', 'entries')})"
+    blocks: list[Block] = [
+        section(f"*{esc(title)}*"),
+        *pack_sections(lines),
+        *paging_blocks(paged, "entry", command=command),
+    ]
+    return Message(clip(title, FALLBACK_TEXT_LIMIT), blocks)

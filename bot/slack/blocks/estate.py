@@ -1,0 +1,100 @@
+"""Answers about the Orchestrator itself: recovery locations, scopes, license usage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from bot.slack.blocks.kit import (
+    FALLBACK_TEXT_LIMIT,
+    Block,
+    Message,
+    clip,
+    cut_notice,
+    esc,
+    pack_sections,
+    page_of,
+    paging_blocks,
+    plural,
+    section,
+)
+from bot.vro.models import LicenseUsage, RecoveryLocation, Scope
+
+ESTATE_PAGE_SIZE: Final = 30
+MAX_SCOPE_USAGE_ROWS: Final = 60
+
+
+def locations_message(
+    locations: Sequence[RecoveryLocation], *, page: int = 0, command: str | None = "locations"
+) -> Message:
+    """``/vro locations``."""
+    if not locations:
+        return Message("No recovery locations.", [section("VRO has no recovery locations I can see.")])
+    paged = page_of(len(locations), page, ESTATE_PAGE_SIZE)
+    lines = []
+    for location in locations[paged.start : paged.end]:
+        bits = [
+            b
+            for b in (location.type, location.availability, "original" if location.isOriginal else None)
+            if b
+        ]
+        line = f"• *{esc(location.name)}*" + (f" — {esc(' · '.join(bits))}" if bits else "")
+        if location.description:
+            line += f"\n      {esc(clip(location.description, 200))}"
+        lines.append(line)
+    title = f"Recovery locations ({plural(len(locations), 'location')})"
+    blocks: list[Block] = [
+        section(f"*{title}*"),
+        *pack_sections(lines),
+        *paging_blocks(paged, "location", command=command),
+    ]
+    return Message(title, blocks)
+
+
+def scopes_message(scopes: Sequence[Scope], *, page: int = 0, command: str | None = "scopes") -> Message:
+    """``/vro scopes``."""
+    if not scopes:
+        return Message("No scopes.", [section("VRO has no scopes I can see.")])
+    paged = page_of(len(scopes), page, ESTATE_PAGE_SIZE)
+    lines = []
+    for scope in scopes[paged.start : paged.end]:
+        bits = [b for b in (scope.siteName, scope.state) if b]
+        default = " (default)" if scope.isDefault else ""
+        line = f"• *{esc(scope.name)}*{default}" + (f" — {esc(' · '.join(bits))}" if bits else "")
+        if scope.description:
+            line += f"\n      {esc(clip(scope.description, 200))}"
+        lines.append(line)
+    title = f"Scopes ({plural(len(scopes), 'scope')})"
+    blocks: list[Block] = [
+        section(f"*{title}*"),
+        *pack_sections(lines),
+        *paging_blocks(paged, "scope", command=command),
+    ]
+    return Message(title, blocks)
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def license_message(server: LicenseUsage, *, scopes: Sequence[tuple[Scope, LicenseUsage]] = ()) -> Message:
+    """``/vro license``: the server's usage, and per scope when given."""
+    blocks: list[Block] = [
+        section(
+            "*License usage*",
+            fields=[
+                f"*Managed instances*\n{_count(server.managedInstances)}",
+                f"*New instances*\n{_count(server.newInstances)}",
+            ],
+        )
+    ]
+    if scopes:
+        lines = [
+            f"• *{esc(scope.name)}* — {_count(usage.managedInstances)} managed, {_count(usage.newInstances)} new"
+            for scope, usage in scopes[:MAX_SCOPE_USAGE_ROWS]
+        ]
+        blocks += pack_sections(["*By scope*", *lines])
+        if len(scopes) > MAX_SCOPE_USAGE_ROWS:
+            blocks.append(cut_notice(MAX_SCOPE_USAGE_ROWS, len(scopes), "scope"))
+    text = f"License usage: {_count(server.managedInstances)} managed instances, {_count(server.newInstances)} new"
+    return Message(clip(text, FALLBACK_TEXT_LIMIT), blocks)
