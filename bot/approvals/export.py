@@ -1,0 +1,117 @@
+"""``vro-bot audit export``: the audit log as JSON lines or CSV, oldest first."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from sqlalchemy import create_engine, pool, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from bot.approvals.tables import AuditEntry
+from bot.config import Settings
+from bot.db import is_sqlite, sync_url
+from bot.migrate import database_revision
+
+FIELDS = ("id", "at", "actor", "event", "request_id", "plan_id", "plan_name", "detail")
+BATCH = 500
+
+
+class ExportError(Exception):
+    """The export cannot run; the message says why and what to do."""
+
+
+def export_audit(
+    settings: Settings, *, since: datetime | None, fmt: Literal["jsonl", "csv"] | str, output: str
+) -> int:
+    """Write audit entries at or after ``since`` (naive means UTC) to ``output`` (``-`` = stdout).
+
+    Returns the process exit code: 0 on success, 1 when there is nothing to read from.
+    """
+    try:
+        count = _export(settings.database_url, since=since, fmt=fmt, output=output)
+    except ExportError as exc:
+        sys.stderr.write(f"vro-bot: {exc}\n")
+        return 1
+    where = "stdout" if output == "-" else output
+    sys.stderr.write(f"Exported {count} audit {'entry' if count == 1 else 'entries'} to {where}.\n")
+    return 0
+
+
+def audit_record(entry: AuditEntry) -> dict[str, Any]:
+    """One entry as plain JSON-ready data."""
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "event": entry.event,
+        "request_id": entry.request_id,
+        "plan_id": entry.plan_id,
+        "plan_name": entry.plan_name,
+        "detail": entry.detail,
+    }
+
+
+def _export(database_url: str, *, since: datetime | None, fmt: str, output: str) -> int:
+    if fmt not in ("jsonl", "csv"):
+        raise ExportError(f"unknown format {fmt!r}; use jsonl or csv")
+    if is_sqlite(database_url):
+        path = make_url(sync_url(database_url)).database
+        if path and path != ":memory:" and not Path(path).exists():
+            raise ExportError(f"there is no database at {path}. Check DATABASE_URL.")
+    if database_revision(database_url) is None:
+        raise ExportError(
+            "the database has no schema yet, so there is no audit log. Run `vro-bot db upgrade`."
+        )
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    query = select(AuditEntry).order_by(AuditEntry.id)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    engine = create_engine(sync_url(database_url), poolclass=pool.NullPool)
+    try:
+        with Session(engine) as session, _opened(output) as out:
+            entries = session.scalars(query.execution_options(yield_per=BATCH))
+            return _write_csv(entries, out) if fmt == "csv" else _write_jsonl(entries, out)
+    finally:
+        engine.dispose()
+
+
+def _write_jsonl(entries: Iterable[AuditEntry], out: TextIO) -> int:
+    count = 0
+    for entry in entries:
+        out.write(json.dumps(audit_record(entry), ensure_ascii=False, sort_keys=False) + "\n")
+        count += 1
+    return count
+
+
+def _write_csv(entries: Iterable[AuditEntry], out: TextIO) -> int:
+    writer = csv.DictWriter(out, fieldnames=FIELDS)
+    writer.writeheader()
+    count = 0
+    for entry in entries:
+        record = audit_record(entry)
+        record["detail"] = json.dumps(record["detail"], ensure_ascii=False)
+        writer.writerow(record)
+        count += 1
+    return count
+
+
+@contextmanager
+def _opened(output: str) -> Iterator[TextIO]:
+    if output == "-":
+        yield sys.stdout
+        return
+    try:
+        handle = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise ExportError(f"cannot write {output}: {exc.strerror or exc}") from None
+    with handle:
+        yield handle
