@@ -24,6 +24,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.sandbox.faults import ChannelRateLimit, FaultQueue
+from bot.sandbox.scopes import CONVERSATION_METHOD_SCOPES, required_scope
 from bot.sandbox.workspace import (
     JsonDict,
     Message,
@@ -161,6 +162,7 @@ class SandboxApi:
         faults: FaultQueue | None = None,
         log: CallLog | None = None,
         tokens: frozenset[str] | None = None,
+        scopes: frozenset[str] | None = None,
     ) -> None:
         self.workspace = workspace
         self.clock = clock
@@ -168,6 +170,11 @@ class SandboxApi:
         self.log = log or CallLog()
         self.tokens = tokens
         """Accepted bot tokens; None accepts any ``xoxb-`` token."""
+        self.scopes = scopes
+        """The bot token's scopes; None grants everything. Otherwise calls lacking one answer
+        ``missing_scope``, and ``chat:write.public`` decides posting into channels not joined."""
+        if scopes is not None:
+            workspace.chat_write_public = "chat:write.public" in scopes
         self.rate_limit: ChannelRateLimit | None = None
         self._handlers: dict[str, Handler] = {
             "api.test": lambda params: {"ok": True, "args": dict(params)},
@@ -239,6 +246,13 @@ class SandboxApi:
         auth_error = self._check_auth(authorization)
         if auth_error is not None:
             return ApiReply(status=200, body={"ok": False, "error": auth_error})
+        lacking = self._missing_scope(method, params)
+        if lacking is not None:
+            provided = ",".join(sorted(self.scopes or ()))
+            return ApiReply(
+                status=200,
+                body={"ok": False, "error": "missing_scope", "needed": lacking, "provided": provided},
+            )
         fault = self.faults.take(method)
         if fault is not None:
             return ApiReply(status=fault.status, body=copy.deepcopy(fault.body), headers=dict(fault.headers))
@@ -257,6 +271,18 @@ class SandboxApi:
             return ApiReply(status=200, body=handler(params))
         except SlackApiFailure as failure:
             return ApiReply(status=200, body={"ok": False, "error": failure.error})
+
+    def _missing_scope(self, method: str, params: JsonDict) -> str | None:
+        if self.scopes is None or method not in self._handlers:
+            return None
+        kind: str | None = None
+        if method in CONVERSATION_METHOD_SCOPES:
+            channel = self.workspace.channels.get(str(params.get("channel", "")))
+            if channel is None:
+                return None  # the method answers channel_not_found
+            kind = "im" if channel.is_im else "private" if channel.is_private else "public"
+        lacking = required_scope(method, kind) - self.scopes
+        return ",".join(sorted(lacking)) if lacking else None
 
     def _check_auth(self, authorization: str | None) -> str | None:
         if not authorization:
@@ -367,8 +393,15 @@ class SandboxApi:
         return self._page(params, messages, default_limit=DEFAULT_HISTORY_LIMIT)
 
     def _conversations_replies(self, params: JsonDict) -> JsonDict:
-        messages = self.workspace.replies(channel=as_str(params.get("channel")), ts=as_str(params.get("ts")))
-        return self._page(params, messages, default_limit=DEFAULT_REPLIES_LIMIT)
+        parent, *replies = self.workspace.replies(
+            channel=as_str(params.get("channel")), ts=as_str(params.get("ts"))
+        )
+        oldest = as_str(params.get("oldest"))
+        latest = as_str(params.get("latest"))
+        inclusive = truthy(params.get("inclusive"))
+        # The parent always comes first; oldest/latest narrow the replies.
+        replies = [m for m in replies if _within(m.ts, oldest=oldest, latest=latest, inclusive=inclusive)]
+        return self._page(params, [parent, *replies], default_limit=DEFAULT_REPLIES_LIMIT)
 
     def _page(self, params: JsonDict, messages: list[Message], *, default_limit: int) -> JsonDict:
         limit = _int_param(params.get("limit"), default_limit)

@@ -58,11 +58,12 @@ class SlackSandbox:
         clock: Clock | None = None,
         workspace: Workspace | None = None,
         tokens: frozenset[str] | None = None,
+        scopes: frozenset[str] | None = None,
         base_url: str = DEFAULT_BASE_URL,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.workspace = workspace or Workspace(clock=self.clock)
-        self.api = SandboxApi(workspace=self.workspace, clock=self.clock, tokens=tokens)
+        self.api = SandboxApi(workspace=self.workspace, clock=self.clock, tokens=tokens, scopes=scopes)
         self.base_url = base_url.rstrip("/")
         """Where the sandbox is reachable; :func:`serve_sandbox` sets it to the loopback URL."""
         self.app = Starlette(
@@ -278,9 +279,14 @@ def create_sandbox(
     users: Mapping[str, str] | None = None,
     channels: Mapping[str, str] | None = None,
     tokens: frozenset[str] | None = None,
+    scopes: frozenset[str] | None = None,
 ) -> SlackSandbox:
-    """A sandbox with the given users (id -> name) and channels (id -> name; the bot is a member)."""
-    sandbox = SlackSandbox(clock=clock, tokens=tokens)
+    """A sandbox with the given users (id -> name) and channels (id -> name; the bot is a member).
+
+    ``scopes`` (e.g. ``manifest_scopes()``) makes calls the bot's scopes do not cover fail with
+    ``missing_scope``, as Slack does; None grants every scope.
+    """
+    sandbox = SlackSandbox(clock=clock, tokens=tokens, scopes=scopes)
     for user_id, name in (users or {}).items():
         sandbox.workspace.add_user(user_id, name)
     for channel_id, name in (channels or {}).items():
