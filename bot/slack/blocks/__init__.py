@@ -1,1 +1,94 @@
-"""Block Kit builders: pure functions, data in, (fallback text, blocks) or a view out."""
+"""Block Kit builders: pure functions, data in, a :class:`Message` (text + blocks) or a view out.
+
+Every builder keeps within Slack's limits (≤ 50 blocks a message, ≤ 3,000 characters a section,
+≤ 2,000 a button value); long lists are paged (Prev / Next buttons re-run the command) or cut
+with "Showing N of M". :func:`validate_blocks` / :func:`validate_message` / :func:`validate_view`
+check that offline.
+"""
+
+from bot.slack.blocks.approvals import (
+    ApprovalCardView,
+    ApprovalStatus,
+    approval_card_message,
+    audit_message,
+    describe_params,
+    pending_approvals_message,
+)
+from bot.slack.blocks.estate import license_message, locations_message, scopes_message
+from bot.slack.blocks.home import home_view
+from bot.slack.blocks.kit import (
+    MODAL_CALLBACK_ID,
+    PLAN_ACTION_PATTERN,
+    ActionId,
+    Message,
+    PageRequest,
+    page_value,
+    parse_page_value,
+    plan_action_id,
+    verb_of_action_id,
+)
+from bot.slack.blocks.modal import (
+    ModalBlock,
+    ModalErrors,
+    ModalPlan,
+    ModalState,
+    command_modal,
+    parse_modal_submission,
+    plan_suggestions,
+    read_modal_state,
+)
+from bot.slack.blocks.plans import (
+    groups_message,
+    params_message,
+    plan_detail_message,
+    plans_message,
+    steps_message,
+    vms_message,
+)
+from bot.slack.blocks.replies import error_message, help_message, notice_message
+from bot.slack.blocks.runtime import status_message
+from bot.slack.blocks.validate import BlockValidationError, validate_blocks, validate_message, validate_view
+
+__all__ = [
+    "MODAL_CALLBACK_ID",
+    "PLAN_ACTION_PATTERN",
+    "ActionId",
+    "ApprovalCardView",
+    "ApprovalStatus",
+    "BlockValidationError",
+    "Message",
+    "ModalBlock",
+    "ModalErrors",
+    "ModalPlan",
+    "ModalState",
+    "PageRequest",
+    "approval_card_message",
+    "audit_message",
+    "command_modal",
+    "describe_params",
+    "error_message",
+    "groups_message",
+    "help_message",
+    "home_view",
+    "license_message",
+    "locations_message",
+    "notice_message",
+    "page_value",
+    "params_message",
+    "parse_modal_submission",
+    "parse_page_value",
+    "pending_approvals_message",
+    "plan_action_id",
+    "plan_detail_message",
+    "plan_suggestions",
+    "plans_message",
+    "read_modal_state",
+    "scopes_message",
+    "status_message",
+    "steps_message",
+    "validate_blocks",
+    "validate_message",
+    "validate_view",
+    "verb_of_action_id",
+    "vms_message",
+]

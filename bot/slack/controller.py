@@ -1,0 +1,590 @@
+"""What the bot does for each command and click, independent of Bolt.
+
+The Bolt listeners (``bot.slack.app``) parse, ack within milliseconds and hand the rest to
+:class:`Controller` in the background. The controller talks to VRO, the approval service, the
+watcher and Slack's Web API, and answers the person through a :class:`Reply`. It never lets an
+exception reach Slack: VRO errors become short explanations, anything unexpected becomes a
+polite apology and a log line with the details.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.approvals.outcomes import Outcome, OutcomeKind, RequestView
+from bot.approvals.policy import GroupResolver
+from bot.approvals.service import ApprovalService
+from bot.clock import Clock
+from bot.slack import resolve as rs
+from bot.slack.blocks.approvals import (
+    ApprovalCardView,
+    approval_card_message,
+    audit_message,
+    mention,
+    pending_approvals_message,
+)
+from bot.slack.blocks.estate import license_message, locations_message, scopes_message
+from bot.slack.blocks.kit import Message
+from bot.slack.blocks.plans import (
+    groups_message,
+    params_message,
+    plan_detail_message,
+    plans_message,
+    steps_message,
+    vms_message,
+)
+from bot.slack.blocks.replies import error_message, help_message, notice_message
+from bot.slack.blocks.runtime import status_message
+from bot.slack.grammar import Kind, ParsedCommand, Ref, RefKind
+from bot.vro import plan_states
+from bot.vro.client import VroClient
+from bot.vro.errors import VroError, VroNotFound, VroUnavailable
+from bot.vro.models import (
+    Plan,
+    PlanGroup,
+    PlanStep,
+    PlanVm,
+    RecoveryLocation,
+    StepRuntimeDetails,
+    VmRuntimeDetails,
+)
+
+log = logging.getLogger(__name__)
+
+# Actions after which VRO runs something worth narrating in the thread.
+WATCHED_ACTIONS = frozenset(
+    {
+        "Failover",
+        "PermanentFailover",
+        "FailbackToProduction",
+        "PrepareToFailback",
+        "SwitchoverToProduction",
+        "CommitFailback",
+        "Undo",
+        "Restore",
+        "Continue",
+        "ReadinessCheck",
+        "ResetState",
+        "Halt",
+    }
+)
+
+UNEXPECTED = (
+    "Something went wrong on my side and nothing was sent to VRO. "
+    "Try again in a minute; if it keeps happening, tell whoever runs the bot (the details are in its log)."
+)
+VRO_UNREACHABLE = "I can't reach VRO right now ({detail}). Nothing was changed. Try again in a minute."
+CARD_NOT_POSTED = (
+    "I couldn't post the approval card in this channel ({error}), so I cancelled the request. "
+    "Invite me with `/invite @VRO` and try again."
+)
+WATCH_STARTED = "Watching *{plan}*: progress will appear in the thread of its status card."
+WATCH_STOPPED = "Stopped watching *{plan}* in this channel."
+WATCH_NOT_FOUND = "I wasn't watching *{plan}* in this channel."
+ROLE_REQUIRED_TO_QUERY = (
+    "You need the {role} role to look at VRO from Slack. Ask whoever runs the bot to add you."
+)
+MAX_RUNTIME_GROUPS_EXPANDED = 5
+
+
+@dataclass(frozen=True)
+class Invoker:
+    """Who asked, and where."""
+
+    user_id: str
+    channel_id: str
+    response_url: str | None = None
+    trigger_id: str | None = None
+
+
+class Reply(Protocol):
+    """Answers the person who typed or clicked (ephemeral unless ``public``)."""
+
+    async def __call__(self, message: Message, *, public: bool = False) -> None: ...
+
+
+class SlackApi(Protocol):
+    """The Web API calls the controller makes (slack_sdk's AsyncWebClient)."""
+
+    async def chat_postMessage(self, **kwargs: Any) -> Any: ...
+
+    async def chat_update(self, **kwargs: Any) -> Any: ...
+
+
+class WatchControl(Protocol):
+    """The watcher, as the controller sees it."""
+
+    async def start_watch(
+        self,
+        plan_id: str,
+        channel: str,
+        *,
+        plan_name: str | None = None,
+        parent_ts: str | None = None,
+        request_id: str | None = None,
+        action: str | None = None,
+        requested_by: str | None = None,
+        approved_by: Sequence[str] = (),
+    ) -> Any: ...
+
+    async def stop_watch(self, plan_id: str, channel: str) -> bool: ...
+
+
+class ResolveFailed(Exception):
+    """A name could not be resolved; the message is for the user."""
+
+
+class Controller:
+    """Commands and clicks, from a parsed request to the answer in Slack."""
+
+    def __init__(
+        self,
+        *,
+        vro: VroClient,
+        approvals: ApprovalService,
+        groups: GroupResolver,
+        watcher: WatchControl,
+        slack: SlackApi,
+        clock: Clock,
+        record_command: Callable[[str, str], None] | None = None,
+        record_approval: Callable[[str], None] | None = None,
+    ) -> None:
+        self._vro = vro
+        self._approvals = approvals
+        self._groups = groups
+        self._watcher = watcher
+        self._slack = slack
+        self._clock = clock
+        self._record_command = record_command or (lambda _verb, _outcome: None)
+        self._record_approval = record_approval or (lambda _outcome: None)
+        self._card_locks: dict[str, asyncio.Lock] = {}
+
+    # --- commands ----------------------------------------------------------------------
+
+    async def command(self, who: Invoker, cmd: ParsedCommand, reply: Reply) -> None:
+        """Carry out a parsed ``/vro`` command and answer through ``reply``."""
+        outcome = "ok"
+        try:
+            if cmd.verb == "help":
+                await reply(help_message(cmd.help_topic))
+            elif cmd.kind is Kind.ACTION:
+                outcome = await self._action(who, cmd, reply)
+            elif cmd.verb in ("watch", "unwatch"):
+                await self._require_viewer(who)
+                await self._watch(who, cmd, reply)
+            elif cmd.verb == "approvals":
+                await self._require_viewer(who)
+                pending = await self._approvals.pending()
+                views = [ApprovalCardView.from_request(r) for r in pending]
+                await reply(pending_approvals_message(views), public=cmd.public)
+            elif cmd.verb == "audit":
+                await self._require_viewer(who)
+                plan = await self._plan(cmd.plan) if cmd.plan else None
+                entries = await self._approvals.audit(plan.id if plan else None)
+                await reply(audit_message(entries, plan_name=plan.name if plan else None), public=cmd.public)
+            else:
+                await self._require_viewer(who)
+                await reply(await self._query(cmd), public=cmd.public)
+        except ResolveFailed as exc:
+            outcome = "bad_input"
+            await reply(error_message(str(exc), usage=_usage(cmd)))
+        except _Refused as exc:
+            outcome = "refused"
+            await reply(notice_message(str(exc), emoji=":no_entry:"))
+        except VroUnavailable as exc:
+            outcome = "vro_unavailable"
+            await reply(notice_message(VRO_UNREACHABLE.format(detail=_short(exc)), emoji=":warning:"))
+        except VroError as exc:
+            outcome = "vro_error"
+            await reply(notice_message(str(exc), emoji=":warning:"))
+        except Exception:
+            outcome = "error"
+            log.exception("command %s failed", cmd.verb)
+            await reply(notice_message(UNEXPECTED, emoji=":warning:"))
+        finally:
+            self._record_command(cmd.verb, outcome)
+
+    async def _require_viewer(self, who: Invoker) -> None:
+        policy = self._approvals.policy
+        if not await policy.has_role(who.user_id, "viewer", self._groups):
+            raise _Refused(ROLE_REQUIRED_TO_QUERY.format(role="viewer"))
+
+    async def _query(self, cmd: ParsedCommand) -> Message:
+        verb = cmd.verb
+        if verb == "plans":
+            return await self._plans(cmd)
+        if verb == "locations":
+            page = await self._vro.get_recovery_locations()
+            return locations_message(page.data)
+        if verb == "scopes":
+            scopes = await self._vro.get_scopes()
+            return scopes_message(scopes.data)
+        if verb == "license":
+            server = await self._vro.get_license_usage_server()
+            scopes = await self._vro.get_scopes()
+            per_scope = []
+            for scope in scopes.data[:10]:
+                per_scope.append((scope, await self._vro.get_license_usage_scope(scope.id)))
+            return license_message(server, scopes=per_scope)
+        assert cmd.plan is not None
+        plan = await self._plan(cmd.plan)
+        if verb == "plan":
+            full = await self._vro.get_plan(plan.id)
+            return plan_detail_message(full)
+        if verb == "groups":
+            groups = await self._vro.get_plan_groups(plan.id)
+            return groups_message(plan.name, groups.data)
+        if verb == "vms":
+            return await self._vms(plan, cmd)
+        if verb == "steps":
+            return await self._steps(plan, cmd)
+        if verb == "params":
+            return await self._params(plan, cmd)
+        if verb == "status":
+            return await self._status(plan)
+        raise ResolveFailed(f"I don't know how to answer `{verb}` yet.")
+
+    async def _plans(self, cmd: ParsedCommand) -> Message:
+        text = (cmd.args.get("text") or "").strip().lower()
+        wanted_type = str(cmd.options.get("type") or "").lower()
+        wanted_state = str(cmd.options.get("state") or "").lower()
+        plans = [p async for p in self._vro.iter_plans()]
+        chosen = [
+            p
+            for p in plans
+            if (not text or text in p.name.lower())
+            and (not wanted_type or (p.planType or "").lower() == wanted_type)
+            and (
+                not wanted_state
+                or wanted_state in (p.state or "").lower()
+                or wanted_state in (p.stateName or "").lower()
+                or wanted_state == (p.planMode or "").lower()
+            )
+        ]
+        filters = ", ".join(
+            bit
+            for bit in (
+                f"“{text}”" if text else "",
+                f"type {wanted_type}" if wanted_type else "",
+                f"state {wanted_state}" if wanted_state else "",
+            )
+            if bit
+        )
+        return plans_message(chosen, filters=filters or None)
+
+    async def _groups(self, plan: Plan) -> list[PlanGroup]:
+        return list((await self._vro.get_plan_groups(plan.id)).data)
+
+    async def _vms(self, plan: Plan, cmd: ParsedCommand) -> Message:
+        groups = await self._groups(plan)
+        group_ref = cmd.refs.get("group")
+        if group_ref is not None:
+            groups = [_resolved(group_ref, groups, "group")]
+        inventory = [g for g in groups if not _is_virtual(g)]
+        pairs: list[tuple[PlanGroup, Sequence[PlanVm]]] = []
+        for group in inventory:
+            pairs.append((group, (await self._vro.get_group_vms(plan.id, group.id)).data))
+        return vms_message(plan.name, pairs)
+
+    async def _step_owners(self, plan: Plan, cmd: ParsedCommand) -> list[tuple[str, Sequence[PlanStep]]]:
+        groups = await self._groups(plan)
+        vm_ref, group_ref = cmd.refs.get("vm"), cmd.refs.get("group")
+        owners: list[tuple[str, Sequence[PlanStep]]] = []
+        if group_ref is not None:
+            groups = [_resolved(group_ref, groups, "group")]
+        if vm_ref is not None:
+            vms = await self._all_vms(plan, groups)
+            vm = _resolved(vm_ref, vms, "VM")
+            return [(vm.name, (await self._vro.get_vm_steps(plan.id, vm.id)).data)]
+        for group in groups:
+            if _is_virtual(group):
+                owners.append((group.name, (await self._vro.get_group_steps(plan.id, group.id)).data))
+            else:
+                for vm in (await self._vro.get_group_vms(plan.id, group.id)).data:
+                    owners.append((vm.name, (await self._vro.get_vm_steps(plan.id, vm.id)).data))
+        return owners
+
+    async def _all_vms(self, plan: Plan, groups: Sequence[PlanGroup]) -> list[PlanVm]:
+        vms: list[PlanVm] = []
+        for group in groups:
+            if not _is_virtual(group):
+                vms.extend((await self._vro.get_group_vms(plan.id, group.id)).data)
+        return vms
+
+    async def _steps(self, plan: Plan, cmd: ParsedCommand) -> Message:
+        return steps_message(plan.name, await self._step_owners(plan, cmd))
+
+    async def _params(self, plan: Plan, cmd: ParsedCommand) -> Message:
+        owners = await self._step_owners(plan, cmd)
+        step_ref = cmd.refs.get("step")
+        text = step_ref.text if step_ref else cmd.args.get("step", "")
+        candidates = [(owner, step) for owner, steps in owners for step in steps]
+        found = rs.resolve(text, [s for _, s in candidates], kind="step")
+        if not isinstance(found, rs.Found):
+            raise ResolveFailed(found.message)
+        step = found.item
+        owner = next(o for o, s in candidates if s is step)
+        parameters = await self._vro.get_step_parameters(plan.id, step.id)
+        return params_message(plan.name, step.name, parameters.data, owner=owner)
+
+    async def _status(self, plan: Plan) -> Message:
+        runtime = await self._vro.get_plan_runtime(plan.id)
+        groups = (await self._vro.get_groups_runtime(plan.id)).data
+        vms: dict[str, Sequence[VmRuntimeDetails]] = {}
+        steps: dict[str, Sequence[StepRuntimeDetails]] = {}
+        # Expand only the groups that are running or went wrong: the tree stays readable.
+        notable = [g for g in groups if g.executionState == "Running" or g.errorCount or g.warningCount]
+        for group in notable[:MAX_RUNTIME_GROUPS_EXPANDED]:
+            if (group.groupType or "").lower().startswith("virtual"):
+                steps[group.id] = (await self._vro.get_group_steps_runtime(plan.id, group.id)).data
+            else:
+                vms[group.id] = (await self._vro.get_group_vms_runtime(plan.id, group.id)).data
+        return status_message(runtime, groups, vms=vms, steps=steps)
+
+    async def _watch(self, who: Invoker, cmd: ParsedCommand, reply: Reply) -> None:
+        assert cmd.plan is not None
+        plan = await self._plan(cmd.plan)
+        if cmd.verb == "watch":
+            await self._watcher.start_watch(
+                plan.id, who.channel_id, plan_name=plan.name, requested_by=who.user_id
+            )
+            await reply(notice_message(WATCH_STARTED.format(plan=plan.name), emoji=":eyes:"))
+            return
+        stopped = await self._watcher.stop_watch(plan.id, who.channel_id)
+        text = WATCH_STOPPED if stopped else WATCH_NOT_FOUND
+        await reply(notice_message(text.format(plan=plan.name)))
+
+    # --- actions -----------------------------------------------------------------------
+
+    async def _action(self, who: Invoker, cmd: ParsedCommand, reply: Reply) -> str:
+        assert cmd.plan is not None and cmd.action is not None
+        plan = await self._vro.get_plan((await self._plan(cmd.plan)).id)
+        resolved = await self._resolve_refs(cmd)
+        params = cmd.perform_params(resolved)
+        outcome = await self._approvals.request(
+            requester=who.user_id,
+            verb=cmd.verb,
+            action=cmd.action,
+            plan=plan,
+            params=params,
+            reason=cmd.reason,
+            channel=who.channel_id,
+        )
+        names = _param_names(cmd, resolved)
+        if outcome.kind is OutcomeKind.REFUSED or outcome.request is None:
+            await reply(notice_message(outcome.message, emoji=":no_entry:"))
+            return "refused"
+        request = outcome.request
+        card = approval_card_message(ApprovalCardView.from_request(request, param_names=names))
+        try:
+            posted = await self._slack.chat_postMessage(channel=who.channel_id, **card.as_kwargs())
+        except Exception as exc:  # slack_sdk raises SlackApiError; anything else is the same story
+            error = _slack_error(exc)
+            log.warning("approval card for %s not posted: %s", request.id, error)
+            if outcome.kind is OutcomeKind.PENDING:
+                await self._approvals.cancel(request.id, who.user_id)
+                await reply(notice_message(CARD_NOT_POSTED.format(error=error), emoji=":warning:"))
+                return "card_not_posted"
+            await reply(notice_message(outcome.message))
+            return str(outcome.kind)
+        ts = str(posted["ts"])
+        channel = str(posted.get("channel") or who.channel_id)
+        await self._approvals.attach_card(request.id, channel, ts)
+        if outcome.kind is not OutcomeKind.PENDING:
+            # Nothing to approve (policy asks for 0 approvals): it already ran.
+            await self._after_execution(outcome, channel, ts)
+        self._record_approval(str(outcome.kind))
+        return str(outcome.kind)
+
+    async def _resolve_refs(self, cmd: ParsedCommand) -> dict[str, str]:
+        resolved: dict[str, str] = {}
+        for name, ref in cmd.refs.items():
+            if ref.param is None:
+                continue
+            if ref.kind is RefKind.LOCATION:
+                locations = list((await self._vro.get_recovery_locations()).data)
+                resolved[name] = _resolved(ref, locations, "recovery location").id
+            elif ref.kind is RefKind.PLAN:
+                resolved[name] = (await self._plan(ref.text)).id
+            else:
+                raise ResolveFailed(f"I can't use a {ref.kind} as `{name}` here.")
+        return resolved
+
+    # --- clicks ------------------------------------------------------------------------
+
+    async def decide(self, who: Invoker, request_id: str, approve: bool, reply: Reply) -> None:
+        """An Approve or Deny click on an approval card; only the request id comes from Slack."""
+        try:
+            if approve:
+                outcome = await self._approvals.approve(request_id, who.user_id)
+            else:
+                outcome = await self._approvals.deny(request_id, who.user_id)
+        except Exception:
+            log.exception("decision on %s failed", request_id)
+            await reply(notice_message(UNEXPECTED, emoji=":warning:"))
+            return
+        self._record_approval(str(outcome.kind) if not outcome.refused else f"refused_{outcome.refusal}")
+        if outcome.refused or outcome.kind is OutcomeKind.IN_PROGRESS:
+            await reply(
+                notice_message(outcome.message, emoji=":no_entry:" if outcome.refused else ":hourglass:")
+            )
+            return
+        request = outcome.request
+        if request is None or request.card_ts is None or request.card_channel is None:
+            await reply(notice_message(outcome.message))
+            return
+        await self.refresh_card(request.id)
+        if outcome.kind in (OutcomeKind.EXECUTED, OutcomeKind.FAILED, OutcomeKind.OUTCOME_UNKNOWN):
+            await self._after_execution(outcome, request.card_channel, request.card_ts)
+        else:
+            await reply(notice_message(outcome.message, emoji=":white_check_mark:"))
+
+    async def refresh_card(self, request_id: str) -> None:
+        """Redraw the approval card from the database (never from a stale copy)."""
+        lock = self._card_locks.setdefault(request_id, asyncio.Lock())
+        async with lock:
+            request = await self._approvals.get(request_id)
+            if request is None or request.card_ts is None or request.card_channel is None:
+                return
+            card = approval_card_message(
+                ApprovalCardView.from_request(request, param_names=_stored_names(request))
+            )
+            try:
+                await self._slack.chat_update(
+                    channel=request.card_channel, ts=request.card_ts, **card.as_kwargs()
+                )
+            except Exception as exc:
+                log.warning("approval card %s not updated: %s", request_id, _slack_error(exc))
+        if not request.is_open:
+            self._card_locks.pop(request_id, None)
+
+    async def _after_execution(self, outcome: Outcome, channel: str, card_ts: str) -> None:
+        request = outcome.request
+        assert request is not None
+        await self._thread_post(channel, card_ts, _execution_line(outcome))
+        if outcome.kind is OutcomeKind.EXECUTED and request.action in WATCHED_ACTIONS:
+            await self._watcher.start_watch(
+                request.plan_id,
+                channel,
+                plan_name=request.plan_name,
+                parent_ts=card_ts,
+                request_id=request.id,
+                action=request.action,
+                requested_by=request.requester,
+                approved_by=request.approvers,
+            )
+
+    async def _thread_post(self, channel: str, thread_ts: str, text: str) -> None:
+        try:
+            await self._slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+        except Exception as exc:
+            log.warning("thread reply in %s not posted: %s", channel, _slack_error(exc))
+
+    async def expire_due(self) -> int:
+        """Close expired requests and redraw their cards; returns how many expired."""
+        expired = await self._approvals.expire_due()
+        for request in expired:
+            await self.refresh_card(request.id)
+        return len(expired)
+
+    async def outcome_unknown(self, request: RequestView) -> None:
+        """The Notifier hook: a send whose outcome is unknown after a crash. Never resent."""
+        text = (
+            f":warning: I can't tell whether VRO received *{request.action}* for *{request.plan_name}* "
+            f"(requested by {mention(request.requester)}): the bot stopped while sending it. "
+            "I will not send it again. Check the plan in VRO before doing anything else."
+        )
+        if request.card_channel and request.card_ts:
+            await self.refresh_card(request.id)
+            await self._thread_post(request.card_channel, request.card_ts, text)
+            return
+        try:
+            await self._slack.chat_postMessage(channel=request.channel, text=text)
+        except Exception as exc:
+            log.warning("outcome-unknown notice not posted: %s", _slack_error(exc))
+
+    # --- name resolution ---------------------------------------------------------------
+
+    async def plans(self) -> list[Plan]:
+        return [p async for p in self._vro.iter_plans()]
+
+    async def _plan(self, text: str) -> Plan:
+        plans = await self.plans()
+        found = rs.resolve(text, plans, kind="plan")
+        if isinstance(found, rs.Found):
+            return found.item
+        raise ResolveFailed(found.message)
+
+    async def find_plan(self, plan_id: str) -> Plan | None:
+        try:
+            return await self._vro.get_plan(plan_id)
+        except VroNotFound:
+            return None
+
+    async def allowed_verbs(self, plan: Plan) -> frozenset[str]:
+        return plan_states.allowed_actions(plan.planType or "", plan.state or "", plan.planMode or "")
+
+
+class _Refused(Exception):
+    pass
+
+
+def _resolved(ref: Ref, items: Sequence[Any], noun: str) -> Any:
+    found = rs.resolve(ref.text, items, kind=noun)
+    if isinstance(found, rs.Found):
+        return found.item
+    raise ResolveFailed(found.message)
+
+
+def _is_virtual(group: PlanGroup) -> bool:
+    return (group.groupType or "").lower().startswith("virtual")
+
+
+def _usage(cmd: ParsedCommand) -> list[str]:
+    return list(cmd.spec.usage_lines)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _slack_error(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if response is not None:
+        try:
+            return str(response["error"])
+        except (KeyError, TypeError):
+            pass
+    return type(exc).__name__
+
+
+def _param_names(cmd: ParsedCommand, resolved: Mapping[str, str]) -> dict[str, str]:
+    """Ids in the params mapped back to what the user typed, for the card."""
+    return {resolved[name]: ref.text for name, ref in cmd.refs.items() if name in resolved}
+
+
+def _stored_names(request: RequestView) -> dict[str, str]:
+    names = request.params.get("_names") if isinstance(request.params, dict) else None
+    return dict(names) if isinstance(names, dict) else {}
+
+
+def _execution_line(outcome: Outcome) -> str:
+    request = outcome.request
+    assert request is not None
+    if outcome.kind is OutcomeKind.EXECUTED:
+        answer = f" VRO answered {request.vro_status}." if request.vro_status else ""
+        extra = f" {request.vro_message}" if request.vro_message else ""
+        return f":rocket: Sent *{request.action}* for *{request.plan_name}* to VRO.{answer}{extra}"
+    if outcome.kind is OutcomeKind.OUTCOME_UNKNOWN:
+        return f":warning: {outcome.message}"
+    return f":x: {outcome.message}"
+
+
+# Keep the type checker aware of the callables the listeners pass in.
+ReplyFactory = Callable[[Invoker], Reply]
+AsyncNoArg = Callable[[], Awaitable[None]]
