@@ -25,14 +25,23 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, pool
+from sqlalchemy.exc import OperationalError
 
+from bot.config import ConfigError
 from bot.db import sync_url
 
 UPGRADE_HINT = "Run `vro-bot db upgrade` (or set VRO_BOT_AUTO_MIGRATE=true to upgrade at start)."
 
 
-class SchemaError(Exception):
-    """The database schema does not match this version of vro-bot."""
+class SchemaError(ConfigError):
+    """The database cannot be used as it is; the message says what to do.
+
+    A :class:`~bot.config.ConfigError`, so ``vro-bot`` stops with the message, not a traceback.
+    """
+
+
+class DatabaseUnavailableError(SchemaError):
+    """The database named by DATABASE_URL cannot be reached or opened."""
 
 
 class SchemaBehindError(SchemaError):
@@ -76,6 +85,16 @@ def _engine(database_url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Turn "cannot connect" into a sentence (the driver's own first line; it holds no password)."""
+    try:
+        yield
+    except OperationalError as exc:
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise DatabaseUnavailableError(f"Cannot open the database named by DATABASE_URL: {first}") from None
+
+
 def head_revision() -> str:
     """The newest migration this code knows."""
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
@@ -87,18 +106,20 @@ def head_revision() -> str:
 
 def database_revision(database_url: str) -> str | None:
     """The revision the database is at, or ``None`` when it has never been migrated."""
-    with _engine(database_url) as engine, engine.connect() as conn:
+    with _reachable(), _engine(database_url) as engine, engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(database_url: str) -> None:
     """Apply every migration up to head (creates the SQLite file if needed)."""
-    command.upgrade(alembic_config(database_url), "head")
+    with _reachable():
+        command.upgrade(alembic_config(database_url), "head")
 
 
 def downgrade(database_url: str, revision: str) -> None:
     """Migrate down to ``revision`` (``"base"`` removes every table). For tests and rollbacks."""
-    command.downgrade(alembic_config(database_url), revision)
+    with _reachable():
+        command.downgrade(alembic_config(database_url), revision)
 
 
 def current(database_url: str) -> str:

@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.clock import Clock
+from bot.config import ConfigError
 from bot.vro import plan_states as ps
 
 ANYONE = "*"
@@ -60,8 +61,11 @@ _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _GROUP_HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class PolicyError(Exception):
-    """The policy file is invalid; the message names every problem and the key that holds it."""
+class PolicyError(ConfigError):
+    """The policy file is invalid; the message names every problem and the key that holds it.
+
+    A :class:`~bot.config.ConfigError`, so ``vro-bot`` stops with the message, not a traceback.
+    """
 
     def __init__(self, problems: list[str], *, source: str = "policy file") -> None:
         self.problems = tuple(problems)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from bot import cli
 from bot.db import sync_url
 from bot.migrate import (
+    DatabaseUnavailableError,
     SchemaAheadError,
     SchemaBehindError,
     check_at_head,
@@ -159,3 +160,21 @@ def test_cli_db_upgrade_works_on_postgresql(
     assert cli.main(["db", "upgrade"]) == 0
     assert "latest revision" in capsys.readouterr().out
     assert _tables(postgres_database_url) >= APPROVAL_TABLES
+
+
+def test_an_unreachable_database_stops_the_cli_with_a_sentence_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'no-such-dir' / 'bot.db'}")
+    assert cli.main(["db", "upgrade"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vro-bot: Cannot open the database named by DATABASE_URL: ")
+    assert "Traceback" not in err
+
+
+def test_an_unreachable_postgresql_names_the_problem_but_not_the_password() -> None:
+    url = "postgresql://vro:s3cret-pw@127.0.0.1:1/vro"
+    with pytest.raises(DatabaseUnavailableError, match="Cannot open the database") as caught:
+        check_at_head(url)
+    assert "s3cret-pw" not in str(caught.value)

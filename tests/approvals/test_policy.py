@@ -185,3 +185,10 @@ async def test_cached_group_resolver_serves_the_old_answer_when_a_refresh_fails(
     assert await cached.members("dr-approvers") == {"U1"}
     with pytest.raises(RuntimeError, match="slack down"):
         await cached.members("other-group")
+
+
+def test_a_policy_error_is_a_configuration_error_so_vro_bot_stops_with_its_message() -> None:
+    from bot.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^policy file: actions\.failovr: unknown verb"):
+        Policy.from_yaml("actions: {failovr: {}}")
