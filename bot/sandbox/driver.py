@@ -35,6 +35,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.clock import Clock
 from bot.sandbox.server import SlackSandbox
+from bot.sandbox.transcript import ButtonRef
 from bot.sandbox.workspace import (
     DEFAULT_APP_ID,
     DEFAULT_BOT_USER_ID,
@@ -270,6 +271,17 @@ class SlackDriver:
                 value=value,
                 ephemeral=ephemeral,
             )
+        )
+
+    async def press(self, button: ButtonRef, *, user_id: str) -> httpx.Response:
+        """Click button number N of a :class:`~bot.sandbox.transcript.Transcript` as ``user_id``."""
+        return await self.click(
+            user_id=user_id,
+            channel_id=button.channel,
+            message_ts=button.message_ts,
+            action_id=button.action_id,
+            value=button.value,
+            ephemeral=button.ephemeral_for is not None,
         )
 
     def build_view_click(

@@ -41,6 +41,7 @@ from starlette.routing import Route
 from bot.clock import Clock, SystemClock
 from bot.sandbox.api import ApiReply, CallLog, SandboxApi
 from bot.sandbox.faults import ChannelRateLimit, Fault, FaultQueue
+from bot.sandbox.transcript import Transcript, render_channel
 from bot.sandbox.workspace import Hook, HookSource, Workspace
 
 DEFAULT_BASE_URL = "http://slack.sandbox"
@@ -123,6 +124,10 @@ class SlackSandbox:
         if not url.startswith(prefix):
             raise KeyError(url)
         return self.workspace.hooks[url[len(prefix) :]]
+
+    def transcript(self, channel: str, *, viewer: str | None = None) -> Transcript:
+        """The channel as text (see :mod:`bot.sandbox.transcript`)."""
+        return render_channel(self.workspace, channel, viewer=viewer)
 
     # ------------------------------------------------------------------ HTTP
 

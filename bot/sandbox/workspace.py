@@ -898,8 +898,8 @@ class Workspace:
         if truthy(body.get("replace_original")) and hook.source != "command":
             _check_message_content(text, blocks)
             original = self._hook_original(hook, delete=False)
-            if blocks is not None:
-                original.blocks = with_block_ids(blocks)
+            # A replacement, not an edit: blocks left out are gone (unlike chat.update).
+            original.blocks = with_block_ids(blocks or [])
             original.text = text or ""
             if isinstance(original, Message):
                 original.edited_ts = self.next_ts()

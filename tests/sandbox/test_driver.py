@@ -271,3 +271,14 @@ async def test_bolt_handles_app_home_opened_and_publishes_home(
     assert response.status_code == 200
     await sandbox.log.wait_for("views.publish")
     assert sandbox.workspace.home_view(ALICE) is not None
+
+
+async def test_pressing_a_transcript_button_clicks_it_in_bolt(
+    bolt_driver: SlackDriver, sandbox: SlackSandbox
+) -> None:
+    sandbox.workspace.post_message(channel=OPS, text="card", blocks=CARD)
+    transcript = sandbox.transcript(OPS)
+    approve = next(b for b in transcript.buttons.values() if b.action_id == "vro_approve")
+    await bolt_driver.press(approve, user_id=BOB)
+    await sandbox.log.wait_for("response_url")
+    assert sandbox.transcript(OPS).lines[0] == "[12:00:00] vro (edited): Approved by @bob (req-1)"
