@@ -48,7 +48,6 @@ from bot.vro.models import (
     PlanGroup,
     PlanStep,
     PlanVm,
-    RecoveryLocation,
     StepRuntimeDetails,
     VmRuntimeDetails,
 )
@@ -155,7 +154,7 @@ class Controller:
     ) -> None:
         self._vro = vro
         self._approvals = approvals
-        self._groups = groups
+        self._group_resolver = groups
         self._watcher = watcher
         self._slack = slack
         self._clock = clock
@@ -165,8 +164,12 @@ class Controller:
 
     # --- commands ----------------------------------------------------------------------
 
-    async def command(self, who: Invoker, cmd: ParsedCommand, reply: Reply) -> None:
-        """Carry out a parsed ``/vro`` command and answer through ``reply``."""
+    @property
+    def vro(self) -> VroClient:
+        return self._vro
+
+    async def command(self, who: Invoker, cmd: ParsedCommand, reply: Reply, *, page: int = 0) -> None:
+        """Carry out a parsed ``/vro`` command and answer through ``reply`` (``page`` for long lists)."""
         outcome = "ok"
         try:
             if cmd.verb == "help":
@@ -180,15 +183,20 @@ class Controller:
                 await self._require_viewer(who)
                 pending = await self._approvals.pending()
                 views = [ApprovalCardView.from_request(r) for r in pending]
-                await reply(pending_approvals_message(views), public=cmd.public)
+                await reply(pending_approvals_message(views, page=page), public=cmd.public)
             elif cmd.verb == "audit":
                 await self._require_viewer(who)
                 plan = await self._plan(cmd.plan) if cmd.plan else None
                 entries = await self._approvals.audit(plan.id if plan else None)
-                await reply(audit_message(entries, plan_name=plan.name if plan else None), public=cmd.public)
+                await reply(
+                    audit_message(
+                        entries, plan_name=plan.name if plan else None, page=page, command=cmd.source
+                    ),
+                    public=cmd.public,
+                )
             else:
                 await self._require_viewer(who)
-                await reply(await self._query(cmd), public=cmd.public)
+                await reply(await self._query(cmd, page), public=cmd.public)
         except ResolveFailed as exc:
             outcome = "bad_input"
             await reply(error_message(str(exc), usage=_usage(cmd)))
@@ -210,19 +218,19 @@ class Controller:
 
     async def _require_viewer(self, who: Invoker) -> None:
         policy = self._approvals.policy
-        if not await policy.has_role(who.user_id, "viewer", self._groups):
+        if not await policy.has_role(who.user_id, "viewer", self._group_resolver):
             raise _Refused(ROLE_REQUIRED_TO_QUERY.format(role="viewer"))
 
-    async def _query(self, cmd: ParsedCommand) -> Message:
+    async def _query(self, cmd: ParsedCommand, page: int) -> Message:
         verb = cmd.verb
         if verb == "plans":
-            return await self._plans(cmd)
+            return await self._plans(cmd, page)
         if verb == "locations":
-            page = await self._vro.get_recovery_locations()
-            return locations_message(page.data)
+            locations = await self._vro.get_recovery_locations()
+            return locations_message(locations.data, page=page, command=cmd.source)
         if verb == "scopes":
             scopes = await self._vro.get_scopes()
-            return scopes_message(scopes.data)
+            return scopes_message(scopes.data, page=page, command=cmd.source)
         if verb == "license":
             server = await self._vro.get_license_usage_server()
             scopes = await self._vro.get_scopes()
@@ -237,18 +245,18 @@ class Controller:
             return plan_detail_message(full)
         if verb == "groups":
             groups = await self._vro.get_plan_groups(plan.id)
-            return groups_message(plan.name, groups.data)
+            return groups_message(plan.name, groups.data, page=page, command=cmd.source)
         if verb == "vms":
-            return await self._vms(plan, cmd)
+            return await self._vms(plan, cmd, page)
         if verb == "steps":
-            return await self._steps(plan, cmd)
+            return steps_message(plan.name, await self._step_owners(plan, cmd), page=page, command=cmd.source)
         if verb == "params":
             return await self._params(plan, cmd)
         if verb == "status":
             return await self._status(plan)
         raise ResolveFailed(f"I don't know how to answer `{verb}` yet.")
 
-    async def _plans(self, cmd: ParsedCommand) -> Message:
+    async def _plans(self, cmd: ParsedCommand, page: int) -> Message:
         text = (cmd.args.get("text") or "").strip().lower()
         wanted_type = str(cmd.options.get("type") or "").lower()
         wanted_state = str(cmd.options.get("state") or "").lower()
@@ -274,12 +282,12 @@ class Controller:
             )
             if bit
         )
-        return plans_message(chosen, filters=filters or None)
+        return plans_message(chosen, filters=filters or None, page=page, command=cmd.source)
 
     async def _groups(self, plan: Plan) -> list[PlanGroup]:
         return list((await self._vro.get_plan_groups(plan.id)).data)
 
-    async def _vms(self, plan: Plan, cmd: ParsedCommand) -> Message:
+    async def _vms(self, plan: Plan, cmd: ParsedCommand, page: int) -> Message:
         groups = await self._groups(plan)
         group_ref = cmd.refs.get("group")
         if group_ref is not None:
@@ -288,7 +296,7 @@ class Controller:
         pairs: list[tuple[PlanGroup, Sequence[PlanVm]]] = []
         for group in inventory:
             pairs.append((group, (await self._vro.get_group_vms(plan.id, group.id)).data))
-        return vms_message(plan.name, pairs)
+        return vms_message(plan.name, pairs, page=page, command=cmd.source)
 
     async def _step_owners(self, plan: Plan, cmd: ParsedCommand) -> list[tuple[str, Sequence[PlanStep]]]:
         groups = await self._groups(plan)
@@ -314,9 +322,6 @@ class Controller:
             if not _is_virtual(group):
                 vms.extend((await self._vro.get_group_vms(plan.id, group.id)).data)
         return vms
-
-    async def _steps(self, plan: Plan, cmd: ParsedCommand) -> Message:
-        return steps_message(plan.name, await self._step_owners(plan, cmd))
 
     async def _params(self, plan: Plan, cmd: ParsedCommand) -> Message:
         owners = await self._step_owners(plan, cmd)
@@ -361,7 +366,8 @@ class Controller:
     # --- actions -----------------------------------------------------------------------
 
     async def _action(self, who: Invoker, cmd: ParsedCommand, reply: Reply) -> str:
-        assert cmd.plan is not None and cmd.action is not None
+        assert cmd.plan is not None
+        assert cmd.action is not None
         plan = await self._vro.get_plan((await self._plan(cmd.plan)).id)
         resolved = await self._resolve_refs(cmd)
         params = cmd.perform_params(resolved)

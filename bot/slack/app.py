@@ -1,0 +1,350 @@
+"""The Bolt app: listeners that parse, ack at once, and hand the rest to the controller.
+
+``build_app`` registers every listener with its collaborators closed over; there is no
+module-level app. Listeners do only pure work before ``ack()`` (parsing, the channel
+allow-list), so Slack gets its answer in milliseconds; VRO, the database and Slack's Web API are
+used afterwards in :class:`~bot.slack.work.BackgroundWork`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.approvals import messages as approval_messages
+from bot.approvals.policy import GroupResolver, Policy
+from bot.approvals.service import ApprovalService
+from bot.clock import Clock
+from bot.slack.blocks.approvals import ApprovalCardView
+from bot.slack.blocks.home import home_view
+from bot.slack.blocks.kit import (
+    MODAL_CALLBACK_ID,
+    PLAN_ACTION_PATTERN,
+    ActionId,
+    parse_page_value,
+    verb_of_action_id,
+)
+from bot.slack.blocks.modal import (
+    ModalErrors,
+    ModalPlan,
+    command_modal,
+    parse_modal_submission,
+    plan_suggestions,
+    read_modal_state,
+)
+from bot.slack.blocks.replies import error_message, notice_message
+from bot.slack.controller import Controller, Invoker
+from bot.slack.grammar import VERB_FOR_ACTION, VERBS, ParseError, parse
+from bot.slack.respond import Responder
+from bot.slack.work import BackgroundWork
+from bot.vro.errors import VroError
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/vro"
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+PLAN_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+BROKEN_BUTTON = "That button doesn't carry a request I recognise. Run `/vro approvals` to see the open ones."
+ACTION_ACK = "Checking *{plan}* with VRO before asking for approval…"
+MODAL_UNAVAILABLE = "I couldn't open the form ({error}). Type the command instead, e.g. `/vro help`."
+SEEN_EVENTS_KEPT = 2048
+
+
+@dataclass(frozen=True)
+class SlackAppParts:
+    """What the listeners need; built by the composition root."""
+
+    controller: Controller
+    approvals: ApprovalService
+    policy: Policy
+    groups: GroupResolver
+    work: BackgroundWork
+    clock: Clock
+    slack_api_url: str
+
+
+def build_app(
+    parts: SlackAppParts,
+    *,
+    client: AsyncWebClient,
+    signing_secret: str | None,
+    request_verification: bool = True,
+) -> AsyncApp:
+    """A Bolt ``AsyncApp`` for ``/vro``, approval buttons, the modal and the App Home."""
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret or "socket-mode-has-no-signing-secret",
+        process_before_response=True,
+        request_verification_enabled=request_verification,
+        raise_error_for_unhandled_request=False,
+        ignoring_self_events_enabled=True,
+    )
+    controller, policy, work, clock = parts.controller, parts.policy, parts.work, parts.clock
+
+    def responder(channel: str, user: str, response_url: str | None) -> Responder:
+        return Responder(
+            slack_api_url=parts.slack_api_url,
+            client=client,
+            channel=channel,
+            user=user,
+            response_url=response_url,
+        )
+
+    # --- the slash command -------------------------------------------------------------
+
+    @app.command(COMMAND)
+    async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
+        user = str(body.get("user_id", ""))
+        channel = str(body.get("channel_id", ""))
+        text = str(body.get("text", "") or "")
+        if not policy.channel_allowed(channel):
+            await ack(text=approval_messages.CHANNEL_NOT_ALLOWED)
+            return
+        if not text.strip():
+            await ack()
+            work.spawn(_open_modal(user, channel, str(body.get("trigger_id", ""))), name="modal.open")
+            return
+        parsed = parse(text, now=clock.now())
+        if isinstance(parsed, ParseError):
+            message = error_message(parsed)
+            await ack(text=message.text, blocks=message.blocks)
+            return
+        who = Invoker(user, channel, response_url=body.get("response_url"), trigger_id=body.get("trigger_id"))
+        if parsed.action is not None and parsed.plan:
+            await ack(text=ACTION_ACK.format(plan=parsed.plan))
+        else:
+            await ack()
+        reply = responder(channel, user, who.response_url)
+        work.spawn(controller.command(who, parsed, reply), name=f"command.{parsed.verb}")
+
+    # --- approval buttons --------------------------------------------------------------
+
+    async def on_decision(ack: AsyncAck, body: dict[str, Any], approve: bool) -> None:
+        await ack()
+        user = str(body.get("user", {}).get("id", ""))
+        channel = str(
+            (body.get("channel") or {}).get("id", "") or (body.get("container") or {}).get("channel_id", "")
+        )
+        value = str((body.get("actions") or [{}])[0].get("value", ""))
+        reply = responder(channel, user, body.get("response_url"))
+        who = Invoker(user, channel, response_url=body.get("response_url"))
+        if not REQUEST_ID_RE.match(value):
+            work.spawn(_notice(reply, BROKEN_BUTTON), name="decision.broken")
+            return
+        work.spawn(controller.decide(who, value, approve, reply), name="decision")
+
+    @app.action(ActionId.APPROVE.value)
+    async def on_approve(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await on_decision(ack, body, approve=True)
+
+    @app.action(ActionId.DENY.value)
+    async def on_deny(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await on_decision(ack, body, approve=False)
+
+    # --- plan buttons (plan detail, halt notices): open the form for that plan and verb --
+
+    @app.action(re.compile(PLAN_ACTION_PATTERN))
+    async def on_plan_button(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        verb = verb_of_action_id(str(action.get("action_id", ""))) or ""
+        raw = str(action.get("value", ""))
+        plan_id, _, option = raw.partition("|")
+        user = str(body.get("user", {}).get("id", ""))
+        channel = str(
+            (body.get("channel") or {}).get("id", "") or (body.get("container") or {}).get("channel_id", "")
+        )
+        spec = VERBS.get(verb)
+        if spec is None or not PLAN_ID_RE.match(plan_id):
+            work.spawn(
+                _notice(responder(channel, user, body.get("response_url")), BROKEN_BUTTON), name="plan.broken"
+            )
+            return
+        forms = [f.action for f in spec.forms if f.action]
+        work.spawn(
+            _open_modal(
+                user,
+                channel,
+                str(body.get("trigger_id", "")),
+                plan_id=plan_id,
+                action=forms[0] if forms else None,
+            ),
+            name="modal.open",
+        )
+        del option  # the form offers the continue options itself
+
+    # --- pagination --------------------------------------------------------------------
+
+    async def on_page(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        request = parse_page_value(str(action.get("value", "")))
+        user = str(body.get("user", {}).get("id", ""))
+        channel = str(
+            (body.get("channel") or {}).get("id", "") or (body.get("container") or {}).get("channel_id", "")
+        )
+        reply = responder(channel, user, body.get("response_url"))
+        if request is None:
+            work.spawn(
+                _notice(reply, "That page button is out of date. Run the command again."), name="page.broken"
+            )
+            return
+        parsed = parse(request.command, now=clock.now())
+        if isinstance(parsed, ParseError):
+            work.spawn(_notice(reply, parsed.render()), name="page.broken")
+            return
+        who = Invoker(user, channel, response_url=body.get("response_url"))
+        work.spawn(controller.command(who, parsed, reply, page=request.page), name="page")
+
+    app.action(ActionId.PAGE_PREV.value)(on_page)
+    app.action(ActionId.PAGE_NEXT.value)(on_page)
+
+    # --- the modal ---------------------------------------------------------------------
+
+    async def _open_modal(
+        user: str, channel: str, trigger_id: str, *, plan_id: str | None = None, action: str | None = None
+    ) -> None:
+        view = await _modal_view(channel, plan_id=plan_id, action=action)
+        try:
+            await client.views_open(trigger_id=trigger_id, view=view)
+        except Exception as exc:
+            error = _slack_error(exc)
+            log.warning("views.open failed: %s", error)
+            await _notice(responder(channel, user, None), MODAL_UNAVAILABLE.format(error=error))
+
+    async def _modal_view(channel: str, *, plan_id: str | None, action: str | None) -> dict[str, Any]:
+        if plan_id is None:
+            return command_modal(channel_id=channel)
+        plan = await controller.find_plan(plan_id)
+        if plan is None:
+            return command_modal(channel_id=channel)
+        locations: list[Any] = []
+        if action in ("Restore", "FailbackToProduction"):
+            try:
+                locations = list((await controller.vro.get_recovery_locations()).data)
+            except VroError:
+                locations = []
+        reason_required = False
+        if action is not None and action in VERB_FOR_ACTION:
+            policy_verb = VERB_FOR_ACTION[action].policy_verb
+            reason_required = bool(policy_verb and policy.rule(policy_verb).reason_required)
+        return command_modal(
+            plan=ModalPlan.from_plan(plan),
+            action=action,
+            locations=locations,
+            channel_id=channel,
+            reason_required=reason_required,
+        )
+
+    async def on_modal_change(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        view = body.get("view") or {}
+        state = read_modal_state(view)
+
+        async def update() -> None:
+            new_view = await _modal_view(state.channel_id or "", plan_id=state.plan_id, action=state.action)
+            await client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=new_view)
+
+        work.spawn(update(), name="modal.update")
+
+    app.action(ActionId.MODAL_PLAN.value)(on_modal_change)
+    app.action(ActionId.MODAL_ACTION.value)(on_modal_change)
+
+    async def on_suggest(ack: AsyncAck, body: dict[str, Any]) -> None:
+        query = str(body.get("value", "") or "")
+        try:
+            plans = await controller.plans()
+        except VroError:
+            await ack(options=[])
+            return
+        await ack(**plan_suggestions(plans, query))
+
+    app.options(ActionId.MODAL_PLAN.value)(on_suggest)
+    app.options(ActionId.MODAL_PREVIOUS_PLAN.value)(on_suggest)
+
+    @app.view(MODAL_CALLBACK_ID)
+    async def on_submit(ack: AsyncAck, body: dict[str, Any]) -> None:
+        view = body.get("view") or {}
+        parsed = parse_modal_submission(view, now=clock.now())
+        if isinstance(parsed, ModalErrors):
+            await ack(**parsed.response())
+            return
+        await ack()
+        user = str(body.get("user", {}).get("id", ""))
+        channel = read_modal_state(view).channel_id or ""
+        if not policy.channel_allowed(channel):
+            work.spawn(
+                _notice(responder(channel, user, None), approval_messages.CHANNEL_NOT_ALLOWED),
+                name="modal.refused",
+            )
+            return
+        who = Invoker(user, channel)
+        work.spawn(controller.command(who, parsed, responder(channel, user, None)), name="modal.submit")
+
+    # --- App Home ----------------------------------------------------------------------
+
+    seen_events: OrderedDict[str, None] = OrderedDict()
+
+    def first_delivery(event_id: str) -> bool:
+        if not event_id:
+            return True
+        if event_id in seen_events:
+            return False
+        seen_events[event_id] = None
+        while len(seen_events) > SEEN_EVENTS_KEPT:
+            seen_events.popitem(last=False)
+        return True
+
+    async def publish_home(user: str) -> None:
+        problem = None
+        plans: list[Any] = []
+        try:
+            plans = await controller.plans()
+        except VroError as exc:
+            problem = f"VRO can't be read right now: {exc}"
+        decidable = []
+        for request in await parts.approvals.pending():
+            if request.requester == user or user in request.approvers:
+                continue
+            if await policy.has_role(user, request.approver_role, parts.groups):
+                decidable.append(ApprovalCardView.from_request(request))
+        view = home_view(plans=plans, approvals=decidable, updated_at=clock.now(), problem=problem)
+        await client.views_publish(user_id=user, view=view)
+
+    @app.event("app_home_opened")
+    async def on_home(body: dict[str, Any], event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home" or not first_delivery(str(body.get("event_id", ""))):
+            return
+        work.spawn(publish_home(str(event.get("user", ""))), name="home.publish")
+
+    @app.action(ActionId.HOME_REFRESH.value)
+    async def on_home_refresh(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        work.spawn(publish_home(str(body.get("user", {}).get("id", ""))), name="home.refresh")
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("unhandled error in a listener: %s", type(error).__name__, exc_info=error)
+
+    return app
+
+
+async def _notice(reply: Callable[..., Any], text: str) -> None:
+    await reply(notice_message(text, emoji=":warning:"))
+
+
+def _slack_error(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if response is not None:
+        try:
+            return str(response["error"])
+        except (KeyError, TypeError):
+            pass
+    return type(exc).__name__

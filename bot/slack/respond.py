@@ -1,0 +1,73 @@
+"""Answering the person who typed or clicked.
+
+Slash commands and message buttons carry a ``response_url``; replies go there (ephemeral by
+default, which also works in channels the bot has not joined). When ``SLACK_API_URL`` points
+somewhere other than Slack (a proxy, the sandbox), URLs on ``hooks.slack.com`` are sent to the
+same host instead, so that every call the bot makes goes where the operator said.
+Without a ``response_url`` (modals, App Home) the answer is an ephemeral message in the channel.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.config import DEFAULT_SLACK_API_URL
+from bot.slack.blocks.kit import Message
+
+log = logging.getLogger(__name__)
+
+SLACK_HOOKS_HOST = "hooks.slack.com"
+
+
+def route_response_url(url: str, slack_api_url: str) -> str:
+    """``url`` as the bot should call it, given ``SLACK_API_URL``."""
+    if slack_api_url == DEFAULT_SLACK_API_URL:
+        return url
+    target = urlsplit(url)
+    if target.hostname != SLACK_HOOKS_HOST:
+        return url
+    api = urlsplit(slack_api_url)
+    return urlunsplit((api.scheme, api.netloc, target.path, target.query, ""))
+
+
+class Responder:
+    """A :class:`bot.slack.controller.Reply` bound to one request."""
+
+    def __init__(
+        self,
+        *,
+        slack_api_url: str,
+        client: Any,
+        channel: str,
+        user: str,
+        response_url: str | None,
+    ) -> None:
+        self._url = route_response_url(response_url, slack_api_url) if response_url else None
+        self._client = client
+        self._channel = channel
+        self._user = user
+
+    async def __call__(self, message: Message, *, public: bool = False) -> None:
+        if self._url is not None:
+            hook = AsyncWebhookClient(self._url)
+            response = await hook.send(
+                text=message.text,
+                blocks=message.blocks,
+                response_type="in_channel" if public else "ephemeral",
+                replace_original=False,
+            )
+            if response.status_code < 300:
+                return
+            log.warning("response_url answered %s; falling back to the Web API", response.status_code)
+        if public:
+            await self._client.chat_postMessage(
+                channel=self._channel, text=message.text, blocks=message.blocks
+            )
+        else:
+            await self._client.chat_postEphemeral(
+                channel=self._channel, user=self._user, text=message.text, blocks=message.blocks
+            )
