@@ -227,8 +227,8 @@ class _ReadyServer(uvicorn.Server):
 
 
 @contextmanager
-def serve_asgi(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on ``host`` and a free port in a background thread.
+def serve_asgi(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on ``host`` and ``port`` (0: a free one) in a background thread.
 
     Yields the base URL (``http://127.0.0.1:<port>``); on exit the server shuts down and the
     thread is joined. The socket is bound before the thread starts, so the port is known at once
@@ -236,7 +236,7 @@ def serve_asgi(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock.bind((host, port))
     sock.listen(128)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
@@ -267,10 +267,12 @@ def serve_asgi(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
 
 
 @contextmanager
-def serve_sandbox(sandbox: SlackSandbox, *, host: str = "127.0.0.1") -> Iterator[RunningSandbox]:
+def serve_sandbox(
+    sandbox: SlackSandbox, *, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[RunningSandbox]:
     """Serve ``sandbox`` on loopback; response_urls it issues meanwhile point at that address."""
     previous = sandbox.base_url
-    with serve_asgi(sandbox.app, host=host) as base_url:
+    with serve_asgi(sandbox.app, host=host, port=port) as base_url:
         sandbox.base_url = base_url
         try:
             yield RunningSandbox(sandbox=sandbox, base_url=base_url)

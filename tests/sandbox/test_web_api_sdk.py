@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook import WebhookClient
 
 from bot.clock import FakeClock
-from bot.sandbox import Fault, RunningSandbox, SlackSandbox
+from bot.sandbox import Fault, RunningSandbox, SlackSandbox, serve_sandbox
 from bot.sandbox.retry import ClockRateLimitRetryHandler
+from bot.sandbox.server import DEFAULT_BASE_URL
 from tests.sandbox.conftest import ALICE, BOB, OPS, QUIET, TOKEN
 
 CARD_BLOCKS: list[dict[str, Any]] = [
@@ -219,3 +221,12 @@ def test_webhook_client_replaces_the_original_and_the_sixth_use_is_refused(
     hook = sandbox.hook_for_url(url)
     assert [p.outcome for p in hook.posts] == ["replaced", "ephemeral", "ephemeral", "ephemeral", "ephemeral"]
     assert len(sandbox.workspace.ephemerals_for(OPS, ALICE)) == 4
+
+
+def test_the_loopback_server_stops_cleanly_and_frees_its_port(sandbox: SlackSandbox) -> None:
+    with serve_sandbox(sandbox) as served:
+        assert sandbox.base_url == served.base_url
+        assert httpx.get(f"{served.api_url}auth.test").json() == {"ok": False, "error": "not_authed"}
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{served.api_url}auth.test")
+    assert sandbox.base_url == DEFAULT_BASE_URL
