@@ -260,7 +260,8 @@ class _Advance:
         if details:
             detail_list.extend(details)
         issues = _issues(detail_list, result, phase)
-        known = () if old is None or restarted else old.issues
+        # Issues stay known across a retry: a new failure has a new timestamp, a repeat does not.
+        known = () if old is None else old.issues
         new_issues = tuple(i for i in issues if not _has_issue(known, i))
         item = Item(
             key=key,
@@ -277,7 +278,8 @@ class _Advance:
             started_at=started_at,
             finished_at=finished_at,
             issues=known + new_issues,
-            details_fetched=bool(details) or (old is not None and old.details_fetched and not restarted),
+            details_fetched=details is not None
+            or (old is not None and old.details_fetched and not restarted),
         )
         self.items[key] = item
         self.changed.add(key)
@@ -449,7 +451,6 @@ class _Advance:
             name=view.name,
             text=view.state_name,
             key=culprit.key if culprit else "",
-            scope=culprit.kind if culprit else "plan",
             group=group,
             vm=vm,
             previous=culprit.name if culprit else None,
@@ -522,4 +523,5 @@ def _issues(details: Iterable[ExecutionDetail], result: str | None, phase: Phase
 
 
 def _has_issue(known: Iterable[Issue], issue: Issue) -> bool:
-    return any(k.severity == issue.severity and k.text == issue.text for k in known)
+    """The same warning or error: same severity and text, and same time when VRO gave one."""
+    return any(k.severity == issue.severity and k.text == issue.text and k.at == issue.at for k in known)

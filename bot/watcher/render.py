@@ -1,0 +1,582 @@
+"""Block Kit for the watcher: the status card, the batched thread messages, the summary (pure).
+
+Data in, :class:`~bot.outbox.store.Message` out; no I/O, no clock (``now`` is a parameter).
+
+Thread messages are compact on purpose: the steps of one VM read as one line
+(``*web-01*: started · ✓ Check license · ✓ Power on · done ✓``), so a 1,000-VM plan takes tens
+of messages while every step transition still appears. A message is split only where Block Kit
+requires it (50 blocks, 3,000 characters per section) or where Slack would truncate it.
+
+Buttons on a halt carry action ids the Slack layer routes through the approval policy:
+``vro_action:continue:<ContinueOption>`` and ``vro_action:undo``, with the value
+``{"plan_id": ..., "option": ...}`` (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.outbox.store import Message
+from bot.vro import plan_states
+from bot.vro.models import ContinueOption
+from bot.watcher.diff import Event
+from bot.watcher.snapshot import Item, Snapshot
+
+MAX_BLOCKS = 50
+MAX_SECTION_CHARS = 3000
+MAX_MESSAGE_CHARS = 38_000  # Slack truncates message text past 40,000 characters
+MAX_HEADER_CHARS = 150
+MAX_FALLBACK_CHARS = 300
+PROGRESS_CELLS = 20
+
+ACTION_CONTINUE_PREFIX = "vro_action:continue:"
+ACTION_UNDO = "vro_action:undo"
+
+CONTINUE_LABELS: dict[str, str] = {
+    ContinueOption.RETRY_FAILED_STEP: "Retry failed step",
+    ContinueOption.RETRY_FAILED_VM: "Retry failed VM",
+    ContinueOption.RETRY_FAILED_GROUP: "Retry failed group",
+    ContinueOption.PROCEED_TO_NEXT_STEP: "Skip to next step",
+    ContinueOption.PROCEED_TO_NEXT_VM: "Skip to next VM",
+    ContinueOption.PROCEED_TO_NEXT_GROUP: "Skip to next group",
+}
+
+ITEM_KINDS = frozenset({"started", "completed", "failed", "skipped", "halted"})
+STEP_MARK = {"completed": "✓", "failed": "✗", "skipped": "⤼", "halted": "■"}
+GROUP_MARK = {"started": "▶️", "completed": "✅", "failed": "❌", "skipped": "⏭️", "halted": "⏹️"}
+
+TEXT_RESET = (
+    "♻️ VRO's run details were reset (VRO restarted?). I kept what I had already seen and carry on here."
+)
+TEXT_UNREACHABLE = "⚠️ VRO is not answering ({reason}). I keep trying and will say here when it is back."
+TEXT_BACK = "✅ VRO is answering again; picking up where I left off."
+TEXT_STOPPED = "⏹️ Stopped watching *{plan}*{by}. The plan itself was not touched."
+TEXT_WAITING = "Waiting for the plan to start; I will narrate it in this thread."
+
+
+@dataclass(frozen=True)
+class WatchInfo:
+    """Who and what a watch is about (from the watch row)."""
+
+    plan_id: str
+    plan_name: str
+    action: str | None = None
+    requested_by: str | None = None
+    approved_by: tuple[str, ...] = ()
+    started_at: datetime | None = None
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def esc(text: str) -> str:
+    """Escape the three characters mrkdwn treats specially."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def duration(seconds: float) -> str:
+    """``1h 02m``, ``12m 30s``, ``45s``."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def progress_bar(percent: float) -> str:
+    percent = min(100.0, max(0.0, percent))
+    filled = round(percent / 100 * PROGRESS_CELLS)
+    return "▓" * filled + "░" * (PROGRESS_CELLS - filled)
+
+
+def action_title(action: str | None) -> str:
+    if not action:
+        return "Run"
+    return plan_states.ACTION_TITLES.get(action, action.replace("-", " ").capitalize())
+
+
+def _people(info: WatchInfo) -> str:
+    parts = []
+    if info.requested_by:
+        parts.append(f"Requested by <@{info.requested_by}>")
+    if info.approved_by:
+        parts.append("approved by " + ", ".join(f"<@{u}>" for u in info.approved_by))
+    return " · ".join(parts)
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, MAX_SECTION_CHARS)}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, MAX_SECTION_CHARS)}]}
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, MAX_HEADER_CHARS)}}
+
+
+# --- counts -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counts:
+    total: int
+    done: int
+    success: int
+    warning: int
+    error: int
+    skipped: int
+
+    @classmethod
+    def of(cls, items: Iterable[Item]) -> Counts:
+        items = list(items)
+        success = warning = error = skipped = done = 0
+        for item in items:
+            if item.phase == "failed" or (
+                item.phase == "completed" and (item.result or "").lower() == "error"
+            ):
+                error += 1
+            elif item.phase == "completed" and (item.result or "").lower() == "warning":
+                warning += 1
+            elif item.phase == "completed":
+                success += 1
+            elif item.phase in ("skipped", "halted"):
+                skipped += 1
+            done += item.phase in ("completed", "failed", "skipped", "halted")
+        return cls(len(items), done, success, warning, error, skipped)
+
+    def line(self, noun: str) -> str:
+        marks = f"✓ {self.success} · ⚠ {self.warning} · ✗ {self.error}"
+        if self.skipped:
+            marks += f" · ⤼ {self.skipped}"
+        return f"{noun} {self.done}/{self.total} ({marks})"
+
+
+# --- the status card --------------------------------------------------------------------------
+
+
+def status_card(
+    info: WatchInfo,
+    snapshot: Snapshot,
+    *,
+    now: datetime,
+    status: str = "active",
+    vro_unreachable: bool = False,
+) -> Message:
+    """The one message updated in place: progress bar, where the run is, counts, time."""
+    plan = snapshot.plan
+    name = plan.name if plan and plan.name else info.plan_name
+    title = f"{action_title(info.action)}: {name}" if info.action else f"Watching {name}"
+    blocks: list[dict[str, Any]] = [_header(title)]
+    if plan is None:
+        state_line = "Reading the plan's progress from VRO…"
+    else:
+        state_line = f"*State:* {esc(plan.state_name or plan.state or 'unknown')}"
+        if plan.result_name and not plan.running:
+            state_line += f" — {esc(plan.result_name)}"
+        state_line += f"\n`{progress_bar(plan.progress)}` {plan.progress:.0f}%"
+    blocks.append(_section(state_line))
+
+    where = _current(snapshot)
+    if where:
+        blocks.append(_section(where))
+    steps = Counts.of(snapshot.of_kind("step"))
+    vms = Counts.of(snapshot.of_kind("vm"))
+    groups = Counts.of(snapshot.of_kind("group"))
+    lines = []
+    if groups.total:
+        lines.append(groups.line("Groups"))
+    if vms.total:
+        lines.append(vms.line("VMs"))
+    if steps.total:
+        lines.append(steps.line("Steps"))
+    timing = _timing(snapshot, now)
+    if timing:
+        lines.append(timing)
+    if lines:
+        blocks.append(_section("\n".join(lines)))
+
+    notes = []
+    if status == "finished":
+        notes.append("✅ Finished; the summary is in the thread.")
+    elif status == "stopped":
+        notes.append("⏹️ No longer watched.")
+    elif plan is not None and plan.halted:
+        notes.append("⏸️ Halted: the choices are in the thread.")
+    elif plan is not None and not plan.running and not snapshot.seen_running:
+        notes.append(TEXT_WAITING)
+    if vro_unreachable:
+        notes.append("⚠️ VRO is not answering; this is the last known state.")
+    people = _people(info)
+    if people:
+        notes.append(people)
+    if notes:
+        blocks.append(_context(" · ".join(notes)))
+    pct = f" {plan.progress:.0f}%" if plan is not None else ""
+    state = f" ({plan.state_name})" if plan is not None and plan.state_name else ""
+    return Message(text=_clip(f"{title}{state}{pct}", MAX_FALLBACK_CHARS), blocks=tuple(blocks))
+
+
+def _current(snapshot: Snapshot) -> str:
+    """ "Now: group › VM › step" from the running items."""
+    running = [i for i in snapshot.items.values() if i.phase == "running"]
+    if not running:
+        return ""
+    parts = []
+    for kind, label in (("group", "Group"), ("vm", "VM"), ("step", "Step")):
+        names = [i.name for i in sorted(running, key=lambda i: i.order) if i.kind == kind]
+        if names:
+            shown = ", ".join(esc(n) for n in names[:3])
+            if len(names) > 3:
+                shown += f" +{len(names) - 3} more"
+            parts.append(f"*{label}:* {shown}")
+    return "  ".join(parts)
+
+
+def _timing(snapshot: Snapshot, now: datetime) -> str:
+    plan = snapshot.plan
+    start = snapshot.run_started_at or (plan.started_at if plan else None)
+    if start is None or plan is None:
+        return ""
+    end = plan.finished_at if (not plan.running and plan.finished_at) else now
+    elapsed = (end - start).total_seconds()
+    text = f"Elapsed {duration(elapsed)}"
+    if plan.running and 0 < plan.progress < 100 and elapsed > 0:
+        remaining = elapsed * (100 - plan.progress) / plan.progress
+        text += f" · about {duration(remaining)} left"
+    return text
+
+
+# --- thread messages --------------------------------------------------------------------------
+
+
+def thread_messages(events: Sequence[Event], *, info: WatchInfo) -> list[Message]:
+    """The events of one batching window as few messages as Block Kit allows, in order."""
+    blocks: list[dict[str, Any]] = []
+    lines: list[str] = []
+
+    def flush_lines() -> None:
+        for chunk in _chunks(lines, MAX_SECTION_CHARS):
+            blocks.append(_section(chunk))
+        lines.clear()
+
+    for entry in _lines(events, info.plan_id):
+        if isinstance(entry, str):
+            lines.append(entry)
+        else:
+            flush_lines()
+            blocks.extend(entry)
+    flush_lines()
+    if not blocks:
+        return []
+    return [
+        Message(text=_clip(_fallback(events, info), MAX_FALLBACK_CHARS), blocks=tuple(part))
+        for part in _split_blocks(blocks)
+    ]
+
+
+def _fallback(events: Sequence[Event], info: WatchInfo) -> str:
+    special = [e for e in events if e.kind in ("plan_halted", "vro_unreachable", "vro_back", "runtime_reset")]
+    if special:
+        kind = special[0].kind
+        return {
+            "plan_halted": f"{info.plan_name} halted: choose how to continue",
+            "vro_unreachable": f"{info.plan_name}: VRO is not answering",
+            "vro_back": f"{info.plan_name}: VRO is answering again",
+            "runtime_reset": f"{info.plan_name}: VRO's run details were reset",
+        }[kind]
+    steps = sum(1 for e in events if e.scope == "step" and e.kind != "issue")
+    issues = sum(1 for e in events if e.kind == "issue")
+    text = f"{info.plan_name}: {steps} step update{'s' if steps != 1 else ''}"
+    if issues:
+        text += f", {issues} warning{'s' if issues != 1 else ''} or error{'s' if issues != 1 else ''}"
+    return text
+
+
+def _step_token(event: Event) -> str:
+    name = esc(event.name)
+    retry = " (again)" if event.retry else ""
+    if event.kind == "started":
+        return f"▸ {name}{retry}"
+    mark = STEP_MARK.get(event.kind, "•")
+    if event.kind == "completed" and (event.result or "").lower() == "warning":
+        mark = "⚠"
+    suffix = {"skipped": " (skipped)", "halted": " (halted)"}.get(event.kind, "")
+    return f"{mark} {name}{suffix}{retry}"
+
+
+def _vm_token(event: Event) -> str:
+    if event.kind == "started":
+        return "started again" if event.retry else "started"
+    if event.kind == "completed":
+        return "done ⚠" if (event.result or "").lower() == "warning" else "done ✓"
+    return {"failed": "failed ✗", "skipped": "skipped ⤼", "halted": "halted ■"}.get(event.kind, event.kind)
+
+
+def _lines(events: Sequence[Event], plan_id: str) -> Iterable[str | list[dict[str, Any]]]:
+    """Mrkdwn lines, or whole blocks (a halt's buttons), in event order.
+
+    Consecutive events of one VM (or of one virtual group's steps) share a line; a step that
+    starts and finishes within the window shows once, finished.
+    """
+    owner: str | None = None
+    head = ""
+    tokens: list[str] = []
+    started_at: dict[str, int] = {}
+
+    def close() -> Iterable[str]:
+        nonlocal owner, head
+        if owner is not None and tokens:
+            yield f"{head}: " + " · ".join(tokens)
+        owner, head = None, ""
+        tokens.clear()
+        started_at.clear()
+
+    for event in events:
+        if event.kind == "issue":
+            yield from close()
+            yield _issue_line(event)
+            continue
+        if event.scope in ("step", "vm") and event.kind in ITEM_KINDS:
+            if event.scope == "vm":
+                key, label = f"vm:{event.name}", f"*{esc(event.name)}*"
+            elif event.vm is not None:
+                key, label = f"vm:{event.vm}", f"*{esc(event.vm)}*"
+            else:
+                key, label = f"group:{event.group}", f"*{esc(event.group or 'Plan steps')}*"
+            if key != owner:
+                yield from close()
+                owner, head = key, label
+            if event.scope == "vm":
+                tokens.append(_vm_token(event))
+            elif event.kind == "started":
+                started_at[event.key] = len(tokens)
+                tokens.append(_step_token(event))
+            elif event.key in started_at:
+                tokens[started_at.pop(event.key)] = _step_token(event)
+            else:
+                tokens.append(_step_token(event))
+            continue
+        yield from close()
+        if event.scope == "group" and event.kind in ITEM_KINDS:
+            yield _group_line(event)
+        elif event.kind == "plan_state":
+            was = f" (was {esc(event.previous)})" if event.previous else ""
+            yield f"🔄 Plan state: *{esc(event.text or '')}*{was}"
+        elif event.kind == "plan_resumed":
+            yield f"▶️ *{esc(event.name)}* is running again."
+        elif event.kind == "runtime_reset":
+            yield TEXT_RESET
+        elif event.kind == "vro_unreachable":
+            yield TEXT_UNREACHABLE.format(reason=esc(event.text or "no answer"))
+        elif event.kind == "vro_back":
+            yield TEXT_BACK
+        elif event.kind == "stopped":
+            by = f" (asked by <@{event.text}>)" if event.text else ""
+            yield TEXT_STOPPED.format(plan=esc(event.name), by=by)
+        elif event.kind == "plan_halted":
+            yield halt_blocks(event, plan_id=plan_id)
+        # "finished" has its own message (the summary)
+    yield from close()
+
+
+def _group_line(event: Event) -> str:
+    mark = GROUP_MARK.get(event.kind, "•")
+    verb = {
+        "started": "started",
+        "completed": "completed",
+        "failed": "failed",
+        "skipped": "skipped",
+        "halted": "halted",
+    }[event.kind]
+    if event.kind == "started" and event.retry:
+        verb = "started again"
+    if event.kind == "completed" and (event.result or "").lower() == "warning":
+        mark, verb = "⚠️", "completed with warnings"
+    return f"{mark} Group *{esc(event.name)}* {verb}"
+
+
+def _where(event: Event) -> str:
+    parts = [p for p in (event.group if event.scope == "vm" else None, event.vm, event.name) if p]
+    if event.scope == "plan":
+        parts = [event.name] if event.name else []
+    return " › ".join(esc(p) for p in parts) or "Plan"
+
+
+def _issue_line(event: Event) -> str:
+    mark = "❌" if event.severity == "Error" else "⚠️"
+    return f"{mark} {_where(event)}: {esc(event.text or '')}"
+
+
+def halt_blocks(event: Event, *, plan_id: str) -> list[dict[str, Any]]:
+    """The halt notice with a button per Continue option and Undo (routed through approvals)."""
+    if event.previous:
+        where = " on " + esc(event.vm) if event.vm else (" in " + esc(event.group) if event.group else "")
+        cause = f" after *{esc(event.previous)}* failed{where}"
+    else:
+        cause = ""
+    text = (
+        f"⏸️ *{esc(event.name)}* is halted{cause}. Choose how VRO should go on (each choice needs approval):"
+    )
+    buttons: list[dict[str, Any]] = []
+    for option in event.options:
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": f"{ACTION_CONTINUE_PREFIX}{option}",
+                "text": {"type": "plain_text", "text": CONTINUE_LABELS.get(option, option)},
+                "value": json.dumps({"plan_id": plan_id, "option": option}),
+            }
+        )
+    if event.undo:
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": ACTION_UNDO,
+                "style": "danger",
+                "text": {"type": "plain_text", "text": "Undo"},
+                "value": json.dumps({"plan_id": plan_id, "option": "Undo"}),
+                "confirm": {
+                    "title": {"type": "plain_text", "text": "Request an undo?"},
+                    "text": {
+                        "type": "plain_text",
+                        "text": _clip(f"This asks for approval to undo {event.name}.", 300),
+                    },
+                    "confirm": {"type": "plain_text", "text": "Request undo"},
+                    "deny": {"type": "plain_text", "text": "Cancel"},
+                    "style": "danger",
+                },
+            }
+        )
+    blocks: list[dict[str, Any]] = [_section(text)]
+    if buttons:
+        blocks.append({"type": "actions", "block_id": f"vro_halt:{event.seq}", "elements": buttons[:25]})
+    return blocks
+
+
+# --- the summary ------------------------------------------------------------------------------
+
+
+def summary_messages(info: WatchInfo, snapshot: Snapshot, *, now: datetime) -> list[Message]:
+    """The end of the run: result, duration, counts, every warning and error, who asked."""
+    plan = snapshot.plan
+    name = plan.name if plan and plan.name else info.plan_name
+    state = plan.state_name if plan else "unknown"
+    result = (
+        plan.result_name
+        if plan and plan.result_name
+        else (plan.result if plan and plan.result else "no result")
+    )
+    outcome = (plan.result or "").lower() if plan else ""
+    mark = {"success": "✅", "warning": "⚠️", "error": "❌"}.get(outcome, "🏁")
+    head = f"{mark} *{esc(action_title(info.action))} of {esc(name)} finished*: VRO says *{esc(state)}* — {esc(result)}"
+    steps = Counts.of(snapshot.of_kind("step"))
+    vms = Counts.of(snapshot.of_kind("vm"))
+    facts = []
+    start = snapshot.run_started_at or (plan.started_at if plan else None)
+    if start is not None:
+        end = plan.finished_at if plan and plan.finished_at and plan.finished_at >= start else now
+        facts.append(f"Duration {duration((end - start).total_seconds())}")
+    if steps.total:
+        facts.append(steps.line("Steps"))
+    if vms.total:
+        facts.append(vms.line("VMs"))
+    people = _people(info)
+    lines = [head, " · ".join(facts)] if facts else [head]
+    if people:
+        lines.append(people)
+    blocks: list[dict[str, Any]] = [_section("\n".join(lines))]
+
+    warnings, errors = _issues(snapshot)
+    if errors:
+        blocks.append(_section(f"*Errors ({len(errors)})*"))
+        blocks.extend(_section(chunk) for chunk in _chunks(errors, MAX_SECTION_CHARS))
+    if warnings:
+        blocks.append(_section(f"*Warnings ({len(warnings)})*"))
+        blocks.extend(_section(chunk) for chunk in _chunks(warnings, MAX_SECTION_CHARS))
+    fallback = f"{action_title(info.action)} of {name} finished: {state} — {result}"
+    return [
+        Message(text=_clip(fallback, MAX_FALLBACK_CHARS), blocks=tuple(part))
+        for part in _split_blocks(blocks)
+    ]
+
+
+def _issues(snapshot: Snapshot) -> tuple[list[str], list[str]]:
+    warnings: list[str] = []
+    errors: list[str] = []
+    by_key = snapshot.items
+
+    def where(item: Item) -> str:
+        names = [item.name]
+        parent = by_key.get(item.parent) if item.parent else None
+        while parent is not None:
+            names.append(parent.name)
+            parent = by_key.get(parent.parent) if parent.parent else None
+        return " › ".join(esc(n) for n in reversed(names))
+
+    seen: set[tuple[str, str, str]] = set()
+    for item in sorted(by_key.values(), key=lambda i: i.order):
+        for issue in item.issues:
+            mark = (where(item), issue.severity, issue.text)
+            if mark in seen:
+                continue
+            seen.add(mark)
+            line = f"• {where(item)}: {esc(issue.text)}"
+            (errors if issue.severity == "Error" else warnings).append(line)
+    if snapshot.plan is not None:
+        for issue in snapshot.plan.issues:
+            line = f"• Plan: {esc(issue.text)}"
+            (errors if issue.severity == "Error" else warnings).append(line)
+    return warnings, errors
+
+
+# --- splitting --------------------------------------------------------------------------------
+
+
+def _chunks(lines: Sequence[str], limit: int) -> list[str]:
+    """Join lines with newlines into chunks of at most ``limit`` characters (long lines clipped)."""
+    chunks: list[str] = []
+    current = ""
+    for raw in lines:
+        line = _clip(raw, limit)
+        if current and len(current) + 1 + len(line) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _block_chars(block: dict[str, Any]) -> int:
+    return len(json.dumps(block, ensure_ascii=False))
+
+
+def _split_blocks(blocks: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Messages of at most 50 blocks and about 38,000 characters each, keeping block order."""
+    parts: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    size = 0
+    for block in blocks:
+        chars = _block_chars(block)
+        if current and (len(current) >= MAX_BLOCKS or size + chars > MAX_MESSAGE_CHARS):
+            parts.append(current)
+            current, size = [], 0
+        current.append(block)
+        size += chars
+    if current:
+        parts.append(current)
+    return parts

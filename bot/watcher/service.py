@@ -1,0 +1,798 @@
+"""The watcher: follows running plans through RuntimeDetails and narrates them via the outbox.
+
+One poll of one watch (:meth:`Watcher.poll_once` runs one over every due watch):
+
+1. read the plan's RuntimeDetails; its groups only when the plan moved; a group's VMs (or a
+   virtual group's steps) only when that group moved; a VM's steps only when the VM moved; a
+   step's details only when it ended with a warning or an error;
+2. diff the observation against the stored snapshot into events (:func:`bot.watcher.diff.advance`);
+3. in ONE transaction, guarded by the watch's lease and revision: store the new snapshot and
+   event cursor, and write the outbox rows (batched thread messages, the status card edit, the
+   summary) under keys derived from the watch id and the event sequence.
+
+Because the events, the cursor and the outbox rows commit together, a crash anywhere replays
+the poll from the last stored snapshot and produces the same keys: no duplicate, no gap.
+
+Replicas: a watch is leased (``UPDATE ... WHERE lease expired OR owner = me``) and the lease
+outlives the next poll, so on PostgreSQL two replicas never poll the same watch. SQLite is
+single-replica: it serializes writers, but use one bot process on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.outbox.store import Message, enqueue_post, enqueue_update
+from bot.vro import plan_states
+from bot.vro.errors import VroAuthError, VroError, VroNotFound, VroUnavailable
+from bot.vro.models import Page, PlanRuntimeDetails
+from bot.watcher.diff import Event, advance
+from bot.watcher.render import WatchInfo, status_card, summary_messages, thread_messages
+from bot.watcher.snapshot import (
+    TERMINAL,
+    Observation,
+    Snapshot,
+    group_key,
+    is_virtual_group,
+    item_moved,
+    needs_step_details,
+    phase_of,
+    plan_moved,
+    runtime_sig,
+    step_key,
+    vm_key,
+)
+from bot.watcher.source import PlanLister, RuntimeSource
+from bot.watcher.tables import STATUS_ACTIVE, STATUS_FINISHED, STATUS_STOPPED, Watch
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Events that go out at once instead of waiting for the batching window to close.
+URGENT = frozenset(
+    {
+        "plan_state",
+        "plan_halted",
+        "plan_resumed",
+        "finished",
+        "vro_unreachable",
+        "vro_back",
+        "runtime_reset",
+        "stopped",
+    }
+)
+
+
+@dataclass(frozen=True)
+class WatcherConfig:
+    """Timing and sizing of the watcher (``from_settings`` maps the environment)."""
+
+    poll_seconds: float = 5.0  # VRO_BOT_POLL_SECONDS: while a plan runs
+    poll_max_seconds: float = 60.0  # VRO_BOT_POLL_MAX_SECONDS: the slowest poll when nothing moves
+    backoff_factor: float = 2.0
+    batch_seconds: float = 20.0  # thread messages gather the events of this window
+    card_interval: float = 5.0  # the status card is edited at most this often
+    lease_grace_seconds: float = 60.0  # a lease outlives the next planned poll by this much
+    max_pending_events: int = 400  # a window this full is written out early
+    announce_channel: str | None = None  # VRO_BOT_ANNOUNCE_CHANNEL
+    announce_seconds: float = 30.0
+    concurrency: int = 16  # watches polled at once
+    fetch_concurrency: int = 8  # VRO requests at once within one watch's poll
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> WatcherConfig:
+        values: dict[str, Any] = {
+            "poll_seconds": settings.vro_bot_poll_seconds,
+            "poll_max_seconds": max(settings.vro_bot_poll_max_seconds, settings.vro_bot_poll_seconds),
+            "announce_channel": settings.vro_bot_announce_channel or None,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class WatcherStats:
+    """Counters for metrics and benchmarks."""
+
+    polls: int = 0
+    vro_requests: int = 0
+    events: int = 0
+    messages: int = 0
+    card_updates: int = 0
+    lost_leases: int = 0
+    unreachable: int = 0
+    # (VRO's timestamp of a transition, when its outbox row was written), for lag figures.
+    lags: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Cached:
+    revision: int
+    snapshot: Snapshot
+    card_hash: str = ""
+
+
+class Watcher:
+    """Polls every active watch that is due, leased to this process."""
+
+    def __init__(
+        self,
+        *,
+        session_factory: async_sessionmaker[AsyncSession],
+        source: RuntimeSource,
+        clock: Clock,
+        config: WatcherConfig | None = None,
+        owner: str | None = None,
+        plans: PlanLister | None = None,
+        on_outbox: Callable[[], None] | None = None,
+        record_lag: bool = False,
+    ) -> None:
+        self._sessions = session_factory
+        self._source = source
+        self._clock = clock
+        self.config = config or WatcherConfig()
+        self.owner = owner or f"watcher-{uuid.uuid4().hex[:12]}"
+        self._plans = plans
+        self._on_outbox = on_outbox
+        self._record_lag = record_lag
+        self._cache: dict[int, _Cached] = {}
+        self._announced: set[str] = set()
+        self._next_announce = 0.0
+        self._wake = asyncio.Event()
+        self.stats = WatcherStats()
+
+    # -- public API ------------------------------------------------------------------------------
+
+    async def start_watch(
+        self,
+        plan_id: str,
+        channel: str,
+        *,
+        parent_ts: str | None = None,
+        request_id: str | None = None,
+        action: str | None = None,
+        requested_by: str | None = None,
+        approved_by: Sequence[str] = (),
+        plan_name: str | None = None,
+    ) -> int:
+        """Watch ``plan_id`` in ``channel``; returns the watch id.
+
+        With ``parent_ts`` (the approval card) the narration goes in that thread and the status
+        card is its first reply; without, the watcher posts a status card that roots the thread.
+        Starting a watch that is already active returns it (and polls it soon).
+        """
+        now = self._clock.now()
+        existing = await self._active_watch_id(plan_id, channel)
+        if existing is not None:
+            await self.nudge(plan_id)
+            return existing
+        info = WatchInfo(
+            plan_id=plan_id,
+            plan_name=plan_name or plan_id,
+            action=action,
+            requested_by=requested_by,
+            approved_by=tuple(approved_by),
+            started_at=now,
+        )
+        try:
+            async with self._sessions() as session, session.begin():
+                watch = Watch(
+                    plan_id=plan_id,
+                    plan_name=plan_name or plan_id,
+                    channel=channel,
+                    thread_ts=parent_ts,
+                    request_id=request_id,
+                    action=action,
+                    requested_by=requested_by,
+                    approved_by=list(approved_by),
+                    status=STATUS_ACTIVE,
+                    snapshot=None,
+                    sequence=0,
+                    revision=0,
+                    pending=[],
+                    card_rev=0,
+                    card_written_at=now,
+                    next_poll_at=now,
+                    interval_seconds=self.config.poll_seconds,
+                    vro_unreachable=False,
+                    started_at=now,
+                )
+                session.add(watch)
+                await session.flush()
+                watch.card_key = _card_key(watch.id)
+                await enqueue_post(
+                    session,
+                    key=watch.card_key,
+                    channel=channel,
+                    message=status_card(info, Snapshot(), now=now),
+                    now=now,
+                    thread_ts=parent_ts,
+                )
+                watch_id = watch.id
+        except IntegrityError:
+            # Another replica (or a double click) started the same watch a moment ago.
+            found = await self._active_watch_id(plan_id, channel)
+            if found is None:
+                raise
+            return found
+        self._notify()
+        self._wake.set()
+        return watch_id
+
+    async def stop_watch(self, plan_id: str, channel: str, *, stopped_by: str | None = None) -> bool:
+        """Stop the active watch of ``plan_id`` in ``channel`` (True if there was one).
+
+        Events already seen are written out first; a last line says who stopped it.
+        """
+        for _ in range(5):
+            now = self._clock.now()
+            async with self._sessions() as session, session.begin():
+                row = await session.scalar(
+                    select(Watch).where(
+                        Watch.plan_id == plan_id, Watch.channel == channel, Watch.status == STATUS_ACTIVE
+                    )
+                )
+                if row is None:
+                    return False
+                stop = Event(
+                    kind="stopped", name=row.plan_name, text=stopped_by, seq=row.sequence + 1, at=now
+                )
+                pending = [*(_load_event(e) for e in row.pending), stop]
+                result = await session.execute(
+                    update(Watch)
+                    .where(Watch.id == row.id, Watch.revision == row.revision, Watch.status == STATUS_ACTIVE)
+                    .values(
+                        status=STATUS_STOPPED,
+                        finished_at=now,
+                        pending=[],
+                        batch_opened_at=None,
+                        sequence=stop.seq,
+                        revision=row.revision + 1,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        card_rev=row.card_rev + 1,
+                        card_written_at=now,
+                    )
+                )
+                if not getattr(result, "rowcount", 0):
+                    continue  # a poll committed in between: read again
+                info = _info(row)
+                snapshot = Snapshot.from_json(row.snapshot)
+                await self._write_thread(session, row, info, pending, now)
+                await self._write_card(
+                    session, row, row.card_rev + 1, info, snapshot, now, status=STATUS_STOPPED
+                )
+            self._cache.pop(row.id, None)
+            self._notify()
+            return True
+        return False
+
+    async def nudge(self, plan_id: str) -> None:
+        """Poll ``plan_id``'s active watches soon at the fast interval (after an action on it)."""
+        now = self._clock.now()
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(Watch)
+                .where(Watch.plan_id == plan_id, Watch.status == STATUS_ACTIVE)
+                .values(next_poll_at=now, interval_seconds=self.config.poll_seconds)
+            )
+        self._wake.set()
+
+    async def poll_once(self) -> int:
+        """One poll of every due watch this process may lease. Returns how many were polled."""
+        now = self._clock.now()
+        ids = await self._claim_due(now)
+        if not ids:
+            return 0
+        limit = asyncio.Semaphore(self.config.concurrency)
+
+        async def one(watch_id: int) -> None:
+            async with limit:
+                try:
+                    await self._poll_watch(watch_id)
+                except Exception:
+                    log.exception("watch %s: poll failed; trying again later", watch_id)
+                    await self._postpone(watch_id)
+
+        await asyncio.gather(*(one(i) for i in ids))
+        return len(ids)
+
+    async def announce_once(self) -> list[int]:
+        """Announce mode: open a watch in the announce channel for each plan that started running."""
+        channel = self.config.announce_channel
+        if not channel or self._plans is None:
+            return []
+        try:
+            plans = await self._all_pages(lambda start, limit: self._plans_page(start, limit))
+        except VroError as exc:
+            log.warning("announce: could not list plans (%s)", type(exc).__name__)
+            return []
+        running = {p.id: p for p in plans if p.state and plan_states.is_running(p.state)}
+        async with self._sessions() as session:
+            watched = set(
+                (await session.scalars(select(Watch.plan_id).where(Watch.status == STATUS_ACTIVE))).all()
+            )
+        started = []
+        for plan_id, plan in running.items():
+            if plan_id in watched or plan_id in self._announced:
+                continue
+            started.append(await self.start_watch(plan_id, channel, plan_name=plan.name))
+            self._announced.add(plan_id)
+        self._announced &= set(running)  # a plan that stops running may be announced next time
+        return started
+
+    async def run(self, *, stop: asyncio.Event | None = None) -> None:
+        """Poll forever (until ``stop`` is set), sleeping until the next watch is due."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                await self.poll_once()
+                if self.config.announce_channel and self._clock.monotonic() >= self._next_announce:
+                    self._next_announce = self._clock.monotonic() + self.config.announce_seconds
+                    await self.announce_once()
+            except Exception:
+                log.exception("watcher cycle failed")
+            delay = await self._next_due_in()
+            await _first_of(self._clock.sleep(delay), self._wake.wait(), stop.wait())
+        await self.release()
+
+    async def release(self) -> None:
+        """Give up this process's leases (shutdown), so another replica takes over at once."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(Watch)
+                .where(Watch.lease_owner == self.owner)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
+    # -- one poll --------------------------------------------------------------------------------
+
+    async def _claim_due(self, now: datetime) -> list[int]:
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(Watch)
+                .where(
+                    Watch.status == STATUS_ACTIVE,
+                    Watch.next_poll_at <= now,
+                    or_(
+                        Watch.lease_owner.is_(None),
+                        Watch.lease_owner == self.owner,
+                        Watch.lease_expires_at < now,
+                    ),
+                )
+                .values(
+                    lease_owner=self.owner,
+                    lease_expires_at=now + timedelta(seconds=self.config.lease_grace_seconds),
+                )
+                .returning(Watch.id)
+            )
+            return sorted(result.scalars().all())
+
+    async def _load(self, watch_id: int) -> tuple[Watch, Snapshot] | None:
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(Watch).options(defer(Watch.snapshot)).where(Watch.id == watch_id)
+            )
+            if row is None or row.status != STATUS_ACTIVE or row.lease_owner != self.owner:
+                return None
+            cached = self._cache.get(watch_id)
+            if cached is not None and cached.revision == row.revision:
+                return row, cached.snapshot
+            data = await session.scalar(select(Watch.snapshot).where(Watch.id == watch_id))
+        snapshot = Snapshot.from_json(data)
+        self._cache[watch_id] = _Cached(revision=row.revision, snapshot=snapshot)
+        return row, snapshot
+
+    async def _poll_watch(self, watch_id: int) -> None:
+        loaded = await self._load(watch_id)
+        if loaded is None:
+            return
+        row, snapshot = loaded
+        self.stats.polls += 1
+        events: list[Event] = []
+        unreachable = row.vro_unreachable
+        try:
+            obs = await self._observe(row.plan_id, snapshot)
+        except VroError as exc:
+            obs = None
+            self.stats.unreachable += 1
+            if not row.vro_unreachable:
+                log.warning(
+                    "watch %s: VRO unreachable for plan %s (%s)", watch_id, row.plan_id, type(exc).__name__
+                )
+                events.append(
+                    Event(kind="vro_unreachable", name=row.plan_name, text=_reason(exc), at=self._clock.now())
+                )
+            unreachable = True
+        now = self._clock.now()
+        if obs is None:
+            new_snapshot = snapshot
+            interval = self._slower(row.interval_seconds)
+        else:
+            if row.vro_unreachable:
+                events.append(Event(kind="vro_back", name=row.plan_name, at=now))
+            unreachable = False
+            new_snapshot, found = advance(snapshot, obs, watch_started_at=row.started_at)
+            events.extend(found)
+            running = new_snapshot.plan is not None and new_snapshot.plan.running
+            interval = self.config.poll_seconds if (running or found) else self._slower(row.interval_seconds)
+        await self._commit(
+            row, snapshot, new_snapshot, events, now=now, interval=interval, unreachable=unreachable
+        )
+
+    async def _commit(
+        self,
+        row: Watch,
+        old: Snapshot,
+        new: Snapshot,
+        events: list[Event],
+        *,
+        now: datetime,
+        interval: float,
+        unreachable: bool,
+    ) -> None:
+        numbered = [e.model_copy(update={"seq": row.sequence + i}) for i, e in enumerate(events, start=1)]
+        pending = [*(_load_event(e) for e in row.pending), *numbered]
+        opened = row.batch_opened_at or (now if numbered else None)
+        finished = any(e.kind == "finished" for e in numbered)
+        flush = bool(pending) and (
+            finished
+            or any(e.kind in URGENT for e in numbered)
+            or len(pending) >= self.config.max_pending_events
+            or (opened is not None and (now - opened).total_seconds() >= self.config.batch_seconds)
+        )
+        plan_name = new.plan.name if new.plan is not None and new.plan.name else row.plan_name
+        info = _info(row, plan_name=plan_name)
+        status = STATUS_FINISHED if finished else STATUS_ACTIVE
+        card = status_card(info, new, now=now, status=status, vro_unreachable=unreachable)
+        card_hash = _hash(card)
+        cached = self._cache.get(row.id)
+        card_due = (
+            row.card_written_at is None
+            or (now - row.card_written_at).total_seconds() >= self.config.card_interval
+        )
+        write_card = (cached is None or cached.card_hash != card_hash) and (card_due or flush or finished)
+        card_rev = row.card_rev + 1 if write_card else row.card_rev
+        next_poll = now + timedelta(seconds=interval)
+        values: dict[str, Any] = {
+            "sequence": row.sequence + len(numbered),
+            "revision": row.revision + 1,
+            "pending": [] if flush else [_dump_event(e) for e in pending],
+            "batch_opened_at": None if flush else opened,
+            "card_rev": card_rev,
+            "card_written_at": now if write_card else row.card_written_at,
+            "next_poll_at": next_poll,
+            "interval_seconds": interval,
+            "vro_unreachable": unreachable,
+            "lease_expires_at": next_poll + timedelta(seconds=self.config.lease_grace_seconds),
+            "plan_name": plan_name,
+        }
+        if new != old:
+            values["snapshot"] = new.to_json()
+        if finished:
+            values.update(status=STATUS_FINISHED, finished_at=now, lease_owner=None, lease_expires_at=None)
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(Watch)
+                .where(
+                    Watch.id == row.id,
+                    Watch.revision == row.revision,
+                    Watch.lease_owner == self.owner,
+                    Watch.status == STATUS_ACTIVE,
+                )
+                .values(**values)
+            )
+            if not getattr(result, "rowcount", 0):
+                # Stopped, or leased by another replica meanwhile: this poll never happened.
+                self.stats.lost_leases += 1
+                self._cache.pop(row.id, None)
+                await session.rollback()
+                return
+            wrote = False
+            if flush:
+                wrote = await self._write_thread(session, row, info, pending, now) or wrote
+            if finished:
+                wrote = await self._write_summary(session, row, info, new, now) or wrote
+            if write_card:
+                wrote = (
+                    await self._write_card(session, row, card_rev, info, new, now, status=status, card=card)
+                    or wrote
+                )
+        self.stats.events += len(numbered)
+        if finished:
+            self._cache.pop(row.id, None)
+        else:
+            self._cache[row.id] = _Cached(
+                revision=row.revision + 1,
+                snapshot=new,
+                card_hash=card_hash if write_card else (cached.card_hash if cached else ""),
+            )
+        if self._record_lag and flush:
+            self._lags(pending, now)
+        if wrote:
+            self._notify()
+
+    # -- outbox rows -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _thread(row: Watch) -> dict[str, Any]:
+        """Where replies go: under the caller's message, or under the watcher's own card."""
+        if row.thread_ts is not None:
+            return {"thread_ts": row.thread_ts}
+        return {"parent_key": row.card_key or _card_key(row.id)}
+
+    async def _write_thread(
+        self, session: AsyncSession, row: Watch, info: WatchInfo, events: Sequence[Event], now: datetime
+    ) -> bool:
+        if not events:
+            return False
+        first, last = events[0].seq, events[-1].seq
+        messages = thread_messages(events, info=info)
+        for part, message in enumerate(messages):
+            await enqueue_post(
+                session,
+                key=f"watch:{row.id}:events:{first}-{last}:{part}",
+                channel=row.channel,
+                message=message,
+                now=now,
+                **self._thread(row),
+            )
+        self.stats.messages += len(messages)
+        return bool(messages)
+
+    async def _write_summary(
+        self, session: AsyncSession, row: Watch, info: WatchInfo, snapshot: Snapshot, now: datetime
+    ) -> bool:
+        messages = summary_messages(info, snapshot, now=now)
+        for part, message in enumerate(messages):
+            await enqueue_post(
+                session,
+                key=f"watch:{row.id}:summary:{part}",
+                channel=row.channel,
+                message=message,
+                now=now,
+                broadcast=part == 0,  # the summary also shows in the channel
+                **self._thread(row),
+            )
+        self.stats.messages += len(messages)
+        return True
+
+    async def _write_card(
+        self,
+        session: AsyncSession,
+        row: Watch,
+        rev: int,
+        info: WatchInfo,
+        snapshot: Snapshot,
+        now: datetime,
+        *,
+        status: str,
+        card: Message | None = None,
+    ) -> bool:
+        message = card or status_card(
+            info, snapshot, now=now, status=status, vro_unreachable=row.vro_unreachable
+        )
+        await enqueue_update(
+            session,
+            key=f"{_card_key(row.id)}:{rev}",
+            channel=row.channel,
+            message=message,
+            now=now,
+            target_key=row.card_key or _card_key(row.id),
+        )
+        self.stats.card_updates += 1
+        return True
+
+    # -- reading VRO -----------------------------------------------------------------------------
+
+    async def _observe(self, plan_id: str, snapshot: Snapshot) -> Observation:
+        src = self._source
+        plan: PlanRuntimeDetails = await self._call(src.get_plan_runtime(plan_id))
+        obs = Observation(plan=plan, at=self._clock.now())
+        limit = asyncio.Semaphore(self.config.fetch_concurrency)
+
+        async def bounded(work: Awaitable[None]) -> None:
+            async with limit:
+                await work
+
+        if plan_moved(snapshot, plan):
+            groups = await self._all_pages(lambda s, n: src.get_groups_runtime(plan_id, start=s, limit=n))
+            obs.groups = groups
+            vm_lists: dict[str, list[Any]] = {}
+
+            async def read_group(group_id: str, virtual: bool) -> None:
+                gkey = group_key(group_id)
+                if virtual:
+                    obs.steps[gkey] = await self._all_pages(
+                        lambda s, n: src.get_group_steps_runtime(plan_id, group_id, start=s, limit=n)
+                    )
+                else:
+                    vm_lists[gkey] = await self._all_pages(
+                        lambda s, n: src.get_group_vms_runtime(plan_id, group_id, start=s, limit=n)
+                    )
+
+            await asyncio.gather(
+                *(
+                    bounded(read_group(g.id, is_virtual_group(g)))
+                    for g in groups
+                    if item_moved(snapshot, group_key(g.id), g)
+                )
+            )
+            obs.vms.update(vm_lists)
+
+            async def read_vm(vm_id: str) -> None:
+                obs.steps[vm_key(vm_id)] = await self._all_pages(
+                    lambda s, n: src.get_vm_steps_runtime(plan_id, vm_id, start=s, limit=n)
+                )
+
+            moved_vms = [
+                vm.id for vms in vm_lists.values() for vm in vms if item_moved(snapshot, vm_key(vm.id), vm)
+            ]
+            await asyncio.gather(*(bounded(read_vm(v)) for v in moved_vms))
+
+        wanted = self._steps_needing_details(snapshot, obs)
+
+        async def read_details(key: str, step_id: str) -> None:
+            page = await self._call(src.get_step_runtime(plan_id, step_id))
+            obs.step_details[key] = list(page.data)
+
+        await asyncio.gather(*(bounded(read_details(k, s)) for k, s in wanted.items()))
+        return obs
+
+    @staticmethod
+    def _steps_needing_details(snapshot: Snapshot, obs: Observation) -> dict[str, str]:
+        """Step key -> step id of steps that ended with a warning or an error, details unread."""
+        wanted: dict[str, str] = {}
+        for owner, steps in obs.steps.items():
+            for step in steps:
+                key = step_key(owner, step.id)
+                result = step.executionResult.result if step.executionResult else None
+                phase = phase_of(step.executionState, result)
+                if phase not in TERMINAL:
+                    continue
+                if not (phase == "failed" or (result or "").lower() in ("warning", "error")):
+                    continue
+                known = snapshot.items.get(key)
+                rerun = known is not None and known.phase not in TERMINAL
+                if known is None or not known.details_fetched or rerun or known.sig != runtime_sig(step):
+                    wanted[key] = step.id
+        for item in snapshot.items.values():
+            if item.key not in wanted and needs_step_details(item):
+                wanted[item.key] = item.id
+        return wanted
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        self.stats.vro_requests += 1
+        return await call
+
+    async def _all_pages(self, fetch: Callable[[int | None, int | None], Awaitable[Page[T]]]) -> list[T]:
+        page = await self._call(fetch(None, None))
+        items = list(page.data)
+        while page.data and len(items) < page.total:
+            page = await self._call(fetch(len(items), None))
+            items.extend(page.data)
+        return items
+
+    async def _plans_page(self, start: int | None, limit: int | None) -> Page[Any]:
+        assert self._plans is not None
+        return await self._plans.get_plans(start=start, limit=limit)
+
+    # -- small things ----------------------------------------------------------------------------
+
+    def _slower(self, interval: float) -> float:
+        return min(
+            self.config.poll_max_seconds, max(interval, self.config.poll_seconds) * self.config.backoff_factor
+        )
+
+    async def _postpone(self, watch_id: int) -> None:
+        now = self._clock.now()
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(Watch)
+                .where(Watch.id == watch_id, Watch.lease_owner == self.owner)
+                .values(next_poll_at=now + timedelta(seconds=self.config.poll_max_seconds))
+            )
+        self._cache.pop(watch_id, None)
+
+    async def _active_watch_id(self, plan_id: str, channel: str) -> int | None:
+        async with self._sessions() as session:
+            found: int | None = await session.scalar(
+                select(Watch.id).where(
+                    Watch.plan_id == plan_id, Watch.channel == channel, Watch.status == STATUS_ACTIVE
+                )
+            )
+        return found
+
+    async def _next_due_in(self) -> float:
+        now = self._clock.now()
+        async with self._sessions() as session:
+            due = await session.scalar(
+                select(Watch.next_poll_at)
+                .where(
+                    Watch.status == STATUS_ACTIVE,
+                    or_(
+                        Watch.lease_owner.is_(None),
+                        Watch.lease_owner == self.owner,
+                        Watch.lease_expires_at < now,
+                    ),
+                )
+                .order_by(Watch.next_poll_at)
+                .limit(1)
+            )
+        if due is None:
+            return self.config.poll_max_seconds
+        return min(self.config.poll_max_seconds, max(0.0, (due - now).total_seconds()))
+
+    def _notify(self) -> None:
+        if self._on_outbox is not None:
+            self._on_outbox()
+
+    def _lags(self, events: Iterable[Event], now: datetime) -> None:
+        for event in events:
+            if event.at is not None and event.kind in ("started", "completed", "failed", "skipped"):
+                self.stats.lags.append((now - event.at).total_seconds())
+
+
+def _card_key(watch_id: int) -> str:
+    return f"watch:{watch_id}:card"
+
+
+def _info(row: Watch, *, plan_name: str | None = None) -> WatchInfo:
+    return WatchInfo(
+        plan_id=row.plan_id,
+        plan_name=plan_name or row.plan_name,
+        action=row.action,
+        requested_by=row.requested_by,
+        approved_by=tuple(row.approved_by or ()),
+        started_at=row.started_at,
+    )
+
+
+def _dump_event(event: Event) -> dict[str, Any]:
+    return event.model_dump(mode="json", exclude_defaults=True)
+
+
+def _load_event(data: dict[str, Any] | Event) -> Event:
+    return data if isinstance(data, Event) else Event.model_validate(data)
+
+
+def _hash(message: Message) -> str:
+    return hashlib.sha256(json.dumps(message.payload(), sort_keys=True).encode()).hexdigest()
+
+
+def _reason(exc: VroError) -> str:
+    """Why VRO did not answer, in a few words for the channel (no paths, no secrets)."""
+    if isinstance(exc, VroAuthError):
+        return "it refused the bot's credentials"
+    if isinstance(exc, VroNotFound):
+        return "it has no run details for this plan"
+    if isinstance(exc, VroUnavailable):
+        return f"HTTP {exc.status}" if exc.status else "no answer"
+    return "an answer I could not read"
+
+
+async def _first_of(*aws: Awaitable[object]) -> None:
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,217 @@
+"""Rendering: compact batched thread messages, halt buttons, status card, summary (pure)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from bot.slack.blocks.validate import validate_blocks
+from bot.vro.models import ContinueOption
+from bot.watcher.diff import Event, advance
+from bot.watcher.render import (
+    ACTION_CONTINUE_PREFIX,
+    ACTION_UNDO,
+    MAX_BLOCKS,
+    MAX_SECTION_CHARS,
+    WatchInfo,
+    status_card,
+    summary_messages,
+    thread_messages,
+)
+from bot.watcher.snapshot import Observation, Snapshot, group_key, vm_key
+from tests.watcher.builders import group, plan, result, step, vm
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+INFO = WatchInfo(
+    plan_id="p1", plan_name="SAP Tier1", action="Failover", requested_by="U1", approved_by=("U2", "U3")
+)
+
+
+def texts(blocks: object) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def step_events(vm_name: str, steps: list[str]) -> list[Event]:
+    out = [Event(kind="started", scope="vm", name=vm_name, key=f"v:{vm_name}")]
+    for name in steps:
+        key = f"s:{vm_name}/{name}"
+        out.append(Event(kind="started", scope="step", name=name, vm=vm_name, key=key))
+        out.append(Event(kind="completed", scope="step", name=name, vm=vm_name, key=key, result="Success"))
+    out.append(Event(kind="completed", scope="vm", name=vm_name, key=f"v:{vm_name}", result="Success"))
+    return out
+
+
+def test_the_steps_of_one_vm_share_one_line_and_a_started_then_finished_step_shows_once() -> None:
+    (message,) = thread_messages(step_events("web-01", ["Check license", "Power on"]), info=INFO)
+    (section,) = message.blocks
+    line = section["text"]["text"]
+    assert line == "*web-01*: started · ✓ Check license · ✓ Power on · done ✓"
+    validate_blocks(message.blocks)
+
+
+def test_a_step_still_running_at_the_end_of_the_window_shows_as_started() -> None:
+    events = [Event(kind="started", scope="step", name="Power on", vm="web-01", key="s:1")]
+    (message,) = thread_messages(events, info=INFO)
+    assert "▸ Power on" in texts(message.blocks)
+
+
+def test_warnings_and_errors_get_their_own_line_with_vros_text() -> None:
+    events = [
+        Event(kind="completed", scope="step", name="Verify", vm="web-01", key="s:1", result="Warning"),
+        Event(
+            kind="issue", scope="step", name="Verify", vm="web-01", severity="Warning", text="Site slow <5s>"
+        ),
+        Event(kind="failed", scope="step", name="Ping", vm="web-02", key="s:2", result="Error"),
+        Event(kind="issue", scope="step", name="Ping", vm="web-02", severity="Error", text="No reply"),
+    ]
+    (message,) = thread_messages(events, info=INFO)
+    lines = message.blocks[0]["text"]["text"].splitlines()
+    assert lines == [
+        "*web-01*: ⚠ Verify",
+        "⚠️ web-01 › Verify: Site slow &lt;5s&gt;",
+        "*web-02*: ✗ Ping",
+        "❌ web-02 › Ping: No reply",
+    ]
+
+
+def test_a_thousand_vms_fit_in_a_few_messages_within_block_kit_limits_and_lose_no_step() -> None:
+    names = [
+        "Check license and availability",
+        "Process Replica VM",
+        "Power On VM",
+        "Check VM Heartbeat",
+        "Verify VM Ping",
+    ]
+    events = [e for i in range(1000) for e in step_events(f"vm-{i:04d}", names)]
+    messages = thread_messages(events, info=INFO)
+    assert 1 < len(messages) <= 20
+    body = ""
+    for message in messages:
+        assert len(message.blocks) <= MAX_BLOCKS
+        assert all(len(b["text"]["text"]) <= MAX_SECTION_CHARS for b in message.blocks)
+        validate_blocks(message.blocks)
+        body += texts(message.blocks)
+    for i in range(1000):
+        assert (
+            body.count(f"*vm-{i:04d}*: started · ✓ Check license and availability · ✓ Process Replica VM")
+            == 1
+        )
+
+
+def test_a_halt_offers_each_continue_option_and_undo_as_buttons_for_the_approval_flow() -> None:
+    halt = Event(
+        kind="plan_halted",
+        seq=7,
+        name="SAP Tier1",
+        previous="Verify SQL",
+        vm="sap-db-01",
+        options=(ContinueOption.RETRY_FAILED_STEP, ContinueOption.PROCEED_TO_NEXT_VM),
+        undo=True,
+    )
+    (message,) = thread_messages([halt], info=INFO)
+    validate_blocks(message.blocks)
+    assert "after *Verify SQL* failed on sap-db-01" in message.blocks[0]["text"]["text"]
+    buttons = message.blocks[1]["elements"]
+    assert [b["action_id"] for b in buttons] == [
+        f"{ACTION_CONTINUE_PREFIX}RetryFailedStep",
+        f"{ACTION_CONTINUE_PREFIX}ProceedToNextVm",
+        ACTION_UNDO,
+    ]
+    assert json.loads(buttons[0]["value"]) == {"plan_id": "p1", "option": "RetryFailedStep"}
+    assert buttons[2]["style"] == "danger"
+    assert "confirm" in buttons[2]
+    assert message.text == "SAP Tier1 halted: choose how to continue"
+
+
+def finished_snapshot() -> Snapshot:
+    g1, v1 = group_key("g1"), vm_key("v1")
+    start = T0
+    running = Observation(
+        plan=plan("FailoverInProgress", progress=50, execution=result(None, start=start)),
+        at=start,
+        groups=[group("g1", "SAP Databases", "Running")],
+        vms={g1: [vm("v1", "sap-db-01", "Running")]},
+        steps={v1: [step("s1", "Check license", "Running"), step("s2", "Verify SQL")]},
+    )
+    snap, _ = advance(Snapshot(), running)
+    done = Observation(
+        plan=plan(
+            "FailoverComplete",
+            progress=100,
+            result_name="Complete, 1 error, 1 warning",
+            run_result="Error",
+            execution=result("Error", start=start, finish=start + timedelta(minutes=12, seconds=5)),
+        ),
+        at=start + timedelta(minutes=13),
+        groups=[group("g1", "SAP Databases", "Completed")],
+        vms={g1: [vm("v1", "sap-db-01", "Completed")]},
+        steps={
+            v1: [
+                step(
+                    "s1",
+                    "Check license",
+                    "Completed",
+                    res=result("Warning", ("Warning", "License expires in 3 days")),
+                ),
+                step(
+                    "s2",
+                    "Verify SQL",
+                    "Completed",
+                    res=result("Error", ("Error", "Database in RECOVERY_PENDING")),
+                ),
+            ]
+        },
+    )
+    snap, _ = advance(snap, done)
+    return snap
+
+
+def test_the_summary_names_plan_action_result_duration_counts_each_issue_and_the_people() -> None:
+    (message,) = summary_messages(INFO, finished_snapshot(), now=T0 + timedelta(minutes=13))
+    validate_blocks(message.blocks)
+    body = texts(message.blocks)
+    assert "Failover of SAP Tier1 finished" in body
+    assert "*Failover*" in body  # VRO's stateName
+    assert "Complete, 1 error, 1 warning" in body  # VRO's resultName
+    assert "Duration 12m 05s" in body
+    assert "Steps 2/2 (✓ 0 · ⚠ 1 · ✗ 1)" in body
+    assert "SAP Databases › sap-db-01 › Check license: License expires in 3 days" in body
+    assert "SAP Databases › sap-db-01 › Verify SQL: Database in RECOVERY_PENDING" in body
+    assert "Requested by <@U1> · approved by <@U2>, <@U3>" in body
+    assert message.text.startswith("Failover of SAP Tier1 finished: Failover")
+
+
+def test_the_status_card_shows_progress_where_the_run_is_counts_and_time_left() -> None:
+    g1, v1 = group_key("g1"), vm_key("v1")
+    obs = Observation(
+        plan=plan("FailoverInProgress", progress=25, execution=result(None, start=T0)),
+        at=T0,
+        groups=[group("g1", "SAP Databases", "Running")],
+        vms={g1: [vm("v1", "sap-db-01", "Running")]},
+        steps={
+            v1: [
+                step("s1", "Check license", "Completed", res=result("Success")),
+                step("s2", "Power on", "Running"),
+            ]
+        },
+    )
+    snap, _ = advance(Snapshot(), obs)
+    card = status_card(INFO, snap, now=T0 + timedelta(minutes=5))
+    validate_blocks(card.blocks)
+    body = texts(card.blocks)
+    assert "Failover: SAP Tier1" in body
+    assert "▓▓▓▓▓░░░░░░░░░░░░░░░` 25%" in body
+    assert "*Group:* SAP Databases" in body
+    assert "*VM:* sap-db-01" in body
+    assert "*Step:* Power on" in body
+    assert "Steps 1/2 (✓ 1 · ⚠ 0 · ✗ 0)" in body
+    assert "Elapsed 5m 00s · about 15m 00s left" in body
+    assert card.text == "Failover: SAP Tier1 (Failover in progress) 25%"
+
+
+def test_a_card_for_a_plan_that_has_not_started_says_it_is_waiting() -> None:
+    snap, _ = advance(Snapshot(), Observation(plan=plan("Ready"), at=T0))
+    card = status_card(WatchInfo(plan_id="p1", plan_name="SAP Tier1"), snap, now=T0)
+    body = texts(card.blocks)
+    assert "Watching SAP Tier1" in body
+    assert "Waiting for the plan to start" in body
