@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from slack_sdk.web.async_client import AsyncWebClient
+
 from bot.approvals.outcomes import Outcome, OutcomeKind, RequestView
 from bot.approvals.policy import GroupResolver
 from bot.approvals.service import ApprovalService
@@ -106,14 +108,6 @@ class Reply(Protocol):
     async def __call__(self, message: Message, *, public: bool = False) -> None: ...
 
 
-class SlackApi(Protocol):
-    """The Web API calls the controller makes (slack_sdk's AsyncWebClient)."""
-
-    async def chat_postMessage(self, **kwargs: Any) -> Any: ...
-
-    async def chat_update(self, **kwargs: Any) -> Any: ...
-
-
 class WatchControl(Protocol):
     """The watcher, as the controller sees it."""
 
@@ -147,7 +141,7 @@ class Controller:
         approvals: ApprovalService,
         groups: GroupResolver,
         watcher: WatchControl,
-        slack: SlackApi,
+        slack: AsyncWebClient,
         clock: Clock,
         record_command: Callable[[str, str], None] | None = None,
         record_approval: Callable[[str], None] | None = None,

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
-
-class UserGroupsApi(Protocol):
-    """The two Web API calls we need (slack_sdk's AsyncWebClient satisfies this)."""
-
-    async def usergroups_list(self, **kwargs: Any) -> Any: ...
-
-    async def usergroups_users_list(self, **kwargs: Any) -> Any: ...
+from slack_sdk.web.async_client import AsyncWebClient
 
 
 class SlackGroupResolver:
@@ -20,14 +14,16 @@ class SlackGroupResolver:
     nothing, which is the safe reading. Wrap it in the policy's cache to spare Slack's limits.
     """
 
-    def __init__(self, *, client: UserGroupsApi) -> None:
+    def __init__(self, *, client: AsyncWebClient) -> None:
         self._client = client
 
     async def members(self, handle: str) -> frozenset[str]:
         wanted = handle.lstrip("@").lower()
         listing = await self._client.usergroups_list(include_disabled=False)
-        for group in listing.get("usergroups", []) or []:
+        groups: list[dict[str, Any]] = listing.get("usergroups", []) or []
+        for group in groups:
             if str(group.get("handle", "")).lower() == wanted or str(group.get("id", "")) == handle:
                 users = await self._client.usergroups_users_list(usergroup=group["id"])
-                return frozenset(str(u) for u in users.get("users", []) or [])
+                members: list[str] = users.get("users", []) or []
+                return frozenset(str(u) for u in members)
         return frozenset()

@@ -1,0 +1,440 @@
+"""The composition root: the only module that knows every part and wires them together.
+
+``build_bot`` turns :class:`~bot.config.Settings` into a running set of objects (database,
+VRO client, Slack client, policy, approvals, watcher, outbox, Bolt app, HTTP app, metrics).
+Tests and the demo call it with fakes plugged in at the transports (a VRO transport, a Slack
+API URL pointing at the sandbox) and a clock; ``run`` and ``check`` are the CLI's entry points.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from bot.approvals.outcomes import RequestView
+from bot.approvals.policy import CachedGroupResolver, GroupResolver, Policy, load_policy
+from bot.approvals.service import ApprovalService
+from bot.clock import Clock, SystemClock
+from bot.config import ConfigError, Settings
+from bot.db import create_engine, session_factory
+from bot.migrate import check_at_head, ensure_schema
+from bot.observability.check import CheckFailed, DependencyCheck, configuration_check, run_check_command
+from bot.observability.health import health_routes, health_server
+from bot.observability.logging import Redactor, configure_logging_from_settings, secrets_from_settings
+from bot.observability.metrics import Metrics, OutboxStats, create_metrics, instrument_httpx
+from bot.outbox.sender import DeliveryFailure, OutboxSender
+from bot.outbox.slack_poster import SlackWebPoster
+from bot.outbox.tables import STATUS_PENDING, OutboxMessage
+from bot.slack.app import SlackAppParts, build_app
+from bot.slack.controller import Controller
+from bot.slack.grammar import VERBS
+from bot.slack.groups import SlackGroupResolver
+from bot.slack.work import BackgroundWork
+from bot.vro.actions import ActionResult, PlanAction, perform
+from bot.vro.client import VroClient
+from bot.vro.errors import VroAuthError, VroError
+from bot.vro.models import Plan
+from bot.watcher.service import Watcher, WatcherConfig
+from bot.watcher.tables import STATUS_ACTIVE, Watch
+
+log = logging.getLogger(__name__)
+
+EXPIRY_SWEEP_SECONDS = 15.0
+
+
+class VroPlanGateway:
+    """The approval service's view of VRO: read a plan, perform an action."""
+
+    def __init__(self, *, client: VroClient) -> None:
+        self._client = client
+
+    async def current_plan(self, plan_id: str) -> Plan:
+        return await self._client.get_plan(plan_id)
+
+    async def perform(self, action: PlanAction, plan_id: str, params: Any) -> ActionResult:
+        return await perform(self._client, action, plan_id, params)
+
+
+class LateNotifier:
+    """Breaks the cycle service -> notifier -> controller -> service."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[RequestView], Awaitable[None]] | None = None
+
+    async def outcome_unknown(self, request: RequestView) -> None:
+        if self.target is not None:
+            await self.target(request)
+        else:
+            log.warning("request %s has an unknown outcome (no notifier wired yet)", request.id)
+
+
+@dataclass
+class Bot:
+    """Every long-lived object of one bot process."""
+
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    vro: VroClient
+    slack: AsyncWebClient
+    policy: Policy
+    groups: GroupResolver
+    approvals: ApprovalService
+    controller: Controller
+    watcher: Watcher
+    sender: OutboxSender
+    app: AsyncApp
+    http: Starlette
+    metrics: Metrics
+    work: BackgroundWork
+    instance_id: str
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start_background(self) -> None:
+        """Reconcile interrupted sends, then run the watcher, the outbox sender and expiry."""
+        unknown = await self.approvals.reconcile_unknown()
+        if unknown:
+            log.warning("%d request(s) were interrupted while sending; marked outcome unknown", len(unknown))
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self.watcher.run(stop=self._stop), name="watcher"),
+            loop.create_task(self.sender.run(stop=self._stop), name="outbox"),
+            loop.create_task(self._expiry_loop(), name="expiry"),
+        ]
+
+    async def _expiry_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.controller.expire_due()
+            except Exception:
+                log.exception("expiry sweep failed")
+            await _wait(self._stop, self.clock, EXPIRY_SWEEP_SECONDS)
+
+    async def aclose(self) -> None:
+        self._stop.set()
+        await self.work.drain()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.watcher.release()
+        await self.vro.aclose()
+        await self.engine.dispose()
+
+
+async def _wait(stop: asyncio.Event, clock: Clock, seconds: float) -> None:
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    done, pending = await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    del done
+
+
+def load_configured_policy(settings: Settings) -> Policy:
+    """The policy file named by ``VRO_BOT_POLICY``, or the built-in policy."""
+    if settings.vro_bot_policy is None:
+        return Policy.builtin()
+    return load_policy(settings.vro_bot_policy)
+
+
+def instance_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def build_bot(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    vro_transport: httpx.AsyncBaseTransport | None = None,
+    policy: Policy | None = None,
+    instance_id: str | None = None,
+    check_schema: bool = True,
+    watcher_config: WatcherConfig | None = None,
+    slack_retries: bool = True,
+) -> Bot:
+    """Wire every part from ``settings``. Nothing starts running until ``start_background``."""
+    the_clock: Clock = clock or SystemClock()
+    name = instance_id or instance_name()
+    if check_schema:
+        await asyncio.to_thread(
+            ensure_schema, settings.database_url, auto_migrate=settings.vro_bot_auto_migrate
+        )
+    the_policy = policy or load_configured_policy(settings)
+    metrics = create_metrics(known_verbs=tuple(VERBS))
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    vro = VroClient.from_settings(
+        settings,
+        transport=vro_transport,
+        clock=the_clock,
+        event_hooks=instrument_httpx(metrics, clock=the_clock),
+    )
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    slack = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+    if slack_retries:
+        slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+    groups = CachedGroupResolver(inner=SlackGroupResolver(client=slack), clock=the_clock)
+    notifier = LateNotifier()
+    approvals = ApprovalService(
+        sessions=sessions,
+        clock=the_clock,
+        policy=the_policy,
+        groups=groups,
+        gateway=VroPlanGateway(client=vro),
+        notifier=notifier,
+        instance_id=name,
+    )
+
+    async def delivery_failed(failure: DeliveryFailure) -> None:
+        metrics.record_slack_error("chat.postMessage", failure.error)
+        log.error("Slack refused message %s in %s: %s", failure.key, failure.channel, failure.error)
+
+    sender = OutboxSender(
+        session_factory=sessions,
+        poster=SlackWebPoster.from_token(token, base_url=settings.slack_api_url),
+        clock=the_clock,
+        owner=f"{name}-outbox",
+        on_failure=delivery_failed,
+    )
+    watcher = Watcher(
+        session_factory=sessions,
+        source=vro,
+        clock=the_clock,
+        config=watcher_config or WatcherConfig.from_settings(settings),
+        owner=f"{name}-watcher",
+        plans=vro,
+        on_outbox=sender.wake,
+    )
+    work = BackgroundWork()
+    controller = Controller(
+        vro=vro,
+        approvals=approvals,
+        groups=groups,
+        watcher=watcher,
+        slack=slack,
+        clock=the_clock,
+        record_command=metrics.record_command,
+        record_approval=metrics.record_approval,
+    )
+    notifier.target = controller.outcome_unknown
+    app = build_app(
+        SlackAppParts(
+            controller=controller,
+            approvals=approvals,
+            policy=the_policy,
+            groups=groups,
+            work=work,
+            clock=the_clock,
+            slack_api_url=settings.slack_api_url,
+        ),
+        client=slack,
+        signing_secret=settings.slack_signing_secret.get_secret_value()
+        if settings.slack_signing_secret
+        else None,
+        request_verification=not settings.socket_mode,
+    )
+    metrics.sample_outbox(lambda: outbox_stats(sessions, the_clock))
+    metrics.sample_active_watches(lambda: active_watches(sessions))
+    handler = AsyncSlackRequestHandler(app)
+
+    async def slack_events(request: Any) -> Any:
+        return await handler.handle(request)
+
+    async def database_ready() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        await asyncio.to_thread(check_at_head, settings.database_url)
+
+    redactor = Redactor(secrets_from_settings(settings))
+    routes = health_routes(
+        metrics=metrics,
+        checks={"database": database_ready, "vro": vro.ensure_token},
+        clock=the_clock,
+        redactor=redactor,
+    )
+    http = Starlette(routes=[*routes, Route("/slack/events", slack_events, methods=["POST"])])
+    return Bot(
+        settings=settings,
+        clock=the_clock,
+        engine=engine,
+        sessions=sessions,
+        vro=vro,
+        slack=slack,
+        policy=the_policy,
+        groups=groups,
+        approvals=approvals,
+        controller=controller,
+        watcher=watcher,
+        sender=sender,
+        app=app,
+        http=http,
+        metrics=metrics,
+        work=work,
+        instance_id=name,
+    )
+
+
+async def outbox_stats(sessions: async_sessionmaker[AsyncSession], clock: Clock) -> OutboxStats:
+    async with sessions() as session:
+        row = (
+            await session.execute(
+                select(func.count(OutboxMessage.id), func.min(OutboxMessage.created_at)).where(
+                    OutboxMessage.status == STATUS_PENDING
+                )
+            )
+        ).one()
+    depth, oldest = int(row[0] or 0), row[1]
+    age = (clock.now() - oldest).total_seconds() if oldest is not None else 0.0
+    return OutboxStats(depth=depth, oldest_age_seconds=max(0.0, age))
+
+
+async def active_watches(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        return int(
+            (
+                await session.execute(select(func.count(Watch.id)).where(Watch.status == STATUS_ACTIVE))
+            ).scalar_one()
+        )
+
+
+# --- vro-bot run ------------------------------------------------------------------------------
+
+
+def run(settings: Settings) -> int:
+    """``vro-bot run``: serve Slack (HTTP or Socket Mode) until interrupted."""
+    settings.require_for_run()
+    configure_logging_from_settings(settings)
+    try:
+        return asyncio.run(_serve(settings))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _serve(settings: Settings) -> int:
+    bot = await build_bot(settings)
+    await bot.start_background()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    server = health_server(bot.http, host=settings.vro_bot_http_host, port=settings.vro_bot_http_port)
+    serving = loop.create_task(server.serve(), name="http")
+    socket_handler: Any = None
+    if settings.socket_mode:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        assert settings.slack_app_token is not None
+        socket_handler = AsyncSocketModeHandler(bot.app, settings.slack_app_token.get_secret_value())
+        await socket_handler.connect_async()
+        log.info("connected to Slack in Socket Mode; health on port %s", settings.vro_bot_http_port)
+    else:
+        log.info("listening for Slack on port %s (POST /slack/events)", settings.vro_bot_http_port)
+    await asyncio.wait({serving, loop.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    if socket_handler is not None:
+        await socket_handler.close_async()
+    await serving
+    await bot.aclose()
+    return 0
+
+
+# --- vro-bot check ----------------------------------------------------------------------------
+
+
+def check(settings: Settings) -> int:
+    """``vro-bot check``: each dependency with a verdict; exit 0 only when all pass."""
+    return asyncio.run(_check(settings))
+
+
+async def _check(settings: Settings) -> int:
+    redactor = Redactor(secrets_from_settings(settings))
+
+    async def policy_check() -> str:
+        try:
+            policy = load_configured_policy(settings)
+        except ConfigError as exc:
+            raise CheckFailed(str(exc), advice="Fix the policy file named by VRO_BOT_POLICY.") from None
+        return f"{len(policy.roles)} roles" + ("" if settings.vro_bot_policy else " (built-in policy)")
+
+    async def database_check() -> str:
+        try:
+            await asyncio.to_thread(check_at_head, settings.database_url)
+        except ConfigError as exc:
+            raise CheckFailed(str(exc)) from None
+        return "reachable, schema at the latest revision"
+
+    async def vro_check() -> str:
+        try:
+            client = VroClient.from_settings(settings)
+        except ConfigError as exc:
+            raise CheckFailed(str(exc)) from None
+        try:
+            await client.ensure_token()
+            page = await client.get_plans(limit=1)
+        except VroAuthError as exc:
+            raise CheckFailed(
+                f"VRO refused the credentials: {exc}",
+                advice="Check VRO_USERNAME/VRO_PASSWORD or VRO_CLIENT_ID/VRO_CLIENT_SECRET (and VRO_MFA_SECRET).",
+            ) from None
+        except VroError as exc:
+            raise CheckFailed(
+                f"VRO did not answer: {exc}", advice="Check VRO_URL and TLS settings."
+            ) from None
+        finally:
+            await client.aclose()
+        return f"{settings.vro_url}: credentials accepted, {page.total} plans visible"
+
+    async def slack_check() -> str:
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+        if not token:
+            raise CheckFailed(
+                "SLACK_BOT_TOKEN is not set.", advice="Copy the bot token from the app's OAuth page."
+            )
+        client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+        try:
+            answer = await client.auth_test()
+        except Exception as exc:
+            error = getattr(getattr(exc, "response", None), "data", {}) or {}
+            detail = error.get("error") if isinstance(error, dict) else None
+            raise CheckFailed(
+                f"Slack refused the bot token ({detail or type(exc).__name__}).",
+                advice="Reinstall the app and copy the new xoxb- token.",
+            ) from None
+        return f"workspace {answer.get('team')}, bot user {answer.get('user')}"
+
+    checks: Sequence[DependencyCheck] = [
+        configuration_check(settings),
+        DependencyCheck("policy", policy_check, "Fix the policy file."),
+        DependencyCheck("database", database_check, "Run `vro-bot db upgrade`.", requires=("configuration",)),
+        DependencyCheck("vro", vro_check, "Check the VRO_* variables.", requires=("configuration",)),
+        DependencyCheck(
+            "slack", slack_check, "Check SLACK_BOT_TOKEN and SLACK_API_URL.", requires=("configuration",)
+        ),
+    ]
+    return await run_check_command(checks, redactor=redactor)
+
+
+# Used by tests and the demo to shorten the expiry sweep without reaching into the loop.
+EXPIRY_SWEEP = timedelta(seconds=EXPIRY_SWEEP_SECONDS)
