@@ -15,6 +15,7 @@ from bot.approvals.policy import Policy
 from bot.approvals.service import ApprovalService, AuditEvent
 from bot.approvals.tables import ActionRequest, RequestStatus
 from bot.clock import FakeClock
+from bot.vro import plan_states
 from bot.vro.actions import PlanAction
 from bot.vro.errors import VroNotFound, VroRejected, VroUnavailable
 from tests.approvals.conftest import (
@@ -32,6 +33,9 @@ from tests.approvals.conftest import (
 REQUESTER = "U0REQ"
 LEAD1, LEAD2, LEAD3 = "U0LEAD1", "U0LEAD2", "U0LEAD3"
 CHANNEL = "C0INCIDENT"
+RUNNING_FAILOVER_REFUSAL = plan_states.refusal_reason(
+    "Replica", "FailoverInProgress", "InUse", "Failover", plan_name=PLAN_NAME
+)
 
 TEAM_POLICY = """
 channels: [C0INCIDENT]
@@ -164,10 +168,8 @@ async def test_request_refused_when_the_plan_state_does_not_allow_the_action(
     service = make_service()
     outcome = await ask(service, state="FailoverInProgress", planMode="InUse")
     assert outcome.refusal is Refusal.PLAN_STATE
-    assert outcome.message == (
-        f"Failover is not possible while plan '{PLAN_NAME}' is Failover in progress; "
-        "wait for it to finish, or halt it first."
-    )
+    assert outcome.message == msg.PLAN_STATE_REFUSED.format(reason=RUNNING_FAILOVER_REFUSAL)
+    assert "Failover in progress" in outcome.message  # names the state
     entry = (await service.audit())[0]
     assert (entry.event, entry.actor, entry.plan_id) == (AuditEvent.REQUEST_REFUSED, REQUESTER, PLAN_ID)
     assert entry.detail["message"] == outcome.message
@@ -367,10 +369,7 @@ async def test_the_plan_state_is_checked_again_just_before_sending(
     gateway.plan = ready_plan(state="FailoverInProgress", planMode="InUse")  # someone started it in VRO
     outcome = await service.approve(request_id, LEAD1)
     assert outcome.kind is OutcomeKind.FAILED
-    assert outcome.message == msg.NOT_SENT_PLAN_STATE.format(
-        reason=f"Failover is not possible while plan '{PLAN_NAME}' is Failover in progress; "
-        "wait for it to finish, or halt it first."
-    )
+    assert outcome.message == msg.NOT_SENT_PLAN_STATE.format(reason=RUNNING_FAILOVER_REFUSAL)
     assert gateway.plan_reads == 1
     assert gateway.performed == []
     assert outcome.request is not None
@@ -547,9 +546,12 @@ async def test_a_late_answer_settles_a_request_marked_unknown_meanwhile(
 # --- reading --------------------------------------------------------------------------------
 
 
-async def test_attach_card_get_and_pending(make_service: ServiceFactory) -> None:
+async def test_attach_card_get_and_pending_oldest_first(
+    make_service: ServiceFactory, clock: FakeClock
+) -> None:
     service = make_service()
     mine = await pending_id(service)
+    clock.advance(1)
     theirs = await pending_id(service, requester="U0OTHER")
     await service.attach_card(mine, CHANNEL, "1700000000.000100")
     view = await service.get(mine)
