@@ -359,7 +359,8 @@ class Simulator:
         return self.core.settings.speed
 
     def plan(self, name_or_id: str) -> LivePlan:
-        """A live plan by exact name (any casing) or id."""
+        """A live plan by exact name (any casing) or id, brought up to the clock's now."""
+        self.core.advance()
         found = self.core.plans.get(name_or_id.lower())
         if found is not None:
             return found

@@ -313,6 +313,9 @@ class RuntimeSnapshot:
         state, result = self.vm_state(group, vm)
         success, warning, error = counts(v.result for v in views)
         start, finish = self._span(views, state)
+        details = self._problems(indices)
+        if finish is not None:
+            details.append(self._closing(f"VM {spec.name}", state, result, error, warning, finish))
         return {
             "voId": spec.voId,
             "isCritical": spec.isCritical,
@@ -327,8 +330,16 @@ class RuntimeSnapshot:
             "name": spec.name,
             "progress": self._progress(indices) if state != COMPLETED else 100,
             "executionState": state,
-            "executionResult": _execution_result(result, self._problems(indices), start, finish),
+            "executionResult": _execution_result(result, details, start, finish),
         }
+
+    def _closing(
+        self, what: str, state: str, result: str, errors: int, warnings: int, when: datetime
+    ) -> Detail:
+        """The line that closes a VM or group: how it ended, with its counts."""
+        phase = {COMPLETED: "Complete", HALTED: "Halted", SKIPPED: "Skipped"}.get(state, state)
+        severity = {RunResult.WARNING: "Warning", RunResult.ERROR: "Error"}.get(result, "Success")
+        return Detail(f"{what}: {result_name(phase, errors, warnings)}", "Normal", severity, when)
 
     # --- groups ---------------------------------------------------------------------------
 
@@ -357,6 +368,12 @@ class RuntimeSnapshot:
         else:
             problems = self._problems(indices)
         start, finish = self._span(views, state)
+        if finish is not None:
+            step_errors = sum(1 for v in views if v.result == RunResult.ERROR)
+            step_warnings = sum(1 for v in views if v.result == RunResult.WARNING)
+            problems.append(
+                self._closing(f"Group {spec.name}", state, result, step_errors, step_warnings, finish)
+            )
         return {
             "groupType": spec.groupType,
             "successCount": success,

@@ -1,0 +1,44 @@
+"""Small helpers shared by the simulator tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+API = "/api/v7.21"
+
+
+def q(value: Any) -> str:
+    """A filter / sort query value (JSON)."""
+    return json.dumps(value)
+
+
+async def runtime(http: httpx.AsyncClient, plan_id: str) -> dict[str, Any]:
+    response = await http.get(f"{API}/RuntimeDetails/Plans/{plan_id}")
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def plan(http: httpx.AsyncClient, plan_id: str) -> dict[str, Any]:
+    response = await http.get(f"{API}/Plans/{plan_id}")
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def act(http: httpx.AsyncClient, plan_id: str, action: str, body: Any = None) -> httpx.Response:
+    if body is None:
+        return await http.post(f"{API}/Plans/{plan_id}/{action}")
+    return await http.post(f"{API}/Plans/{plan_id}/{action}", json=body)
+
+
+async def items(http: httpx.AsyncClient, path: str, **params: str) -> list[dict[str, Any]]:
+    response = await http.get(f"{API}{path}", params=params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"total", "data"}
+    data: list[dict[str, Any]] = body["data"]
+    return data
