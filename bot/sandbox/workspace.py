@@ -182,7 +182,6 @@ class Message:
             body["edited"] = {"user": self.user, "ts": self.edited_ts}
         if self.is_reply:
             body["thread_ts"] = self.thread_ts
-            body["parent_user_id"] = self.user
             if self.reply_broadcast:
                 body["subtype"] = "thread_broadcast"
         elif self.replies:
