@@ -156,3 +156,24 @@ async def test_clicks_from_two_processes_execute_exactly_once_on_postgresql(
         assert len(gateway.performed) + theirs["performed"] == 1
     finally:
         await engine.dispose()
+
+
+async def test_a_deny_racing_approvals_either_stops_the_request_or_comes_too_late(
+    make_service: ServiceFactory, gateway: FakeGateway
+) -> None:
+    """Never both: a denied request is not sent, and a sent request is not reported denied."""
+    service = make_service()
+    request_id = await _one_approval_request(service)
+    users = _users("D", 10)
+    outcomes = await asyncio.gather(
+        service.deny(request_id, users[0]), *(service.approve(request_id, u) for u in users[1:])
+    )
+    view = await service.get(request_id)
+    assert view is not None
+    denied = outcomes[0].kind is OutcomeKind.DENIED
+    if denied:
+        assert view.status == "denied"
+        assert gateway.performed == []
+    else:
+        assert view.status == "executed"
+        assert len(gateway.performed) == 1
