@@ -20,6 +20,7 @@ from bot.slack.blocks.kit import (
     divider,
     esc,
     header,
+    last_run_note,
     pack_sections,
     plan_emoji,
     plan_state_label,
@@ -75,7 +76,8 @@ def _approval_blocks(view: ApprovalCardView) -> list[Block]:
 
 def _plan_line(plan: Plan) -> str:
     state = plan_state_label(plan.state, plan.stateName)
-    return f"{plan_emoji(plan.state, plan.currentRunResult)} *{esc(plan.name)}* — {esc(state)} · {esc(plan_type_label(plan.planType))}"
+    kind = plan_type_label(plan.planType)
+    return f"{plan_emoji(plan.state)} *{esc(plan.name)}* — {esc(state)} · {esc(kind)}{last_run_note(plan.currentRunResult)}"
 
 
 def home_view(

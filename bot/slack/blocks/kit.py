@@ -337,9 +337,12 @@ def cut_notice(shown: int, total: int, noun: str, hint: str = "") -> Block:
 _ACTION_LABELS: Final = {"ScheduleAt": "Schedule at a time", "ScheduleAfter": "Schedule after another plan"}
 
 
+_VERB_TITLES: Final = {"vms": "VMs", "params": "Parameters", "check": "Readiness check"}
+
+
 def verb_title(verb: str) -> str:
     """``Permanent failover`` for ``permanent-failover``."""
-    return verb.replace("-", " ").capitalize()
+    return _VERB_TITLES.get(verb) or verb.replace("-", " ").capitalize()
 
 
 def action_label(action: str) -> str:
@@ -362,10 +365,17 @@ def plan_state_label(state: str | None, state_name: str | None = None) -> str:
     return plan_states.display_name(state) if state else "unknown state"
 
 
-def plan_emoji(state: str | None, last_result: str | None) -> str:
-    """Running, halted, or the result of the last run."""
+def plan_emoji(state: str | None) -> str:
+    """Running, halted, or at rest."""
     if state and plan_states.is_running(state):
         return ":arrows_counterclockwise:"
     if state == plan_states.HALTED:
         return ":octagonal_sign:"
-    return result_emoji(last_result) if last_result else ":white_circle:"
+    return ":large_blue_circle:"
+
+
+def last_run_note(result: str | None) -> str:
+    """`` · last run :x: Error`` when the last run did not simply succeed; empty otherwise."""
+    if not result or result.lower() in {"success", "undefined"}:
+        return ""
+    return f" · last run {result_emoji(result)} {esc(result)}"

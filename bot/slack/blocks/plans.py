@@ -17,6 +17,7 @@ from bot.slack.blocks.kit import (
     cut_notice,
     esc,
     header,
+    last_run_note,
     pack_sections,
     page_of,
     paging_blocks,
@@ -50,8 +51,8 @@ def _plan_line(plan: Plan) -> str:
         parts.append(plan_states.mode_display_name(plan.planMode))
     if plan.schedule and plan.schedule.type:
         parts.append(":calendar: scheduled")
-    emoji = plan_emoji(plan.state, plan.currentRunResult)
-    return f"{emoji} *{esc(plan.name)}* — {esc(' · '.join(parts))}"
+    emoji = plan_emoji(plan.state)
+    return f"{emoji} *{esc(plan.name)}* — {esc(' · '.join(parts))}{last_run_note(plan.currentRunResult)}"
 
 
 def plans_message(
@@ -74,6 +75,10 @@ def plans_message(
         *paging_blocks(paged, "plan", command=command),
     ]
     return Message(clip(f"{what}: {len(plans)}", FALLBACK_TEXT_LIMIT), blocks)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def schedule_text(schedule: ScheduleInfo | None) -> str:
@@ -117,9 +122,9 @@ def plan_detail_message(plan: Plan, *, allowed: frozenset[str] | None = None) ->
     if allowed is None:
         allowed = plan_states.allowed_actions(plan.planType or "", plan.state or "", plan.planMode or "")
     state = plan_state_label(plan.state, plan.stateName)
-    emoji = plan_emoji(plan.state, plan.currentRunResult)
+    emoji = plan_emoji(plan.state)
     fields = [
-        f"*Type*\n{esc(plan_type_label(plan.planType))}",
+        f"*Type*\n{esc(_capital(plan_type_label(plan.planType)))}",
         f"*State*\n{emoji} {esc(state)}",
         f"*Mode*\n{esc(plan_states.mode_display_name(plan.planMode)) if plan.planMode else 'unknown'}",
         f"*Scope*\n{esc(plan.siteScopeName or 'unknown')}",

@@ -132,7 +132,7 @@ def _children_lines(
             lines += below(item)
     shown_ids = {id(item) for item in shown}
     hidden = [item for item in items if id(item) not in shown_ids]
-    if hidden:
+    if hidden and (not only_notable or shown):
         lines.append(_more(hidden, noun, indent))
     return lines
 
@@ -150,7 +150,10 @@ def _tree_lines(
     compact = fold_fine
 
     def vm_steps(vm: VmRuntimeDetails) -> list[str]:
-        return _children_lines(steps.get(vm.id, ()), step_limit, "step", 2, only_notable=compact)
+        # a VM that is idle or finished fine needs no steps under it
+        if _weight(vm) == 0:
+            return []
+        return _children_lines(steps.get(vm.id, ()), step_limit, "step", 2, only_notable=True)
 
     chunks: list[list[str]] = []
     folded: list[GroupRuntimeDetails] = []
@@ -194,7 +197,7 @@ def status_message(
     vms = vms or {}
     steps = steps or {}
     state = plan_state_label(plan.state, plan.stateName)
-    emoji = plan_emoji(plan.state, plan.currentRunResult)
+    emoji = plan_emoji(plan.state)
     if plan.isRunningState:
         emoji = ":arrows_counterclockwise:"
     started = plan.executionResult.startTime if plan.executionResult else None
