@@ -1,0 +1,44 @@
+"""Query verbs answered end to end: signed command in, Block Kit reply out (ephemeral)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import CHANNEL, VIEWER, Stack
+
+
+async def test_plans_lists_every_plan_of_the_simulator(stack: Stack) -> None:
+    response = await stack.driver.command("plans", user_id=VIEWER, channel_id=CHANNEL)
+    assert response.status_code == 200
+    await stack.settle()
+    replies = stack.ephemerals(VIEWER)
+    assert len(replies) == 1
+    for plan in stack.sim.core.estate.plans:
+        assert plan.name in str(stack.sandbox.workspace.ephemerals_for(CHANNEL, VIEWER)[0].blocks)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'plan "SAP Tier1"',
+        'groups "SAP Tier1"',
+        'vms "SAP Tier1"',
+        'steps "SAP Tier1"',
+        'status "SAP Tier1"',
+        "locations",
+        "scopes",
+        "license",
+        "approvals",
+        "audit",
+        "help",
+        "help failover",
+    ],
+)
+async def test_each_query_gets_one_reply(stack: Stack, text: str) -> None:
+    response = await stack.driver.command(text, user_id=VIEWER, channel_id=CHANNEL)
+    assert response.status_code == 200
+    await stack.settle()
+    replies = stack.ephemerals(VIEWER)
+    assert len(replies) == 1, replies
+    assert replies[0].strip()
+    assert "went wrong" not in replies[0]
