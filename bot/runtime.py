@@ -126,6 +126,8 @@ class Bot:
         while not self._stop.is_set():
             try:
                 await self.controller.expire_due()
+                # Another replica may have died mid-send: settle its stale claims too.
+                await self.approvals.reconcile_unknown()
             except Exception:
                 log.exception("expiry sweep failed")
             await _wait(self._stop, self.clock, EXPIRY_SWEEP_SECONDS)
@@ -324,15 +326,16 @@ async def active_watches(sessions: async_sessionmaker[AsyncSession]) -> int:
 def run(settings: Settings) -> int:
     """``vro-bot run``: serve Slack (HTTP or Socket Mode) until interrupted."""
     settings.require_for_run()
+    policy = load_configured_policy(settings)  # an invalid policy stops the bot before anything starts
     configure_logging_from_settings(settings)
     try:
-        return asyncio.run(_serve(settings))
+        return asyncio.run(_serve(settings, policy))
     except KeyboardInterrupt:
         return 0
 
 
-async def _serve(settings: Settings) -> int:
-    bot = await build_bot(settings)
+async def _serve(settings: Settings, policy: Policy) -> int:
+    bot = await build_bot(settings, policy=policy)
     await bot.start_background()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -103,7 +103,7 @@ async def test_a_deny_ends_the_request_and_nothing_is_sent(stack: Stack) -> None
 async def test_expired_requests_take_no_more_approvals(stack: Stack) -> None:
     await request_failover(stack)
     posted = card(stack)
-    stack.clock.advance(31 * 60)
+    stack.fake_clock.advance(31 * 60)
     assert await stack.bot.controller.expire_due() == 1
     assert stack.sandbox.workspace.find_message_with_action(CHANNEL, "vro_approve") == []
     message = stack.sandbox.workspace.message(CHANNEL, posted.ts)

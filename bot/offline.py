@@ -1,0 +1,108 @@
+"""The whole bot with nothing real behind it: the simulator as VRO, the sandbox as Slack.
+
+Used by ``vro-bot demo``, by the end-to-end tests and by anyone who wants a dry run. The VRO
+client reaches the simulator in-process (``httpx.ASGITransport``); Slack's clients reach the
+sandbox on a loopback port (slack_sdk speaks aiohttp, which needs a socket); requests *from*
+Slack are signed by the sandbox's driver and pushed through the bot's real ASGI app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from bot.approvals.policy import Policy
+from bot.clock import Clock, SystemClock
+from bot.config import load_settings
+from bot.migrate import upgrade
+from bot.runtime import Bot, build_bot
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.server import RunningSandbox, SlackSandbox, create_sandbox, serve_sandbox
+from bot.simulator.app import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator, SimulatorConfig, create_simulator
+from bot.simulator.estate import Estate
+from bot.watcher.service import WatcherConfig
+
+OFFLINE_SIGNING_SECRET = "offline-signing-secret"  # noqa: S105 - a local stand-in, never a real secret
+OFFLINE_BOT_TOKEN = "xoxb-offline-sandbox"  # noqa: S105 - the sandbox's own token
+OFFLINE_VRO_URL = "http://vro.simulator"
+
+
+@dataclass
+class OfflineStack:
+    """A running bot wired to the simulator and the sandbox."""
+
+    clock: Clock
+    sim: Simulator
+    running: RunningSandbox
+    bot: Bot
+    driver: SlackDriver
+    http: httpx.AsyncClient
+
+    @property
+    def sandbox(self) -> SlackSandbox:
+        return self.running.sandbox
+
+    async def settle(self) -> None:
+        """Wait for the work the listeners started after their ack."""
+        await self.bot.work.drain()
+
+    async def pump(self) -> None:
+        """One watcher cycle, then send what it wrote to the outbox."""
+        await self.bot.watcher.poll_once()
+        await self.bot.sender.send_due()
+
+
+@contextlib.asynccontextmanager
+async def offline_stack(
+    *,
+    database_url: str,
+    clock: Clock,
+    policy: Policy,
+    users: Mapping[str, str],
+    channels: Mapping[str, str],
+    watcher_config: WatcherConfig | None = None,
+    estate: Estate | None = None,
+    simulator_config: SimulatorConfig | None = None,
+    instance_id: str = "offline",
+) -> AsyncIterator[OfflineStack]:
+    """Start the simulator, the sandbox (on loopback) and the bot on ``database_url``."""
+    upgrade(database_url)
+    sandbox = create_sandbox(
+        clock=clock, users=users, channels=channels, tokens=frozenset({OFFLINE_BOT_TOKEN})
+    )
+    sim = create_simulator(clock=clock, estate=estate, config=simulator_config)
+    with serve_sandbox(sandbox) as running:
+        settings = load_settings(
+            {
+                "SLACK_BOT_TOKEN": OFFLINE_BOT_TOKEN,
+                "SLACK_SIGNING_SECRET": OFFLINE_SIGNING_SECRET,
+                "SLACK_API_URL": running.api_url,
+                "VRO_URL": OFFLINE_VRO_URL,
+                "VRO_USERNAME": DEFAULT_USERNAME,
+                "VRO_PASSWORD": DEFAULT_PASSWORD,
+                "DATABASE_URL": database_url,
+            }
+        )
+        bot = await build_bot(
+            settings,
+            clock=clock,
+            vro_transport=httpx.ASGITransport(app=sim),
+            policy=policy,
+            instance_id=instance_id,
+            watcher_config=watcher_config,
+            slack_retries=False,
+        )
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=bot.http), base_url="http://bot.offline")
+        # Bolt checks signatures against the real time, so the driver signs with it.
+        driver = SlackDriver(
+            http=http, signing_secret=OFFLINE_SIGNING_SECRET, clock=SystemClock(), sandbox=sandbox
+        )
+        try:
+            yield OfflineStack(clock=clock, sim=sim, running=running, bot=bot, driver=driver, http=http)
+        finally:
+            await bot.work.drain()
+            await http.aclose()
+            await bot.aclose()
