@@ -37,6 +37,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final
 
+from bot.vro.actions import PlanAction
+
 COMMAND: Final = "/vro"
 MAX_REASON_LENGTH: Final = 500
 MAX_TEXT_LENGTH: Final = 4000
@@ -699,27 +701,7 @@ _TABLE: Final[tuple[VerbSpec, ...]] = (
 VERBS: Final[Mapping[str, VerbSpec]] = MappingProxyType({spec.verb: spec for spec in _TABLE})
 """Every verb of the ``/vro`` command, in help order."""
 
-PLAN_ACTIONS: Final = (
-    "Enable",
-    "Disable",
-    "Halt",
-    "Failover",
-    "PermanentFailover",
-    "FailbackToProduction",
-    "PrepareToFailback",
-    "SwitchoverToProduction",
-    "CommitFailback",
-    "Undo",
-    "ResetState",
-    "ResetChangeLog",
-    "Restore",
-    "Continue",
-    "ReadinessCheck",
-    "ScheduleAt",
-    "ScheduleAfter",
-    "DeleteSchedule",
-    "Clone",
-)
+PLAN_ACTIONS: Final[tuple[str, ...]] = tuple(action.value for action in PlanAction)
 """The values of ``bot.vro.actions.PlanAction``, in VRO's order."""
 
 VERB_FOR_ACTION: Final[Mapping[str, VerbSpec]] = MappingProxyType(

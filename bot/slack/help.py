@@ -116,6 +116,9 @@ def command_reference_markdown() -> str:
         f"Every command is `{COMMAND} <command> [arguments] [--options]`; `{COMMAND}` alone opens a form. "
         + NAMING_NOTE,
         "",
+        'Answers are shown only to you unless you add `--public`. Every action takes `--reason "..."`, '
+        "posts an approval card and runs once the approvals the policy asks for are in.",
+        "",
     ]
     for kind in _KIND_ORDER:
         out += [
@@ -126,7 +129,7 @@ def command_reference_markdown() -> str:
         ]
         for spec in _verbs_of(kind):
             forms = "<br>".join(f"`{_md_cell(form.synopsis(spec.verb))}`" for form in spec.forms)
-            options = "<br>".join(_md_cell(_md_option(o)) for o in spec.all_options) or "-"
+            options = "<br>".join(_md_cell(_md_option(o)) for o in spec.options) or "-"
             summary = _md_cell(spec.summary) + (" (confirm on approve)" if spec.destructive else "")
             out.append(f"| {forms} | {summary} | {options} | {_md_cell(spec.vro_call)} |")
         out.append("")

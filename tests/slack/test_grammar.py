@@ -27,7 +27,7 @@ from bot.slack.grammar import (
     parse_time,
 )
 from bot.vro import plan_states
-from bot.vro.actions import PlanAction
+from bot.vro.actions import PlanAction, validate_params
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -530,3 +530,12 @@ def test_arbitrary_text_never_raises_and_always_answers(text: str) -> None:
         if result.kind is Kind.ACTION:
             assert result.plan
             assert result.action
+
+
+@pytest.mark.parametrize("text", [text for text, _ in CASES if ok(text).action], ids=lambda t: t[:40])
+def test_what_the_grammar_produces_is_accepted_by_perform(text: str) -> None:
+    """Cross-check with bot.vro.actions: every parsed action's params pass its validation."""
+    command = ok(text)
+    assert command.action is not None
+    resolved = {name: f"id-of-{name}" for name, ref in command.refs.items() if ref.param}
+    validate_params(command.action, command.perform_params(resolved))

@@ -167,7 +167,7 @@ def _plan_option(plan: ModalPlan) -> dict[str, Any]:
     return option(plan_option_text(plan.name, plan_state_label(plan.state, plan.state_name)), plan.id)
 
 
-def _arg_input(arg: ArgSpec, action: str, locations: Sequence[Named]) -> Block | None:
+def _arg_input(arg: ArgSpec, action: str) -> Block | None:
     suffix = f".{action}"
     if arg.type is ValueType.DATETIME:
         return _input(
@@ -298,7 +298,7 @@ def command_modal(
             blocks.append(
                 context(f":rotating_light: {esc(action_label(action))} changes production or DR workloads.")
             )
-        blocks += [b for arg in form.args[1:] if (b := _arg_input(arg, action, locations)) is not None]
+        blocks += [b for arg in form.args[1:] if (b := _arg_input(arg, action)) is not None]
         blocks += _option_inputs(spec.options, action, locations)
         blocks.append(
             _input(
