@@ -41,7 +41,7 @@ from bot.slack.blocks.modal import (
 )
 from bot.slack.blocks.replies import error_message, notice_message
 from bot.slack.controller import Controller, Invoker
-from bot.slack.grammar import VERB_FOR_ACTION, VERBS, ParseError, parse
+from bot.slack.grammar import VERB_FOR_ACTION, VERBS, Kind, ParseError, parse
 from bot.slack.respond import Responder
 from bot.slack.work import BackgroundWork
 from bot.vro.errors import VroError
@@ -167,18 +167,24 @@ def build_app(
                 _notice(responder(channel, user, body.get("response_url")), BROKEN_BUTTON), name="plan.broken"
             )
             return
+        if spec.kind is not Kind.ACTION:
+            # A view button (status, groups, watch, ...): answer it like the typed command.
+            parsed = parse(f"{verb} {plan_id}", now=clock.now())
+            reply = responder(channel, user, body.get("response_url"))
+            if isinstance(parsed, ParseError):
+                work.spawn(_notice(reply, parsed.render()), name="plan.broken")
+                return
+            who = Invoker(user, channel, response_url=body.get("response_url"))
+            work.spawn(controller.command(who, parsed, reply), name=f"plan.{verb}")
+            return
         forms = [f.action for f in spec.forms if f.action]
+        chosen = forms[0] if forms else None
+        if verb == "continue" and option:
+            chosen = "Continue"
         work.spawn(
-            _open_modal(
-                user,
-                channel,
-                str(body.get("trigger_id", "")),
-                plan_id=plan_id,
-                action=forms[0] if forms else None,
-            ),
+            _open_modal(user, channel, str(body.get("trigger_id", "")), plan_id=plan_id, action=chosen),
             name="modal.open",
         )
-        del option  # the form offers the continue options itself
 
     # --- pagination --------------------------------------------------------------------
 

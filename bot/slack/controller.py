@@ -30,7 +30,7 @@ from bot.slack.blocks.approvals import (
     pending_approvals_message,
 )
 from bot.slack.blocks.estate import license_message, locations_message, scopes_message
-from bot.slack.blocks.kit import Message
+from bot.slack.blocks.kit import Message, action_label
 from bot.slack.blocks.plans import (
     groups_message,
     params_message,
@@ -577,9 +577,8 @@ def _execution_line(outcome: Outcome) -> str:
     request = outcome.request
     assert request is not None
     if outcome.kind is OutcomeKind.EXECUTED:
-        answer = f" VRO answered {request.vro_status}." if request.vro_status else ""
-        extra = f" {request.vro_message}" if request.vro_message else ""
-        return f":rocket: Sent *{request.action}* for *{request.plan_name}* to VRO.{answer}{extra}"
+        code = f" (HTTP {request.vro_status})" if request.vro_status else ""
+        return f":rocket: VRO accepted *{action_label(request.action)}* for *{request.plan_name}*{code}."
     if outcome.kind is OutcomeKind.OUTCOME_UNKNOWN:
         return f":warning: {outcome.message}"
     return f":x: {outcome.message}"

@@ -86,7 +86,7 @@ async def test_two_approvals_run_the_failover_once(stack: Stack) -> None:
     # The card lost its buttons, and the thread got VRO's answer.
     assert stack.sandbox.workspace.find_message_with_action(CHANNEL, "vro_approve") == []
     thread = stack.sandbox.workspace.thread(CHANNEL, posted.ts)
-    assert any("Sent *Failover*" in m.text for m in thread)
+    assert any("VRO accepted *Failover*" in m.text for m in thread)
     # Clicking the old card again does nothing.
     assert action_posts(stack, "Failover") == 1
 

@@ -286,10 +286,15 @@ def approval_card_message(view: ApprovalCardView) -> Message:
     options = describe_params(view.verb, view.params, view.param_names)
     needed = f"{len(view.approvers)} of {view.approvals_required}"
     role = f" from *{esc(view.approver_role)}*" if view.approver_role else ""
+    approvals = (
+        f"*Approvals*\n{needed}{role}: {_mentions(view.approvers)}"
+        if view.approvals_required
+        else "*Approvals*\nnone needed (policy)"
+    )
     fields = [
         f"*Options*\n{esc(', '.join(options)) if options else 'defaults'}",
-        f"*Approvals*\n{needed}{role}: {_mentions(view.approvers)}",
-        f"*Expires*\n{when(view.expires_at)}",
+        approvals,
+        f"*Expires*\n{when(view.expires_at)}" if view.approvals_required else "*Expires*\n—",
         f"*Request*\n`{esc(view.request_id)}`",
     ]
     blocks: list[Block] = [

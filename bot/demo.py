@@ -1,0 +1,295 @@
+"""``vro-bot demo``: an incident played end to end, offline, with no credentials.
+
+Everything runs in this process: the VRO simulator, the Slack sandbox (on a loopback port),
+SQLite in a temporary folder and the bot itself. Simulated time runs on a fake clock that the
+demo moves forward, so a five-minute failover is narrated in seconds and the run is the same
+every time. ``--speed`` sets how many simulated seconds pass per real second.
+
+The script: Sam lists the plans; Olivia (operator) runs a readiness check and asks for a
+failover with a reason; her own approval is refused; Lee and Priya (approvers) approve; the
+watcher narrates the failover in the card's thread, and the summary lands in the channel.
+``--interactive`` hands the keyboard to you instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.approvals.policy import Policy
+from bot.clock import FakeClock
+from bot.offline import OfflineStack, offline_stack
+from bot.sandbox.transcript import ButtonRef, render_channel
+from bot.watcher.service import WatcherConfig
+
+CHANNEL = "C0DRWARROOM"
+CHANNEL_NAME = "dr-war-room"
+USERS = {
+    "U0OLIVIA": "olivia",
+    "U0LEE": "lee",
+    "U0PRIYA": "priya",
+    "U0SAM": "sam",
+}
+OPERATOR, LEAD1, LEAD2, VIEWER = "U0OLIVIA", "U0LEE", "U0PRIYA", "U0SAM"
+PLAN = "SAP Tier1"
+REASON = "INC-4711: site A lost power"
+
+DEMO_POLICY = f"""
+channels: [{CHANNEL}]
+roles:
+  viewer:   {{users: ["*"]}}
+  operator: {{users: [{OPERATOR}]}}
+  approver: {{users: [{LEAD1}, {LEAD2}]}}
+defaults: {{role: operator, approvals: 1, approver_role: approver, ttl_minutes: 30, reason_required: false}}
+actions:
+  failover: {{approvals: 2, reason_required: true}}
+  check:    {{approvals: 0}}
+"""
+
+DEFAULT_SPEED = 40.0  # simulated seconds per real second
+TICK_SECONDS = 5.0  # simulated seconds per step of the clock
+MAX_SIMULATED_SECONDS = 3600.0
+
+
+@dataclass
+class Recorder:
+    """Prints to the terminal with rich and keeps a plain transcript for files and CI."""
+
+    console: Console
+    lines: list[str] = field(default_factory=list)
+
+    def say(self, text: str, *, style: str = "bold cyan") -> None:
+        self.console.print(f"[{style}]{text}[/]")
+        self.lines.append(text)
+
+    def panel(self, stack: OfflineStack, *, viewer: str | None, title: str) -> dict[int, ButtonRef]:
+        transcript = render_channel(stack.sandbox.workspace, CHANNEL, viewer=viewer)
+        self.console.print(Panel(transcript.rich(), title=title, expand=False))
+        self.lines.append(f"--- {title} ---")
+        self.lines.extend(transcript.lines)
+        return transcript.buttons
+
+
+def run_demo(
+    *,
+    interactive: bool = False,
+    speed: float | None = None,
+    db_url: str | None = None,
+    transcript: str | None = None,
+    console: Console | None = None,
+) -> int:
+    """Entry point of ``vro-bot demo``; returns the exit code."""
+    out = console or Console()
+    pace = speed if speed and speed > 0 else DEFAULT_SPEED
+    with tempfile.TemporaryDirectory(prefix="vro-bot-demo-") as folder:
+        url = db_url or f"sqlite:///{Path(folder) / 'demo.db'}"
+        recorder = Recorder(out)
+        try:
+            code = asyncio.run(_demo(recorder, url=url, pace=pace, interactive=interactive))
+        except KeyboardInterrupt:
+            code = 130
+        if transcript:
+            Path(transcript).write_text("\n".join(recorder.lines) + "\n", encoding="utf-8")
+        return code
+
+
+async def _demo(recorder: Recorder, *, url: str, pace: float, interactive: bool) -> int:
+    clock = FakeClock()
+    async with offline_stack(
+        database_url=url,
+        clock=clock,
+        policy=Policy.from_yaml(DEMO_POLICY, source="demo policy"),
+        users=USERS,
+        channels={CHANNEL: CHANNEL_NAME},
+        watcher_config=WatcherConfig(poll_seconds=TICK_SECONDS, batch_seconds=15.0, card_interval=5.0),
+        instance_id="demo",
+    ) as stack:
+        if interactive:
+            return await _interactive(stack, clock, recorder, pace)
+        return await _scripted(stack, clock, recorder, pace)
+
+
+async def _command(stack: OfflineStack, recorder: Recorder, user: str, text: str) -> None:
+    recorder.say(f"@{USERS[user]} types: /vro {text}", style="bold green")
+    response = await stack.driver.command(text, user_id=user, channel_id=CHANNEL)
+    if response.status_code != 200:
+        recorder.say(f"(the bot answered HTTP {response.status_code})", style="red")
+    await stack.settle()
+    await stack.bot.sender.send_due()
+
+
+async def _press(stack: OfflineStack, recorder: Recorder, user: str, label: str) -> None:
+    buttons = render_channel(stack.sandbox.workspace, CHANNEL, viewer=user).buttons
+    ref = next((b for b in reversed(buttons.values()) if b.text == label and b.ephemeral_for is None), None)
+    if ref is None:
+        recorder.say(f"(no {label} button to press)", style="red")
+        return
+    recorder.say(f"@{USERS[user]} presses [{label}]", style="bold green")
+    await stack.driver.press(ref, user_id=user)
+    await stack.settle()
+    await stack.bot.sender.send_due()
+
+
+def _latest_ephemeral(stack: OfflineStack, user: str) -> str:
+    messages = stack.sandbox.workspace.ephemerals_for(CHANNEL, user)
+    return messages[-1].text if messages else ""
+
+
+async def _scripted(stack: OfflineStack, clock: FakeClock, recorder: Recorder, pace: float) -> int:
+    recorder.say(f"vro-chatops demo: an incident in #{CHANNEL_NAME} (simulated VRO, offline Slack)")
+    recorder.say("Policy: failover needs a reason and 2 approvals from lee or priya; checks run at once.", style="dim")
+
+    await _command(stack, recorder, VIEWER, "plans")
+    recorder.say(f"  (only sam sees) {_latest_ephemeral(stack, VIEWER)}", style="dim")
+
+    await _command(stack, recorder, OPERATOR, f'check "{PLAN}"')
+    await _run_until_idle(stack, clock, recorder, pace, label="Readiness check")
+
+    await _command(stack, recorder, OPERATOR, f'failover "{PLAN}" --reason "{REASON}"')
+    recorder.panel(stack, viewer=None, title=f"#{CHANNEL_NAME}: the approval card")
+
+    await _press(stack, recorder, OPERATOR, "Approve")
+    refusal = _latest_ephemeral(stack, OPERATOR)
+    recorder.say(f"  (only olivia sees) {refusal}", style="yellow")
+
+    await _press(stack, recorder, LEAD1, "Approve")
+    recorder.say(f"  (only lee sees) {_latest_ephemeral(stack, LEAD1)}", style="dim")
+    await _press(stack, recorder, LEAD2, "Approve")
+    recorder.say("Two approvals: the failover is sent to VRO once, and the watcher takes over.")
+
+    finished = await _run_until_idle(stack, clock, recorder, pace, label=f"Failover of {PLAN}")
+    recorder.panel(stack, viewer=None, title=f"#{CHANNEL_NAME} after the failover")
+    if not finished:
+        recorder.say("The failover did not finish within the demo's time limit.", style="red")
+        return 1
+    recorder.say("Done. Try `vro-bot demo --interactive` to drive it yourself.")
+    return 0
+
+
+async def _run_until_idle(
+    stack: OfflineStack, clock: FakeClock, recorder: Recorder, pace: float, *, label: str
+) -> bool:
+    """Move simulated time until the plan is stable, its watch closed and the outbox empty."""
+    plan_id = stack.sim.plan_id(PLAN)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[state]}"),
+        TimeElapsedColumn(),
+        console=recorder.console,
+        transient=False,
+    )
+    elapsed = 0.0
+    with progress:
+        task = progress.add_task(label, total=100, state="")
+        while elapsed < MAX_SIMULATED_SECONDS:
+            started = time.monotonic()
+            clock.advance(TICK_SECONDS)
+            elapsed += TICK_SECONDS
+            await stack.pump()
+            runtime = await stack.bot.vro.get_plan_runtime(plan_id)
+            progress.update(task, completed=float(runtime.totalProgress), state=runtime.stateName or "")
+            if (
+                not runtime.isRunningState
+                and await stack.bot.sender.pending_count() == 0
+                and await _active_watches(stack) == 0
+            ):
+                recorder.lines.append(f"{label}: {runtime.stateName} ({runtime.resultName})")
+                return True
+            pause = TICK_SECONDS / pace - (time.monotonic() - started)
+            if pause > 0:
+                await asyncio.sleep(pause)
+    return False
+
+
+async def _active_watches(stack: OfflineStack) -> int:
+    from bot.runtime import active_watches
+
+    return await active_watches(stack.bot.sessions)
+
+
+# --- interactive --------------------------------------------------------------------------------
+
+HELP = """Commands:
+  /vro <text>       run a slash command as the current user (e.g. /vro plans)
+  as <user>         switch user: olivia (operator), lee, priya (approvers), sam (viewer)
+  press <n>         press button number n in the channel view
+  wait [seconds]    let simulated time pass (default 60)
+  show              show the channel as the current user sees it
+  quit              leave"""
+
+
+async def _interactive(stack: OfflineStack, clock: FakeClock, recorder: Recorder, pace: float) -> int:
+    by_name = {name: uid for uid, name in USERS.items()}
+    user = OPERATOR
+    recorder.console.print(Panel(HELP, title="vro-chatops demo (interactive)", expand=False))
+    buttons: dict[int, ButtonRef] = {}
+    ticker = asyncio.create_task(_tick_forever(stack, clock, pace))
+    try:
+        while True:
+            line = await asyncio.to_thread(_read, f"{USERS[user]}> ")
+            if line is None or line.strip() in ("quit", "exit"):
+                return 0
+            words = shlex.split(line) if line.strip() else []
+            if not words:
+                continue
+            if words[0] == "as" and len(words) == 2 and words[1].lstrip("@") in by_name:
+                user = by_name[words[1].lstrip("@")]
+            elif words[0] == "/vro":
+                await _command(stack, recorder, user, line.strip()[len("/vro") :].strip())
+                buttons = recorder.panel(stack, viewer=user, title=f"#{CHANNEL_NAME} as {USERS[user]}")
+            elif words[0] == "press" and len(words) == 2 and words[1].isdigit() and int(words[1]) in buttons:
+                ref = buttons[int(words[1])]
+                await stack.driver.press(ref, user_id=user)
+                await stack.settle()
+                buttons = recorder.panel(stack, viewer=user, title=f"#{CHANNEL_NAME} as {USERS[user]}")
+            elif words[0] == "wait":
+                seconds = float(words[1]) if len(words) > 1 and _is_number(words[1]) else 60.0
+                for _ in range(max(1, int(seconds / TICK_SECONDS))):
+                    clock.advance(TICK_SECONDS)
+                    await stack.pump()
+                buttons = recorder.panel(stack, viewer=user, title=f"#{CHANNEL_NAME} as {USERS[user]}")
+            elif words[0] == "show":
+                buttons = recorder.panel(stack, viewer=user, title=f"#{CHANNEL_NAME} as {USERS[user]}")
+            else:
+                recorder.console.print(HELP)
+    finally:
+        ticker.cancel()
+        await asyncio.gather(ticker, return_exceptions=True)
+
+
+async def _tick_forever(stack: OfflineStack, clock: FakeClock, pace: float) -> None:
+    while True:
+        await asyncio.sleep(TICK_SECONDS / pace)
+        clock.advance(TICK_SECONDS)
+        await stack.pump()
+
+
+def _read(prompt: str, reader: Callable[[str], str] = input) -> str | None:
+    try:
+        return reader(prompt)
+    except EOFError:
+        return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(run_demo())
