@@ -359,17 +359,18 @@ class _Advance:
         )
 
     def _issues_for_parents(self) -> None:
-        """VM and group issues, minus the texts their steps already reported."""
+        """VM and group issues, unless their steps reported some (then these only repeat them)."""
         for key in list(self.changed):
             item = self.items[key]
             if item.kind == "step" or not item.issues:
                 continue
+            if any(True for _ in self._descendant_issues(key)):
+                continue
             old = self.old.items.get(key)
             known = old.issues if old is not None else ()
-            below = {i.text for i in self._descendant_issues(key)}
-            fresh = [i for i in item.issues if not _has_issue(known, i) and i.text not in below]
-            for issue in fresh:
-                self._close(key, self._issue_event(item, issue))
+            for issue in item.issues:
+                if not _has_issue(known, issue):
+                    self._close(key, self._issue_event(item, issue))
 
     def _descendant_issues(self, key: str) -> Iterable[Issue]:
         for item in self.items.values():
@@ -431,12 +432,14 @@ class _Advance:
         )
 
     def _plan_issue_events(self, view: PlanView, old: PlanView | None) -> list[Event]:
+        """The plan's own issues, unless its groups, VMs or steps reported some (a roll-up)."""
+        if any(item.issues for item in self.items.values()):
+            return []
         known = old.issues if old is not None else ()
-        everywhere = {i.text for item in self.items.values() for i in item.issues}
         return [
             Event(kind="issue", name=view.name, severity=i.severity, text=i.text, at=i.at)
             for i in view.issues
-            if not _has_issue(known, i) and i.text not in everywhere
+            if not _has_issue(known, i)
         ]
 
     def _halt_event(self, view: PlanView) -> Event:

@@ -24,7 +24,7 @@ from bot.outbox.store import Message
 from bot.vro import plan_states
 from bot.vro.models import ContinueOption
 from bot.watcher.diff import Event
-from bot.watcher.snapshot import Item, Snapshot
+from bot.watcher.snapshot import Item, Snapshot, reported_issues
 
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
@@ -514,6 +514,7 @@ def summary_messages(info: WatchInfo, snapshot: Snapshot, *, now: datetime) -> l
 
 
 def _issues(snapshot: Snapshot) -> tuple[list[str], list[str]]:
+    """Every warning and error where it happened, as summary lines (warnings, errors)."""
     warnings: list[str] = []
     errors: list[str] = []
     by_key = snapshot.items
@@ -526,19 +527,9 @@ def _issues(snapshot: Snapshot) -> tuple[list[str], list[str]]:
             parent = by_key.get(parent.parent) if parent.parent else None
         return " › ".join(esc(n) for n in reversed(names))
 
-    seen: set[tuple[str, str, str]] = set()
-    for item in sorted(by_key.values(), key=lambda i: i.order):
-        for issue in item.issues:
-            mark = (where(item), issue.severity, issue.text)
-            if mark in seen:
-                continue
-            seen.add(mark)
-            line = f"• {where(item)}: {esc(issue.text)}"
-            (errors if issue.severity == "Error" else warnings).append(line)
-    if snapshot.plan is not None:
-        for issue in snapshot.plan.issues:
-            line = f"• Plan: {esc(issue.text)}"
-            (errors if issue.severity == "Error" else warnings).append(line)
+    for item, issue in reported_issues(snapshot):
+        line = f"• {where(item) if item is not None else 'Plan'}: {esc(issue.text)}"
+        (errors if issue.severity == "Error" else warnings).append(line)
     return warnings, errors
 
 

@@ -220,6 +220,35 @@ def needs_step_details(item: Item) -> bool:
     return item.phase == "failed" or (item.result or "").lower() in ("warning", "error")
 
 
+def reported_issues(snapshot: Snapshot) -> list[tuple[Item | None, Issue]]:
+    """Each warning and error once, where it happened, in narration order.
+
+    A VM or group whose steps reported issues only rolls them up (VRO repeats them, often
+    prefixed with a name, plus a "Complete, 1 warning" line), so only the steps' count; the
+    plan's own issues count only when no item has any.
+    """
+    parents_with_issues: set[str] = set()
+    for item in snapshot.items.values():
+        if item.issues and item.parent:
+            parents_with_issues.add(item.parent)
+            parent = snapshot.items.get(item.parent)
+            if parent is not None and parent.parent:
+                parents_with_issues.add(parent.parent)
+    out: list[tuple[Item | None, Issue]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for item in sorted(snapshot.items.values(), key=lambda i: i.order):
+        if item.key in parents_with_issues:
+            continue
+        for issue in item.issues:
+            mark = (item.key, issue.severity, issue.text)
+            if mark not in seen:
+                seen.add(mark)
+                out.append((item, issue))
+    if not out and snapshot.plan is not None:
+        out.extend((None, issue) for issue in snapshot.plan.issues)
+    return out
+
+
 # --- one poll's worth of data -----------------------------------------------------------------
 
 
