@@ -147,7 +147,9 @@ def _latest_ephemeral(stack: OfflineStack, user: str) -> str:
 
 async def _scripted(stack: OfflineStack, clock: FakeClock, recorder: Recorder, pace: float) -> int:
     recorder.say(f"vro-chatops demo: an incident in #{CHANNEL_NAME} (simulated VRO, offline Slack)")
-    recorder.say("Policy: failover needs a reason and 2 approvals from lee or priya; checks run at once.", style="dim")
+    recorder.say(
+        "Policy: failover needs a reason and 2 approvals from lee or priya; checks run at once.", style="dim"
+    )
 
     await _command(stack, recorder, VIEWER, "plans")
     recorder.say(f"  (only sam sees) {_latest_ephemeral(stack, VIEWER)}", style="dim")
@@ -217,6 +219,29 @@ async def _active_watches(stack: OfflineStack) -> int:
     from bot.runtime import active_watches
 
     return await active_watches(stack.bot.sessions)
+
+
+# --- what a good run shows (CI checks the transcript with this) -------------------------------
+
+
+def expected_moments() -> list[str]:
+    """Lines a correct run of the scripted demo must contain, in its plain transcript."""
+    from bot.simulator.estate import default_estate
+
+    plan = next(p for p in default_estate().plans if p.name == PLAN)
+    return [
+        "can't approve your own request",  # Olivia's self-approval refused
+        "Approval recorded",  # Lee's approval counted
+        f"VRO accepted *Failover* for *{PLAN}*",  # sent once after Priya's approval
+        *(f"Group *{group.name}* started" for group in plan.groups),  # every group narrated
+        f"Failover of {PLAN} finished",  # the summary
+        f"approved by @{USERS[LEAD1]}, @{USERS[LEAD2]}",
+    ]
+
+
+def missing_moments(transcript: str) -> list[str]:
+    """The expected moments absent from ``transcript`` (empty when the run was right)."""
+    return [moment for moment in expected_moments() if moment not in transcript]
 
 
 # --- interactive --------------------------------------------------------------------------------
@@ -291,5 +316,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def check_transcript_file(path: str) -> int:
+    """``python -m bot.demo --check FILE``: exit 1 naming each moment a transcript lacks."""
+    missing = missing_moments(Path(path).read_text(encoding="utf-8"))
+    for moment in missing:
+        print(f"demo transcript lacks: {moment}", file=sys.stderr)  # noqa: T201 - a CI check speaks
+    return 1 if missing else 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        sys.exit(check_transcript_file(sys.argv[2]))
     sys.exit(run_demo())
