@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -111,6 +112,7 @@ class WatcherStats:
     """Counters for metrics and benchmarks."""
 
     polls: int = 0
+    polled: Counter[int] = field(default_factory=Counter)  # watch id -> polls by this process
     vro_requests: int = 0
     events: int = 0
     messages: int = 0
@@ -406,6 +408,7 @@ class Watcher:
             return
         row, snapshot = loaded
         self.stats.polls += 1
+        self.stats.polled[watch_id] += 1
         events: list[Event] = []
         unreachable = row.vro_unreachable
         try:
