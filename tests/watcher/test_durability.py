@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections import Counter
 from typing import Any
@@ -310,7 +311,7 @@ async def test_the_status_card_is_edited_in_place_at_most_every_few_seconds(stac
     updates = stack.slack.sandbox.log.calls("chat.update", ok=True)
     assert 3 <= len(updates) <= elapsed / TEST_CONFIG.card_interval + 2
     times = [u.monotonic for u in updates]
-    assert all(b - a >= 2.9 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= 2.9 for a, b in itertools.pairwise(times))
     async with stack.sessions() as session:
         card = await session.scalar(
             select(OutboxMessage).where(OutboxMessage.key == f"watch:{watch_id}:card")
