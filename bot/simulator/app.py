@@ -475,18 +475,19 @@ class Simulator:
             body=body,
         )
         response, user, fault, delay = await self.handle(request)
-        self.faults.log.append(
-            RequestRecord(
-                self.clock.now(),
-                request.method,
-                request.path,
-                request.raw_query,
-                response.status,
-                user,
-                fault,
-                delay,
+        if not request.path.lower().startswith("/__sim"):
+            self.faults.log.append(
+                RequestRecord(
+                    self.clock.now(),
+                    request.method,
+                    request.path,
+                    request.raw_query,
+                    response.status,
+                    user,
+                    fault,
+                    delay,
+                )
             )
-        )
         await self._send(send, response)
 
     async def _send(self, send: Send, response: Response) -> None:

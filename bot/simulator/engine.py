@@ -57,6 +57,9 @@ class StepView:
     details: tuple[Detail, ...] = ()
 
 
+_NOT_STARTED = StepView()
+
+
 @dataclass(slots=True)
 class StepRecord:
     """A step's committed state inside a run (what earlier segments left behind)."""
@@ -81,6 +84,7 @@ class Segment:
     slots: dict[int, Slot]
     stop: datetime | None  # when the segment stops early (critical failure or Halt)
     failed: int | None  # the step whose failure stops it
+    finished_views: dict[int, StepView] = field(default_factory=dict)  # settled, so memoised
 
     @property
     def end(self) -> datetime:
@@ -189,6 +193,7 @@ class Run:
     failed_step: int | None = None
     progress_floor: float = 0.0
     continues: int = 0
+    _views: tuple[datetime, list[StepView]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.records:
@@ -246,6 +251,7 @@ class Run:
             if critical_failure and (stop is None or (finish, index) < (stop, failed or 0)):
                 stop, failed = finish, index
         self.segment = Segment(at, slots, stop, failed)
+        self._views = None
 
     def view(self, index: int, at: datetime) -> StepView:
         """Step ``index`` as it stands at ``at``."""
@@ -259,7 +265,7 @@ class Run:
             return record.view
         previous = record.view.details
         if at < slot.start:
-            return StepView(details=previous)
+            return StepView(details=previous) if previous else _NOT_STARTED
         span = (slot.finish - slot.start).total_seconds()
         if stop is not None and slot.finish > stop and at >= stop:
             done = (stop - slot.start).total_seconds() / span if span > 0 else 0.0
@@ -273,10 +279,20 @@ class Run:
         if at < slot.finish:
             done = (at - slot.start).total_seconds() / span if span > 0 else 0.0
             return StepView(RUNNING, RunResult.UNDEFINED, done, slot.start, None, previous)
-        return StepView(COMPLETED, slot.result, 1.0, slot.start, slot.finish, (*previous, slot.detail))
+        settled = segment.finished_views.get(index)
+        if settled is None:
+            settled = StepView(COMPLETED, slot.result, 1.0, slot.start, slot.finish, (*previous, slot.detail))
+            segment.finished_views[index] = settled
+        return settled
 
     def views(self, at: datetime) -> list[StepView]:
-        return [self.view(index, at) for index in range(len(self.records))]
+        """Every step at ``at`` (memoised for the last moment asked)."""
+        cached = self._views
+        if cached is not None and cached[0] == at:
+            return cached[1]
+        views = [self.view(index, at) for index in range(len(self.records))]
+        self._views = (at, views)
+        return views
 
     def segment_end(self) -> datetime | None:
         return self.segment.end if self.segment is not None else None
@@ -298,6 +314,7 @@ class Run:
         if segment.failed is not None:
             self.failed_step = segment.failed
         self.segment = None
+        self._views = None
 
     def halt_now(self, at: datetime) -> None:
         """A user's Halt: running steps stop where they are, nothing new starts."""
@@ -353,6 +370,7 @@ class Run:
         for index, record in enumerate(self.records):
             if record.view.state in (NOT_STARTED, HALTED, RUNNING) and index not in skip:
                 pending.add(index)
+        self._views = None
         self.failed_step = None
         self.halted = False
         self.finished = None

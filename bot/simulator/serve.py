@@ -140,7 +140,8 @@ def run_simulator(
         return 2
     clock = SystemClock()
     sim = create_simulator(clock=clock, estate=estate, speed=speed)
-    ssl_files: dict[str, str] = {}
+    certfile: str | None = None
+    keyfile: str | None = None
     scheme = "http"
     if tls:
         folder = Path(cert_dir) if cert_dir else Path(tempfile.mkdtemp(prefix="vro-sim-tls-"))
@@ -149,7 +150,7 @@ def run_simulator(
         except ImportError:
             sys.stderr.write(f"vro-bot simulator: {TLS_MISSING}\n")
             return 2
-        ssl_files = {"ssl_certfile": str(paths.certificate), "ssl_keyfile": str(paths.key)}
+        certfile, keyfile = str(paths.certificate), str(paths.key)
         scheme = "https"
         out(f"TLS certificate authority: {paths.ca}\n  export VRO_CA_BUNDLE={paths.ca}\n")
     shown_host = "localhost" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only compared
@@ -160,6 +161,14 @@ def run_simulator(
         f"VRO_PASSWORD={DEFAULT_PASSWORD}   (MFA user mfa-user, TOTP secret {MFA_TOTP_SECRET})\n"
     )
     sys.stdout.flush()
-    config = uvicorn.Config(sim, host=host, port=port, log_level="warning", lifespan="on", **ssl_files)
+    config = uvicorn.Config(
+        sim,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
     uvicorn.Server(config).run()
     return 0

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from bot.clock import FakeClock
 from bot.simulator import Simulator, create_simulator
+from tests.simulator.helpers import FreshToken
 
 
 @pytest.fixture
 def sim(clock: FakeClock) -> Simulator:
     return create_simulator(clock=clock)
-
-
-class FreshToken(httpx.Auth):
-    """Signs every request with a new token, so tests may move the clock by hours."""
-
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self.sim.token()}"
-        yield request
 
 
 @pytest.fixture

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Generator
 from typing import Any
 
 import httpx
 
+from bot.simulator import Simulator
+
 API = "/api/v7.21"
+
+
+class FreshToken(httpx.Auth):
+    """Signs every request with a new token, so tests may move the clock by hours."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.sim.token()}"
+        yield request
 
 
 def q(value: Any) -> str:

@@ -31,7 +31,8 @@ async def test_password_grant_answers_a_bearer_pair_with_vro_lifetime(anon: http
     body = response.json()
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 899
-    assert body["access_token"] and body["refresh_token"]
+    assert body["access_token"]
+    assert body["refresh_token"]
 
 
 async def test_domain_prefixed_user_name_is_accepted(anon: httpx.AsyncClient) -> None:
