@@ -505,7 +505,7 @@ class Simulator:
         if lowered.startswith("/__sim"):
             try:
                 return await self._admin(request, lowered), None, False, 0.0
-            except (ValueError, KeyError) as exc:
+            except (ValueError, KeyError, TypeError) as exc:
                 return message(400, str(exc).strip("'\"")), None, False, 0.0
         delay = self.faults.delay_for(request.method, path)
         if delay > 0:
@@ -527,7 +527,7 @@ class Simulator:
 
     def _token(self, request: Request) -> Response:
         if request.method != "POST":
-            return message(405, "The requested resource does not support http method 'GET'.")
+            return message(405, f"The requested resource does not support http method '{request.method}'.")
         try:
             form = _form_fields(request)
             answer = self.auth.grant(form, self.clock.now())

@@ -555,3 +555,23 @@ async def test_undo_from_halted_replica(http: httpx.AsyncClient, sim: Simulator,
     assert (await act(http, plan_id, "Undo")).status_code == 200
     clock.advance(LONG)
     assert (await plan(http, plan_id))["state"] == "UndoFailoverComplete"
+
+
+async def test_cloud_plan_restores_to_azure(
+    http: httpx.AsyncClient, sim: Simulator, clock: FakeClock
+) -> None:
+    plan_id = sim.plan_id("Azure Cloud Restore")
+    refused = await act(http, plan_id, "Failover")
+    assert refused.status_code == 400
+    assert "Cloud plan" in refused.json()["Message"]
+    assert (
+        await act(http, plan_id, "Restore", {"restoreLocationId": sim.estate.recoveryLocations[3].id})
+    ).status_code == 200
+    clock.advance(LONG)
+    done = await runtime(http, plan_id)
+    assert (done["state"], done["stateName"], done["recoveryToNewLocation"]) == (
+        "RestoreComplete",
+        "Restored",
+        True,
+    )
+    assert (await act(http, plan_id, "Undo")).status_code == 400

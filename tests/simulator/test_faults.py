@@ -172,6 +172,8 @@ async def test_admin_api_controls_the_same_knobs(
         ("POST", "/__sim/faults", {"path": "/x"}),
         ("POST", "/__sim/faults", {"path": "/x", "rate": 2}),
         ("POST", "/__sim/faults", {"path": "/x", "count": 1, "status": 200}),
+        ("POST", "/__sim/faults", {"path": "/x", "count": 1, "status": None}),
+        ("POST", "/__sim/faults", [1, 2]),
         ("POST", "/__sim/latency", {"path": "/x"}),
         ("POST", "/__sim/latency", {"path": "/x", "seconds": -1}),
         ("POST", "/__sim/steps", {"planId": "SAP Tier1", "stepId": "nope", "outcome": "Error"}),
