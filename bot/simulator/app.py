@@ -6,8 +6,25 @@
   case-insensitively, body keys in any casing; errors as ``{"Message": ...}``: 401 without a
   valid token, 404 for unknown ids, 400 (configurable) for an action the plan's state forbids,
   400 for malformed bodies, filters and parameters. Never a 500 unless a fault is injected.
-* ``/__sim/...`` — faults (latency, error rates, next-N errors), token expiry, reboot, the
-  request log, step outcomes and forced states. Same controls as methods on :class:`Simulator`.
+* ``/__sim/...`` — the admin API (JSON, no token; never subject to injected faults):
+
+  ====== ============================ ==================================================
+  GET    /__sim/state                 clock, speed, every plan's state / mode / change log
+  POST   /__sim/latency               ``{"path": glob, "seconds": 1.5, "method"?: "GET"}``
+  DELETE /__sim/latency               remove all latency rules
+  POST   /__sim/faults                ``{"path", "status"?: 500, "count": N}`` (next N) or
+                                      ``{"path", "status"?, "rate": 0.3}``
+  DELETE /__sim/faults                remove all fault rules
+  POST   /__sim/expire-tokens         every token stops working now
+  POST   /__sim/reboot                a VRO restart: RuntimeDetails and tokens are gone
+  GET    /__sim/requests              the request log; DELETE clears it
+  POST   /__sim/steps                 ``{"planId", "stepId", "outcome", "message"?,
+                                      "errorAttempts"?, "isCritical"?}``
+  POST   /__sim/plans/{id}/state      ``{"state", "mode"?}``: put a plan at rest there
+  ====== ============================ ==================================================
+
+  The same controls are methods on :class:`Simulator` (``fail_next``, ``set_error_rate``,
+  ``add_latency``, ``expire_tokens``, ``reboot``, ``requests``, ``set_step_outcome``, ...).
 
 Hand-written routing keeps a request to a few dictionary lookups.
 """

@@ -22,6 +22,7 @@ from bot.simulator.estate import UserSpec
 
 MFA_TOKEN_MINUTES = 5
 TOTP_PERIOD_SECONDS = 30
+PRUNE_ABOVE = 10_000
 CLIENT_SECRET_PREFIX = "AQAAANCMnd8BFdERjHoAwE/Cl+sBAAAA"  # noqa: S105 - DPAPI blob header, not a secret
 
 
@@ -168,6 +169,8 @@ class AuthState:
     def _issue(self, principal: Principal, now: datetime) -> dict[str, object]:
         if self.single_session and principal.client_id is None:
             self._drop_sessions(principal)
+        if len(self.access) + len(self.refresh) > PRUNE_ABOVE:
+            self._prune(now)
         access, refresh = secrets.token_urlsafe(64), secrets.token_urlsafe(32)
         expires = now + timedelta(minutes=self.access_minutes)
         self.access[access] = _Grant(principal, expires)
@@ -180,6 +183,12 @@ class AuthState:
             ".issued": format_datetime(now, usegmt=True),
             ".expires": format_datetime(expires, usegmt=True),
         }
+
+    def _prune(self, now: datetime) -> None:
+        """Forget expired tokens so a long-running simulator does not grow without bound."""
+        for store in (self.access, self.refresh):
+            for token in [t for t, g in store.items() if g.expires <= now]:
+                del store[token]
 
     def _drop_sessions(self, principal: Principal) -> None:
         for store in (self.access, self.refresh):
