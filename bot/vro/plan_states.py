@@ -458,6 +458,8 @@ def refusal_reason(
     if plan_type not in types:
         hint = _TYPE_HINTS.get(action, f"it applies to {', '.join(sorted(types))} plans only")
         return f"{title} is not possible while {subject} is {shown}: it is a {plan_type} plan, and {hint}."
+    if state in (HALTING, CHECK_HALTING):
+        return f"{title} is not possible while {subject} is {shown}; wait a moment for it to stop."
     if is_running(state):
         return f"{title} is not possible while {subject} is {shown}; wait for it to finish, or halt it first."
     # Would the action be allowed from this state in another mode?

@@ -142,3 +142,8 @@ def test_every_rule_targets_known_states() -> None:
 def test_enabling_an_enabled_plan_says_it_already_is() -> None:
     reason = ps.refusal_reason(PlanType.CLOUD, ps.READY, PlanMode.ENABLED, ps.ENABLE, plan_name="X")
     assert reason == "Enable is not possible: plan 'X' is already Enabled."
+
+
+def test_a_halting_plan_asks_to_wait_rather_than_halt() -> None:
+    reason = ps.refusal_reason(PlanType.REPLICA, ps.HALTING, PlanMode.IN_USE, ps.CONTINUE, plan_name="X")
+    assert reason == "Continue is not possible while plan 'X' is Halting; wait a moment for it to stop."
