@@ -20,13 +20,15 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.approvals.outcomes import RequestView
@@ -43,7 +45,7 @@ from bot.observability.metrics import Metrics, OutboxStats, create_metrics, inst
 from bot.outbox.sender import DeliveryFailure, OutboxSender
 from bot.outbox.slack_poster import SlackWebPoster
 from bot.outbox.tables import STATUS_PENDING, OutboxMessage
-from bot.slack.app import SlackAppParts, build_app
+from bot.slack.app import SlackAppParts, build_app, repair_form_body
 from bot.slack.controller import Controller
 from bot.slack.grammar import VERBS
 from bot.slack.groups import SlackGroupResolver
@@ -258,10 +260,10 @@ async def build_bot(
     )
     metrics.sample_outbox(lambda: outbox_stats(sessions, the_clock))
     metrics.sample_active_watches(lambda: active_watches(sessions))
-    handler = AsyncSlackRequestHandler(app)
 
-    async def slack_events(request: Any) -> Any:
-        return await handler.handle(request)
+    async def slack_events(request: Request) -> Response:
+        bolt_request = repair_form_body(to_async_bolt_request(request, await request.body()))
+        return to_starlette_response(await app.async_dispatch(bolt_request))
 
     async def database_ready() -> None:
         async with engine.connect() as conn:

@@ -14,8 +14,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals import messages as approval_messages
@@ -340,6 +343,26 @@ def build_app(
         log.error("unhandled error in a listener: %s", type(error).__name__, exc_info=error)
 
     return app
+
+
+def repair_form_body(request: AsyncBoltRequest) -> AsyncBoltRequest:
+    """Re-read a form-encoded body that Bolt misread, in place; returns ``request``.
+
+    Bolt (1.30, ``parse_body``) takes any form body whose raw text contains ``payload`` for an
+    interaction and, finding no ``payload`` field, reads it as empty: a slash command mentioning
+    the word (``/vro status payload-db``, a channel or user named so) reaches no listener and
+    Slack gets a 404. The form is parsed here as Slack sends it: a ``payload`` field holding
+    JSON (interactions), or plain fields (slash commands). The signature is still checked
+    against the raw body, which is left untouched.
+    """
+    if request.body or not request.raw_body or request.content_type != "application/x-www-form-urlencoded":
+        return request
+    fields = dict(parse_qsl(request.raw_body, keep_blank_values=True))
+    if "payload" in fields:
+        return request  # a real interaction that Bolt found empty: nothing to repair
+    request.body = fields
+    request.context = build_async_context(AsyncBoltContext(), fields)
+    return request
 
 
 async def _notice(reply: Callable[..., Any], text: str) -> None:
