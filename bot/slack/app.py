@@ -8,6 +8,7 @@ used afterwards in :class:`~bot.slack.work.BackgroundWork`.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import OrderedDict
@@ -29,10 +30,8 @@ from bot.slack.blocks.approvals import ApprovalCardView
 from bot.slack.blocks.home import home_view
 from bot.slack.blocks.kit import (
     MODAL_CALLBACK_ID,
-    PLAN_ACTION_PATTERN,
     ActionId,
     parse_page_value,
-    verb_of_action_id,
 )
 from bot.slack.blocks.modal import (
     ModalErrors,
@@ -52,8 +51,13 @@ from bot.vro.errors import VroError
 log = logging.getLogger(__name__)
 
 COMMAND = "/vro"
+HOME_OPENED = "app_home_opened"
+EVENTS = frozenset({HOME_OPENED})
+"""Every Events API event the app listens to (``app-manifest.yml`` subscribes to exactly these)."""
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 PLAN_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# ``vro_action:<verb>`` (plan detail) and ``vro_action:continue:<option>`` (halt notices).
+PLAN_BUTTON_RE = re.compile(r"^vro_action:[a-z-]+(:[A-Za-z]+)?$")
 BROKEN_BUTTON = "That button doesn't carry a request I recognise. Run `/vro approvals` to see the open ones."
 ACTION_ACK = "Checking *{plan}* with VRO before asking for approval…"
 MODAL_UNAVAILABLE = "I couldn't open the form ({error}). Type the command instead, e.g. `/vro help`."
@@ -132,9 +136,7 @@ def build_app(
     async def on_decision(ack: AsyncAck, body: dict[str, Any], approve: bool) -> None:
         await ack()
         user = str(body.get("user", {}).get("id", ""))
-        channel = str(
-            (body.get("channel") or {}).get("id", "") or (body.get("container") or {}).get("channel_id", "")
-        )
+        channel = _channel_of(body)
         value = str((body.get("actions") or [{}])[0].get("value", ""))
         reply = responder(channel, user, body.get("response_url"))
         who = Invoker(user, channel, response_url=body.get("response_url"))
@@ -153,39 +155,39 @@ def build_app(
 
     # --- plan buttons (plan detail, halt notices): open the form for that plan and verb --
 
-    @app.action(re.compile(PLAN_ACTION_PATTERN))
+    @app.action(PLAN_BUTTON_RE)
     async def on_plan_button(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         action = (body.get("actions") or [{}])[0]
-        verb = verb_of_action_id(str(action.get("action_id", ""))) or ""
-        raw = str(action.get("value", ""))
-        plan_id, _, option = raw.partition("|")
+        verb, plan_id, option = _plan_button(str(action.get("action_id", "")), str(action.get("value", "")))
         user = str(body.get("user", {}).get("id", ""))
-        channel = str(
-            (body.get("channel") or {}).get("id", "") or (body.get("container") or {}).get("channel_id", "")
-        )
+        channel = _channel_of(body)
+        reply = responder(channel, user, body.get("response_url"))
         spec = VERBS.get(verb)
         if spec is None or not PLAN_ID_RE.match(plan_id):
-            work.spawn(
-                _notice(responder(channel, user, body.get("response_url")), BROKEN_BUTTON), name="plan.broken"
-            )
+            work.spawn(_notice(reply, BROKEN_BUTTON), name="plan.broken")
             return
-        if spec.kind is not Kind.ACTION:
-            # A view button (status, groups, watch, ...): answer it like the typed command.
-            parsed = parse(f"{verb} {plan_id}", now=clock.now())
-            reply = responder(channel, user, body.get("response_url"))
+        who = Invoker(user, channel, response_url=body.get("response_url"))
+        reason_required = bool(spec.policy_verb and policy.rule(spec.policy_verb).reason_required)
+        if spec.kind is not Kind.ACTION or (verb in ("continue", "undo") and not reason_required):
+            # A view button (status, groups, watch, ...) is answered like the typed command; a
+            # halt notice's Continue / Undo asks for approval at once (the card follows).
+            text = f"{verb} {plan_id}" + (f" {option}" if verb == "continue" and option else "")
+            parsed = parse(text, now=clock.now())
             if isinstance(parsed, ParseError):
                 work.spawn(_notice(reply, parsed.render()), name="plan.broken")
                 return
-            who = Invoker(user, channel, response_url=body.get("response_url"))
             work.spawn(controller.command(who, parsed, reply), name=f"plan.{verb}")
             return
         forms = [f.action for f in spec.forms if f.action]
-        chosen = forms[0] if forms else None
-        if verb == "continue" and option:
-            chosen = "Continue"
         work.spawn(
-            _open_modal(user, channel, str(body.get("trigger_id", "")), plan_id=plan_id, action=chosen),
+            _open_modal(
+                user,
+                channel,
+                str(body.get("trigger_id", "")),
+                plan_id=plan_id,
+                action=forms[0] if forms else None,
+            ),
             name="modal.open",
         )
 
@@ -196,9 +198,7 @@ def build_app(
         action = (body.get("actions") or [{}])[0]
         request = parse_page_value(str(action.get("value", "")))
         user = str(body.get("user", {}).get("id", ""))
-        channel = str(
-            (body.get("channel") or {}).get("id", "") or (body.get("container") or {}).get("channel_id", "")
-        )
+        channel = _channel_of(body)
         reply = responder(channel, user, body.get("response_url"))
         if request is None:
             work.spawn(
@@ -327,7 +327,7 @@ def build_app(
         view = home_view(plans=plans, approvals=decidable, updated_at=clock.now(), problem=problem)
         await client.views_publish(user_id=user, view=view)
 
-    @app.event("app_home_opened")
+    @app.event(HOME_OPENED)
     async def on_home(body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home" or not first_delivery(str(body.get("event_id", ""))):
             return
@@ -367,6 +367,29 @@ def repair_form_body(request: AsyncBoltRequest) -> AsyncBoltRequest:
 
 async def _notice(reply: Callable[..., Any], text: str) -> None:
     await reply(notice_message(text, emoji=":warning:"))
+
+
+def _plan_button(action_id: str, value: str) -> tuple[str, str, str]:
+    """(verb, plan id, option) of a plan button: ``vro_action:<verb>[:<option>]`` whose value is
+    the plan id, or ``{"plan_id": ..., "option": ...}`` (the watcher's halt notices)."""
+    _, _, rest = action_id.partition(":")
+    verb, _, option = rest.partition(":")
+    plan_id = value
+    if value.startswith("{"):
+        try:
+            data = json.loads(value)
+        except ValueError:
+            data = {}
+        plan_id = str(data.get("plan_id", "")) if isinstance(data, dict) else ""
+        if not option and isinstance(data, dict) and data.get("option") not in (None, "Undo"):
+            option = str(data["option"])
+    return verb, plan_id, option
+
+
+def _channel_of(body: dict[str, Any]) -> str:
+    return str(
+        (body.get("channel") or {}).get("id", "") or (body.get("container") or {}).get("channel_id", "")
+    )
 
 
 def _slack_error(exc: Exception) -> str:
