@@ -87,7 +87,7 @@ class WatcherConfig:
     poll_seconds: float = 5.0  # VRO_BOT_POLL_SECONDS: while a plan runs
     poll_max_seconds: float = 60.0  # VRO_BOT_POLL_MAX_SECONDS: the slowest poll when nothing moves
     backoff_factor: float = 2.0
-    batch_seconds: float = 20.0  # thread messages gather the events of this window
+    batch_seconds: float = 60.0  # thread messages gather the events of this window
     card_interval: float = 5.0  # the status card is edited at most this often
     lease_grace_seconds: float = 60.0  # a lease outlives the next planned poll by this much
     max_pending_events: int = 400  # a window this full is written out early

@@ -318,3 +318,32 @@ async def test_the_status_card_is_edited_in_place_at_most_every_few_seconds(stac
         )
     assert card is not None
     assert {u.params["ts"] for u in updates} == {card.ts}
+
+
+async def test_the_run_loops_narrate_a_plan_on_their_own_and_give_the_lease_back_on_stop(
+    stack: Stack,
+) -> None:
+    plan_id = stack.sim.plan_id("Web Frontend Cache")
+    await stack.vro.failover(plan_id)
+    other_id = stack.sim.plan_id("Web Frontend")
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(stack.watcher.run(stop=stop)),
+        asyncio.create_task(stack.sender.run(stop=stop)),
+    ]
+    watch_id = await stack.watcher.start_watch(plan_id, CHANNEL, action="Failover")
+    waiting_id = await stack.watcher.start_watch(other_id, CHANNEL)  # never runs: stays active
+    await stack.slack.sandbox.log.wait_for(
+        "chat.postMessage",
+        where=lambda r: r.params.get("reply_broadcast") in (True, "true"),
+        within_seconds=60,
+    )
+    stop.set()
+    await asyncio.gather(*tasks)
+    assert (await stack.row(watch_id)).status == "finished"
+    waiting = await stack.row(waiting_id)
+    assert waiting.status == "active"
+    assert waiting.lease_owner is None  # released at shutdown: another replica may take it at once
+    assert "Waiting for the plan to start" in message_text(
+        stack.slack.sandbox.workspace.message(CHANNEL, await stack.root_ts(waiting_id))
+    )
