@@ -42,7 +42,7 @@ from bot.slack.blocks.modal import (
     read_modal_state,
 )
 from bot.slack.blocks.replies import error_message, notice_message
-from bot.slack.controller import Controller, Invoker
+from bot.slack.controller import Controller, Invoker, slack_error
 from bot.slack.grammar import VERB_FOR_ACTION, VERBS, Kind, ParseError, parse
 from bot.slack.respond import Responder
 from bot.slack.work import BackgroundWork
@@ -224,7 +224,7 @@ def build_app(
         try:
             await client.views_open(trigger_id=trigger_id, view=view)
         except Exception as exc:
-            error = _slack_error(exc)
+            error = slack_error(exc)
             log.warning("views.open failed: %s", error)
             await _notice(responder(channel, user, None), MODAL_UNAVAILABLE.format(error=error))
 
@@ -390,13 +390,3 @@ def _channel_of(body: dict[str, Any]) -> str:
     return str(
         (body.get("channel") or {}).get("id", "") or (body.get("container") or {}).get("channel_id", "")
     )
-
-
-def _slack_error(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if response is not None:
-        try:
-            return str(response["error"])
-        except (KeyError, TypeError):
-            pass
-    return type(exc).__name__

@@ -383,7 +383,7 @@ class Controller:
         try:
             posted = await self._slack.chat_postMessage(channel=who.channel_id, **card.as_kwargs())
         except Exception as exc:  # slack_sdk raises SlackApiError; anything else is the same story
-            error = _slack_error(exc)
+            error = slack_error(exc)
             log.warning("approval card for %s not posted: %s", request.id, error)
             if outcome.kind is OutcomeKind.PENDING:
                 await self._approvals.cancel(request.id, who.user_id)
@@ -458,7 +458,7 @@ class Controller:
                     channel=request.card_channel, ts=request.card_ts, **card.as_kwargs()
                 )
             except Exception as exc:
-                log.warning("approval card %s not updated: %s", request_id, _slack_error(exc))
+                log.warning("approval card %s not updated: %s", request_id, slack_error(exc))
         if not request.is_open:
             self._card_locks.pop(request_id, None)
 
@@ -482,7 +482,7 @@ class Controller:
         try:
             await self._slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
         except Exception as exc:
-            log.warning("thread reply in %s not posted: %s", channel, _slack_error(exc))
+            log.warning("thread reply in %s not posted: %s", channel, slack_error(exc))
 
     async def expire_due(self) -> int:
         """Close expired requests and redraw their cards; returns how many expired."""
@@ -505,7 +505,7 @@ class Controller:
         try:
             await self._slack.chat_postMessage(channel=request.channel, text=text)
         except Exception as exc:
-            log.warning("outcome-unknown notice not posted: %s", _slack_error(exc))
+            log.warning("outcome-unknown notice not posted: %s", slack_error(exc))
 
     # --- name resolution ---------------------------------------------------------------
 
@@ -553,7 +553,8 @@ def _short(exc: Exception) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def _slack_error(exc: Exception) -> str:
+def slack_error(exc: Exception) -> str:
+    """Slack's error code from a ``SlackApiError`` (or the exception's type name)."""
     response = getattr(exc, "response", None)
     if response is not None:
         try:
