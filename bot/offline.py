@@ -67,11 +67,20 @@ async def offline_stack(
     estate: Estate | None = None,
     simulator_config: SimulatorConfig | None = None,
     instance_id: str = "offline",
+    slack_scopes: frozenset[str] | None = None,
 ) -> AsyncIterator[OfflineStack]:
-    """Start the simulator, the sandbox (on loopback) and the bot on ``database_url``."""
+    """Start the simulator, the sandbox (on loopback) and the bot on ``database_url``.
+
+    ``slack_scopes`` (e.g. ``bot.sandbox.manifest.manifest_scopes()``) makes the sandbox refuse
+    calls those scopes do not cover with ``missing_scope``, as Slack does; None grants every scope.
+    """
     upgrade(database_url)
     sandbox = create_sandbox(
-        clock=clock, users=users, channels=channels, tokens=frozenset({OFFLINE_BOT_TOKEN})
+        clock=clock,
+        users=users,
+        channels=channels,
+        tokens=frozenset({OFFLINE_BOT_TOKEN}),
+        scopes=slack_scopes,
     )
     sim = create_simulator(clock=clock, estate=estate, config=simulator_config)
     with serve_sandbox(sandbox) as running:
