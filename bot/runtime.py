@@ -270,10 +270,15 @@ async def build_bot(
             await conn.execute(text("SELECT 1"))
         await asyncio.to_thread(check_at_head, settings.database_url)
 
+    async def vro_ready() -> None:
+        # A token cached from an earlier login proves nothing about VRO now: read one plan, which
+        # also logs in again when VRO no longer accepts the token.
+        await vro.get_plans(limit=1)
+
     redactor = Redactor(secrets_from_settings(settings))
     routes = health_routes(
         metrics=metrics,
-        checks={"database": database_ready, "vro": vro.ensure_token},
+        checks={"database": database_ready, "vro": vro_ready},
         clock=the_clock,
         redactor=redactor,
     )
