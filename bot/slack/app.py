@@ -140,10 +140,24 @@ def build_app(
         value = str((body.get("actions") or [{}])[0].get("value", ""))
         reply = responder(channel, user, body.get("response_url"))
         who = Invoker(user, channel, response_url=body.get("response_url"))
+        if (body.get("container") or {}).get("type") == "view":
+            # From the Home tab: no channel and no response_url here. Answer in the card's channel
+            # and redraw the tab, so the decided request is no longer offered.
+            work.spawn(_decide_from_home(user, value, approve), name="decision.home")
+            return
         if not REQUEST_ID_RE.match(value):
             work.spawn(_notice(reply, BROKEN_BUTTON), name="decision.broken")
             return
         work.spawn(controller.decide(who, value, approve, reply), name="decision")
+
+    async def _decide_from_home(user: str, request_id: str, approve: bool) -> None:
+        request = await parts.approvals.get(request_id) if REQUEST_ID_RE.match(request_id) else None
+        if request is not None:
+            channel = request.card_channel or request.channel
+            await controller.decide(
+                Invoker(user, channel), request_id, approve, responder(channel, user, None)
+            )
+        await publish_home(user)
 
     @app.action(ActionId.APPROVE.value)
     async def on_approve(ack: AsyncAck, body: dict[str, Any]) -> None:
