@@ -234,13 +234,27 @@ def build_app(
     async def _open_modal(
         user: str, channel: str, trigger_id: str, *, plan_id: str | None = None, action: str | None = None
     ) -> None:
-        view = await _modal_view(channel, plan_id=plan_id, action=action)
+        # A trigger_id is good for 3 s and VRO may be slower: open the form at once, then fill
+        # in the plan with views.update.
         try:
-            await client.views_open(trigger_id=trigger_id, view=view)
+            opened = await client.views_open(trigger_id=trigger_id, view=command_modal(channel_id=channel))
         except Exception as exc:
             error = slack_error(exc)
             log.warning("views.open failed: %s", error)
             await _notice(responder(channel, user, None), MODAL_UNAVAILABLE.format(error=error))
+            return
+        if plan_id is None:
+            return
+        try:
+            view = await _modal_view(channel, plan_id=plan_id, action=action)
+        except VroError as exc:
+            log.warning("the form for plan %s stays without it: %s", plan_id, exc)
+            return
+        shown = opened.get("view") or {}
+        try:
+            await client.views_update(view_id=shown.get("id"), hash=shown.get("hash"), view=view)
+        except Exception as exc:  # the person changed the form meanwhile: their choice wins
+            log.info("the form was not filled in: %s", slack_error(exc))
 
     async def _modal_view(channel: str, *, plan_id: str | None, action: str | None) -> dict[str, Any]:
         if plan_id is None:

@@ -337,6 +337,25 @@ async def test_a_failover_button_on_the_plan_view_opens_the_form_for_that_plan(s
     assert input_block(form, ModalBlock.REASON).get("optional") is False
 
 
+async def test_the_form_opens_in_time_even_when_vro_is_slow(stack: Stack) -> None:
+    """Slack's trigger_id lasts 3 s: the form opens at once and is filled in when VRO answers."""
+    detail = await show_plan(stack, OPERATOR)
+    stack.sim.add_latency("/api/*/Plans/*", 4.0)
+    await stack.driver.click(
+        user_id=OPERATOR,
+        channel_id=CHANNEL,
+        message_ts=detail.ts,
+        action_id=plan_action_id("failover"),
+        ephemeral=True,
+    )
+    await stack.settle()
+    assert stack.sandbox.log.count("views.open", ok=False) == 0
+    form = stack.sandbox.workspace.open_modal(OPERATOR)
+    assert form is not None
+    assert json.loads(form.view["private_metadata"])["plan_id"] == stack.sim.plan_id(PLAN)
+    assert len(stack.ephemerals(OPERATOR)) == 1  # only the plan view: no "couldn't open the form"
+
+
 # --- tampered buttons --------------------------------------------------------------------------
 
 

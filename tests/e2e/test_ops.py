@@ -172,13 +172,15 @@ async def probe(bot: Bot) -> tuple[int, dict[str, Any]]:
         return await readiness(http)
 
 
-async def test_readyz_names_the_database_when_it_cannot_be_opened(tmp_path: Path, clock: FakeClock) -> None:
-    url = f"sqlite:///{tmp_path / 'no-such-folder' / 'bot.db'}"
+async def test_readyz_names_the_database_when_it_cannot_be_reached(clock: FakeClock) -> None:
+    """A database server that refuses connections (nothing listens on port 1)."""
+    url = "postgresql://vro:secret-db-password@127.0.0.1:1/vro"
     async with bot_on(url, clock, create_simulator(clock=clock)) as bot:
         status, body = await probe(bot)
     assert status == 503, body
     assert body["failed"] == ["database"]
     assert body["checks"]["vro"]["ok"]
+    assert "secret-db-password" not in str(body)
 
 
 async def test_readyz_names_the_database_when_its_schema_is_behind(tmp_path: Path, clock: FakeClock) -> None:
