@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bot.approvals import messages as msg
+from bot.sandbox.driver import FORM, SlackRequest
+from bot.sandbox.workspace import find_element
+from bot.simulator.estate import default_estate
+from bot.slack.blocks.kit import ActionId, plan_action_id
 from bot.slack.controller import UNEXPECTED
 from bot.slack.grammar import VERBS, Choice, RefKind, ValueType
 from tests.e2e.conftest import CHANNEL, OPERATOR, OTHER_CHANNEL, VIEWER, Stack
@@ -179,3 +184,95 @@ async def test_the_word_payload_is_an_ordinary_word(stack: Stack, text: str) -> 
     await stack.settle()
     assert response.status_code == 200
     assert ack_text(response.text) or len(stack.ephemerals(VIEWER)) == 1
+
+
+# --- buttons ---------------------------------------------------------------------------------------
+
+BUTTON_IDS = [
+    ActionId.APPROVE.value,
+    ActionId.DENY.value,
+    ActionId.PAGE_NEXT.value,
+    ActionId.PAGE_PREV.value,
+    *(plan_action_id(verb) for verb in ("status", "groups", "vms", "watch", "failover", "undo", "continue")),
+    plan_action_id("continue") + ":RetryFailedStep",
+]
+
+
+@st.composite
+def button_value(draw: st.DrawFn) -> str:
+    """What a tampered or stale button could carry: junk, page requests, ids of the right shape."""
+    page = st.builds(
+        lambda c, p: json.dumps({"c": c, "p": p}),
+        st.one_of(table_command(junk_words=False), unicode_text),
+        st.integers(-3, 10_000),
+    )
+    plan_ids = st.sampled_from([*(plan.id for plan in default_estate().plans[:3]), "not-a-plan", ""])
+    plan_json = st.builds(lambda p, o: json.dumps({"plan_id": p, "option": o}), plan_ids, unicode_text)
+    value: str = draw(
+        st.one_of(
+            unicode_text,
+            tricky_text,
+            page,
+            plan_json,
+            plan_ids,
+            st.from_regex(r"[A-Za-z0-9_-]{8,64}", fullmatch=True),
+        )
+    )
+    return value
+
+
+def rewritten_click(stack: Stack, user: str, message_ts: str, action_id: str, value: str) -> SlackRequest:
+    """A click on the first button of a plan view the user was shown, with another id and value."""
+    built = stack.driver.build_click(
+        user_id=user,
+        channel_id=CHANNEL,
+        message_ts=message_ts,
+        action_id=plan_action_id("status"),
+        ephemeral=True,
+    )
+    payload = dict(built.payload)
+    payload["actions"] = [{**payload["actions"][0], "action_id": action_id, "value": value}]
+    return SlackRequest(
+        kind="block_actions",
+        body=urlencode({"payload": json.dumps(payload)}).encode(),
+        content_type=FORM,
+        payload=payload,
+        response_url=built.response_url,
+        trigger_id=built.trigger_id,
+    )
+
+
+@FUZZ_SETTINGS
+@given(action_id=st.sampled_from(BUTTON_IDS), value=button_value(), user=st.sampled_from([VIEWER, OPERATOR]))
+async def test_any_button_value_gets_an_answer_and_no_failure(
+    stack: Stack, caplog: pytest.LogCaptureFixture, action_id: str, value: str, user: str
+) -> None:
+    """Nothing in a button's value is trusted: any value on any of our buttons is answered kindly."""
+    workspace = stack.sandbox.workspace
+    detail = await plan_view(stack, user)
+    caplog.clear()
+    replies_before = len(workspace.ephemerals_for(CHANNEL, user))
+    posts_before = len(workspace.top_level(CHANNEL))
+    modals_before = stack.sandbox.log.count("views.open", ok=True)
+
+    response = await stack.driver.send(rewritten_click(stack, user, detail, action_id, value))
+    await stack.settle()
+
+    assert response.status_code == 200
+    assert failures(caplog.records) == [], (action_id, value)
+    replies = [m.text for m in workspace.ephemerals_for(CHANNEL, user)[replies_before:]]
+    posts = workspace.top_level(CHANNEL)[posts_before:]
+    modals = stack.sandbox.log.count("views.open", ok=True) - modals_before
+    assert all(UNEXPECTED not in r for r in replies), replies
+    assert len(replies) + len(posts) + modals >= 1, (action_id, value)
+    event(f"{action_id}: " + ("form" if modals else "reply" if replies else "channel"))
+
+
+async def plan_view(stack: Stack, user: str) -> str:
+    """The ts of the plan view ``user`` was shown (asked for on first use)."""
+    for reply in stack.sandbox.workspace.ephemerals_for(CHANNEL, user):
+        if reply.text.startswith("SAP Tier1:") and find_element(reply.blocks, plan_action_id("status")):
+            return reply.ts
+    await stack.driver.command('plan "SAP Tier1"', user_id=user, channel_id=CHANNEL)
+    await stack.settle()
+    return stack.sandbox.workspace.ephemerals_for(CHANNEL, user)[-1].ts
