@@ -78,6 +78,10 @@ _TOKEN_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
 )
 
 
+MIN_LITERAL_SECRET = 4
+"""The shortest registered secret that is searched for inside arbitrary text."""
+
+
 class Redactor:
     """Removes secrets from log events and texts: known token shapes, ``key=value`` pairs of
     secret-looking keys, values under secret-looking keys, and explicit values registered
@@ -90,9 +94,14 @@ class Redactor:
         self.add(*secrets)
 
     def add(self, *secrets: str) -> None:
-        """Register exact secret values (empty ones are ignored)."""
+        """Register exact secret values.
+
+        Values shorter than :data:`MIN_LITERAL_SECRET` are not matched as substrings: a
+        one-letter test password would otherwise blank out every word holding that letter.
+        (Values under secret-looking keys and known token shapes are redacted whatever their length.)
+        """
         for secret in secrets:
-            if not secret:
+            if len(secret) < MIN_LITERAL_SECRET:
                 continue
             # The value as it appears raw, JSON-escaped and repr-escaped in a rendered line.
             for form in (secret, json.dumps(secret)[1:-1], repr(secret)[1:-1]):

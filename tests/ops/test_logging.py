@@ -259,3 +259,11 @@ def test_redactor_text_keeps_everything_else() -> None:
     assert redactor.text("GET /Plans 200 in 12 ms") == "GET /Plans 200 in 12 ms"
     assert redactor.text("postgresql://bot:s3cret@db/vro") == f"postgresql://bot:{REDACTED}@db/vro"
     assert redactor.text("Authorization: Bearer abc.def") == f"Authorization: Bearer {REDACTED}"
+
+
+def test_a_very_short_secret_is_not_blanked_out_of_every_word() -> None:
+    """A one-letter password must not turn "missing VRO_URL" into "mi[REDACTED]..."."""
+    from bot.observability.logging import Redactor
+
+    redactor = Redactor(["s", "hunter2"])
+    assert redactor.text("missing VRO_URL; password hunter2") == "missing VRO_URL; password [REDACTED]"
