@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -61,6 +62,7 @@ DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_BACKOFF_MAX = 60.0
 DEFAULT_CLAIM_SECONDS = 120.0
 DEFAULT_IDLE_SECONDS = 1.0
+DEFAULT_MIN_PASS_SECONDS = 0.25
 # How far before a row's creation the crash-recovery lookup searches the channel history.
 LOOKUP_MARGIN = timedelta(minutes=2)
 
@@ -128,6 +130,7 @@ class OutboxSender:
         backoff_max: float = DEFAULT_BACKOFF_MAX,
         claim_seconds: float = DEFAULT_CLAIM_SECONDS,
         idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        min_pass_seconds: float = DEFAULT_MIN_PASS_SECONDS,
         rng: random.Random | None = None,
         on_failure: FailureHook | None = None,
     ) -> None:
@@ -144,6 +147,7 @@ class OutboxSender:
         self._backoff_max = backoff_max
         self._claim = timedelta(seconds=claim_seconds)
         self._idle = idle_seconds
+        self._min_pass = min_pass_seconds
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._on_failure = on_failure
         self._buckets: dict[str, TokenBucket] = {}
@@ -164,14 +168,19 @@ class OutboxSender:
         """One pass: send what every channel may send now. Returns the number of Slack calls."""
         self._wake_at = None
         async with self._sessions() as session:
-            channels = (
-                await session.scalars(
-                    select(OutboxMessage.channel).where(OutboxMessage.status == STATUS_PENDING).distinct()
+            rows = (
+                await session.execute(
+                    select(OutboxMessage.channel, OutboxMessage.kind)
+                    .where(OutboxMessage.status == STATUS_PENDING)
+                    .group_by(OutboxMessage.channel, OutboxMessage.kind)
                 )
             ).all()
-        if not channels:
+        if not rows:
             return 0
-        counts = await asyncio.gather(*(self._drain_channel(channel) for channel in channels))
+        kinds: dict[str, set[str]] = {}
+        for channel, kind in rows:
+            kinds.setdefault(channel, set()).add(kind)
+        counts = await asyncio.gather(*(self._drain_channel(channel, k) for channel, k in kinds.items()))
         return sum(counts)
 
     async def pending_count(self) -> int:
@@ -202,21 +211,36 @@ class OutboxSender:
             await self._clock.sleep(max(self.next_wake_in(), 0.001))
 
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
-        """Send forever (until ``stop`` is set): after each pass, sleep until due or woken."""
+        """Send forever (until ``stop`` is set): after each pass, sleep until due or woken.
+
+        Wake-ups closer together than ``min_pass_seconds`` share one pass, so a busy writer
+        (one commit per watch per poll) does not make the sender re-read every channel each time.
+        """
         stop = stop or asyncio.Event()
         while not stop.is_set():
+            started = self._clock.monotonic()
             try:
                 await self.send_due()
             except Exception:
                 log.exception("outbox pass failed; retrying after %ss", self._idle)
             self._wake.clear()
             await _first_of(self._clock.sleep(self.next_wake_in()), self._wake.wait(), stop.wait())
+            rest = self._min_pass - (self._clock.monotonic() - started)
+            if rest > 0 and not stop.is_set():
+                await _first_of(self._clock.sleep(rest), stop.wait())
 
     # -- posts -----------------------------------------------------------------------------------
 
-    async def _drain_channel(self, channel: str) -> int:
-        calls = await self._drain_posts(channel)
-        return calls + await self._drain_updates(channel)
+    async def _drain_channel(self, channel: str, kinds: set[str]) -> int:
+        calls = await self._drain_posts(channel) if KIND_POST in kinds else 0
+        if KIND_UPDATE in kinds:
+            # Cheap checks first: with the edit budget spent there is nothing to read.
+            wait = max(self._update_bucket.wait_time(), self._updates_blocked_until - self._clock.monotonic())
+            if wait > 0:
+                self._note_wake(wait)
+            else:
+                calls += await self._drain_updates(channel)
+        return calls
 
     def _bucket(self, channel: str) -> TokenBucket:
         bucket = self._buckets.get(channel)
@@ -238,6 +262,9 @@ class OutboxSender:
             if blocked > 0:
                 self._note_wake(blocked)
                 return calls
+            if (wait := self._bucket(channel).wait_time()) > 0:
+                self._note_wake(wait)
+                return calls
             now = self._clock.now()
             row, thread_ts, problem = await self._head_post(channel, now)
             if row is None:
@@ -248,7 +275,7 @@ class OutboxSender:
             if not self._bucket(channel).try_take():
                 self._note_wake(self._bucket(channel).wait_time())
                 return calls
-            if not await self._claim_row(row.id, now, mark_in_doubt=True):
+            if await self._claim_row(row.id, now, mark_in_doubt=True) is None:
                 return calls
             calls += await self._deliver_post(row, thread_ts)
 
@@ -290,7 +317,8 @@ class OutboxSender:
             return None, None, None  # the parent is not in Slack yet
         return row, parent.ts, None
 
-    async def _claim_row(self, row_id: int, now: datetime, *, mark_in_doubt: bool) -> bool:
+    async def _claim_row(self, row_id: int, now: datetime, *, mark_in_doubt: bool) -> dict[str, Any] | None:
+        """Claim a pending row for this sender; returns its payload as of the claim, or None."""
         values: dict[str, object] = {"claimed_by": self.owner, "claimed_until": now + self._claim}
         if mark_in_doubt:
             values["in_doubt"] = True
@@ -307,8 +335,10 @@ class OutboxSender:
                     ),
                 )
                 .values(**values)
+                .returning(OutboxMessage.payload)
             )
-        return bool(getattr(result, "rowcount", 0))
+            payload = result.scalar_one_or_none()
+        return payload if isinstance(payload, dict) else None
 
     async def _deliver_post(self, row: OutboxMessage, thread_ts: str | None) -> int:
         calls = 0
@@ -410,14 +440,16 @@ class OutboxSender:
         if not self._update_bucket.try_take():
             self._note_wake(self._update_bucket.wait_time())
             return 0
-        if not await self._claim_row(row.id, now, mark_in_doubt=False):
+        # The payload as claimed: a writer may have refreshed a pending edit in place meanwhile.
+        payload = await self._claim_row(row.id, now, mark_in_doubt=False)
+        if payload is None:
             return 0
         try:
             await self._poster.update_message(
                 channel=row.channel,
                 ts=ts,
-                text=str(row.payload.get("text", "")),
-                blocks=row.payload.get("blocks") or None,
+                text=str(payload.get("text", "")),
+                blocks=payload.get("blocks") or None,
                 key=row.key,
             )
         except SlackDeliveryError as exc:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,6 +88,29 @@ async def enqueue_update(
         payload=message.payload(),
         now=now,
     )
+
+
+async def refresh_pending_update(
+    session: AsyncSession, *, channel: str, target_key: str, message: Message
+) -> bool:
+    """Replace the payload of an edit of ``target_key`` that is still waiting, if there is one.
+
+    Edits of one message collapse anyway (only the newest is sent); refreshing the waiting one
+    in place keeps a busy writer from piling up rows. Returns False when none was waiting (the
+    caller then queues a new edit). A row a sender has claimed is left alone.
+    """
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.kind == KIND_UPDATE,
+            OutboxMessage.target_key == target_key,
+            OutboxMessage.status == STATUS_PENDING,
+            OutboxMessage.claimed_by.is_(None),
+        )
+        .values(payload=message.payload())
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def get_message(session: AsyncSession, key: str) -> OutboxMessage | None:

@@ -34,11 +34,10 @@ from typing import Any, TypeVar
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import defer
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.outbox.store import Message, enqueue_post, enqueue_update
+from bot.outbox.store import Message, enqueue_post, enqueue_update, refresh_pending_update
 from bot.vro import plan_states
 from bot.vro.errors import VroAuthError, VroError, VroNotFound, VroUnavailable
 from bot.vro.models import Page, PlanRuntimeDetails
@@ -299,21 +298,21 @@ class Watcher:
     async def poll_once(self) -> int:
         """One poll of every due watch this process may lease. Returns how many were polled."""
         now = self._clock.now()
-        ids = await self._claim_due(now)
-        if not ids:
+        rows = await self._claim_due(now)
+        if not rows:
             return 0
         limit = asyncio.Semaphore(self.config.concurrency)
 
-        async def one(watch_id: int) -> None:
+        async def one(row: Watch) -> None:
             async with limit:
                 try:
-                    await self._poll_watch(watch_id)
+                    await self._poll_watch(row)
                 except Exception:
-                    log.exception("watch %s: poll failed; trying again later", watch_id)
-                    await self._postpone(watch_id)
+                    log.exception("watch %s: poll failed; trying again later", row.id)
+                    await self._postpone(row.id)
 
-        await asyncio.gather(*(one(i) for i in ids))
-        return len(ids)
+        await asyncio.gather(*(one(row) for row in rows))
+        return len(rows)
 
     async def announce_once(self) -> list[int]:
         """Announce mode: open a watch in the announce channel for each plan that started running."""
@@ -366,7 +365,11 @@ class Watcher:
 
     # -- one poll --------------------------------------------------------------------------------
 
-    async def _claim_due(self, now: datetime) -> list[int]:
+    async def _claim_due(self, now: datetime) -> list[Watch]:
+        """Lease every due watch this process may poll; returns them (without their snapshot).
+
+        One statement for the whole cycle: the rows come back from the UPDATE itself.
+        """
         async with self._sessions() as session, session.begin():
             result = await session.execute(
                 update(Watch)
@@ -383,30 +386,25 @@ class Watcher:
                     lease_owner=self.owner,
                     lease_expires_at=now + timedelta(seconds=self.config.lease_grace_seconds),
                 )
-                .returning(Watch.id)
+                .returning(*_STATE_COLUMNS)
             )
-            return sorted(result.scalars().all())
+            rows = [Watch(**row._mapping) for row in result]
+        return sorted(rows, key=lambda row: row.id)
 
-    async def _load(self, watch_id: int) -> tuple[Watch, Snapshot] | None:
+    async def _snapshot(self, row: Watch) -> Snapshot:
+        """The watch's snapshot: from memory when this process wrote the current revision."""
+        cached = self._cache.get(row.id)
+        if cached is not None and cached.revision == row.revision:
+            return cached.snapshot
         async with self._sessions() as session:
-            row = await session.scalar(
-                select(Watch).options(defer(Watch.snapshot)).where(Watch.id == watch_id)
-            )
-            if row is None or row.status != STATUS_ACTIVE or row.lease_owner != self.owner:
-                return None
-            cached = self._cache.get(watch_id)
-            if cached is not None and cached.revision == row.revision:
-                return row, cached.snapshot
-            data = await session.scalar(select(Watch.snapshot).where(Watch.id == watch_id))
+            data = await session.scalar(select(Watch.snapshot).where(Watch.id == row.id))
         snapshot = Snapshot.from_json(data)
-        self._cache[watch_id] = _Cached(revision=row.revision, snapshot=snapshot)
-        return row, snapshot
+        self._cache[row.id] = _Cached(revision=row.revision, snapshot=snapshot)
+        return snapshot
 
-    async def _poll_watch(self, watch_id: int) -> None:
-        loaded = await self._load(watch_id)
-        if loaded is None:
-            return
-        row, snapshot = loaded
+    async def _poll_watch(self, row: Watch) -> None:
+        watch_id = row.id
+        snapshot = await self._snapshot(row)
         self.stats.polls += 1
         self.stats.polled[watch_id] += 1
         events: list[Event] = []
@@ -464,14 +462,17 @@ class Watcher:
         plan_name = new.plan.name if new.plan is not None and new.plan.name else row.plan_name
         info = _info(row, plan_name=plan_name)
         status = STATUS_FINISHED if finished else STATUS_ACTIVE
-        card = status_card(info, new, now=now, status=status, vro_unreachable=unreachable)
-        card_hash = _hash(card)
         cached = self._cache.get(row.id)
         card_due = (
             row.card_written_at is None
             or (now - row.card_written_at).total_seconds() >= self.config.card_interval
         )
-        write_card = (cached is None or cached.card_hash != card_hash) and (card_due or flush or finished)
+        card: Message | None = None
+        card_hash = cached.card_hash if cached is not None else ""
+        write_card = False
+        if card_due or flush or finished:  # rendering the card is only worth it when it may go out
+            card = status_card(info, new, now=now, status=status, vro_unreachable=unreachable)
+            write_card = cached is None or cached.card_hash != (card_hash := _hash(card))
         card_rev = row.card_rev + 1 if write_card else row.card_rev
         next_poll = now + timedelta(seconds=interval)
         values: dict[str, Any] = {
@@ -522,11 +523,7 @@ class Watcher:
         if finished:
             self._cache.pop(row.id, None)
         else:
-            self._cache[row.id] = _Cached(
-                revision=row.revision + 1,
-                snapshot=new,
-                card_hash=card_hash if write_card else (cached.card_hash if cached else ""),
-            )
+            self._cache[row.id] = _Cached(revision=row.revision + 1, snapshot=new, card_hash=card_hash)
         if self._record_lag and flush:
             self._lags(pending, now)
         if wrote:
@@ -592,13 +589,17 @@ class Watcher:
         message = card or status_card(
             info, snapshot, now=now, status=status, vro_unreachable=row.vro_unreachable
         )
+        target = row.card_key or _card_key(row.id)
+        if await refresh_pending_update(session, channel=row.channel, target_key=target, message=message):
+            self.stats.card_updates += 1
+            return True
         await enqueue_update(
             session,
             key=f"{_card_key(row.id)}:{rev}",
             channel=row.channel,
             message=message,
             now=now,
-            target_key=row.card_key or _card_key(row.id),
+            target_key=target,
         )
         self.stats.card_updates += 1
         return True
@@ -751,6 +752,10 @@ class Watcher:
         for event in events:
             if event.at is not None and event.kind in ("started", "completed", "failed", "skipped"):
                 self.stats.lags.append((now - event.at).total_seconds())
+
+
+# Every column but the snapshot (a big plan's snapshot is large and usually cached in memory).
+_STATE_COLUMNS = tuple(column for column in Watch.__table__.columns if column.key != "snapshot")
 
 
 def _card_key(watch_id: int) -> str:

@@ -303,3 +303,25 @@ async def test_a_reply_under_a_known_thread_ts_and_broadcast_is_passed_through(
     await sender(db_sessions, recorder, clock).run_until_idle()
     assert recorder.posts[0]["thread_ts"] == "111.000001"
     assert recorder.posts[0]["reply_broadcast"] is True
+
+
+async def test_a_waiting_edit_is_refreshed_in_place_and_the_sender_sends_the_refreshed_text(
+    db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster
+) -> None:
+    from bot.outbox.store import refresh_pending_update
+
+    await post(db_sessions, clock, "card", "v0")
+    async with db_sessions() as session, session.begin():
+        assert not await refresh_pending_update(
+            session, channel=CHANNEL, target_key="card", message=Message("v1")
+        )
+        await enqueue_update(
+            session, key="card:1", channel=CHANNEL, message=Message("v1"), target_key="card", now=clock.now()
+        )
+    async with db_sessions() as session, session.begin():
+        assert await refresh_pending_update(
+            session, channel=CHANNEL, target_key="card", message=Message("v2")
+        )
+    await sender(db_sessions, poster, clock).run_until_idle()
+    assert [c.params["text"] for c in slack.sandbox.log.calls("chat.update", ok=True)] == ["v2"]
+    assert len(await rows(db_sessions)) == 2  # the post and one edit row, not one row per refresh
