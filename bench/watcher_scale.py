@@ -114,7 +114,7 @@ async def main(
         session_factory=sessions,
         source=vro,
         clock=clock,
-        config=WatcherConfig(poll_seconds=poll, batch_seconds=batch_seconds, concurrency=32),
+        config=WatcherConfig(poll_seconds=poll, batch_seconds=batch_seconds),
         on_outbox=sender.wake,
         record_lag=True,
     )
