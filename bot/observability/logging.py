@@ -328,6 +328,20 @@ def request_context(*, request_id: str | None = None, **fields: object) -> Itera
         structlog.contextvars.bind_contextvars(**saved)
 
 
+def start_request(*, request_id: str | None = None, **fields: object) -> str:
+    """Start a new request's context in the current task, dropping the previous one's.
+
+    For frameworks that run the handler after the hook returns (Bolt's middleware), where
+    :func:`request_context`'s block would already be closed. Returns the request id.
+    """
+    rid = request_id or new_request_id()
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(
+        request_id=rid, **{k: v for k, v in fields.items() if v is not None}
+    )
+    return rid
+
+
 def bind_context(**fields: object) -> None:
     """Add fields to the current request's context (e.g. ``plan`` once the name is resolved)."""
     structlog.contextvars.bind_contextvars(**{k: v for k, v in fields.items() if v is not None})

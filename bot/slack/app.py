@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,6 +26,7 @@ from bot.approvals import messages as approval_messages
 from bot.approvals.policy import GroupResolver, Policy
 from bot.approvals.service import ApprovalService
 from bot.clock import Clock
+from bot.observability.logging import start_request
 from bot.slack.blocks.approvals import ApprovalCardView
 from bot.slack.blocks.home import home_view
 from bot.slack.blocks.kit import (
@@ -103,6 +104,21 @@ def build_app(
             user=user,
             response_url=response_url,
         )
+
+    @app.middleware
+    async def bind_request(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
+        """One request id per command, click or event, on every log line it causes (after the ack too).
+
+        Bolt runs listeners after the middleware chain has returned, in the same task, so the
+        context is bound here (replacing the previous request's) rather than in a ``with`` block;
+        the work spawned by the listener copies it.
+        """
+        user = (
+            body.get("user_id") or (body.get("user") or {}).get("id") or (body.get("event") or {}).get("user")
+        )
+        kind = body.get("command") or body.get("type") or "request"
+        start_request(user=user, kind=kind, channel=body.get("channel_id"))
+        await next()
 
     # --- the slash command -------------------------------------------------------------
 

@@ -209,6 +209,7 @@ class Controller:
             await reply(notice_message(UNEXPECTED, emoji=":warning:"))
         finally:
             self._record_command(cmd.verb, outcome)
+            log.info("command %s answered: %s", cmd.verb, outcome)
 
     async def _require_viewer(self, who: Invoker) -> None:
         policy = self._approvals.policy
