@@ -53,16 +53,20 @@ class Responder:
 
     async def __call__(self, message: Message, *, public: bool = False) -> None:
         if self._url is not None:
-            hook = AsyncWebhookClient(self._url)
-            response = await hook.send(
-                text=message.text,
-                blocks=message.blocks,
-                response_type="in_channel" if public else "ephemeral",
-                replace_original=False,
-            )
-            if response.status_code < 300:
-                return
-            log.warning("response_url answered %s; falling back to the Web API", response.status_code)
+            try:
+                hook = AsyncWebhookClient(self._url)
+                response = await hook.send(
+                    text=message.text,
+                    blocks=message.blocks,
+                    response_type="in_channel" if public else "ephemeral",
+                    replace_original=False,
+                )
+            except Exception as exc:  # aiohttp's errors, timeouts: the Web API may still work
+                log.warning("response_url unreachable (%s); falling back to the Web API", type(exc).__name__)
+            else:
+                if response.status_code < 300:
+                    return
+                log.warning("response_url answered %s; falling back to the Web API", response.status_code)
         if public:
             await self._client.chat_postMessage(
                 channel=self._channel, text=message.text, blocks=message.blocks

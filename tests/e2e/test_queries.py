@@ -42,3 +42,16 @@ async def test_each_query_gets_one_reply(stack: Stack, text: str) -> None:
     assert len(replies) == 1, replies
     assert replies[0].strip()
     assert "went wrong" not in replies[0]
+
+
+async def test_an_unreachable_response_url_falls_back_to_an_ephemeral_message(stack: Stack) -> None:
+    """Slack's response_url host failing must not leave the person without an answer."""
+    request = stack.driver.build_command("scopes", user_id=VIEWER, channel_id=CHANNEL)
+    broken = request.body.replace(
+        b"response_url=http", b"response_url=http%3A%2F%2F127.0.0.1%3A9%2Fx&old=http"
+    )
+    request = type(request)(**{**request.__dict__, "body": broken})
+    response = await stack.driver.send(request)
+    assert response.status_code == 200
+    await stack.settle()
+    assert len(stack.ephemerals(VIEWER)) == 1
