@@ -32,7 +32,13 @@ roles:
   approver: {{users: [{LEAD1}, {LEAD2}]}}
 defaults: {{role: operator, approvals: 2, approver_role: approver, ttl_minutes: 30}}
 """
-COMMANDS = ("plans", 'status "SAP Tier1"', 'plan "Web Frontend"', "help failover", 'disable "Payroll Restore"')
+COMMANDS = (
+    "plans",
+    'status "SAP Tier1"',
+    'plan "Web Frontend"',
+    "help failover",
+    'disable "Payroll Restore"',
+)
 BATCH = 50
 
 

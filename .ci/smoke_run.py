@@ -1,0 +1,117 @@
+"""Real-process smoke test of `vro-bot run` (HTTP mode), run by .ci/run.
+
+The simulator and the Slack sandbox are served on loopback; `vro-bot run` is started as its own
+process with nothing but environment variables, exactly as an operator would; then /healthz,
+/readyz and /metrics are read, a signed `/vro plans` and `/vro failover` are sent, the answers
+are awaited in the sandbox, and SIGTERM must stop the bot cleanly. Exits non-zero on failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bot.clock import SystemClock
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.server import create_sandbox, serve_asgi, serve_sandbox
+from bot.simulator.app import DEFAULT_PASSWORD, DEFAULT_USERNAME, create_simulator
+
+SECRET = "smoke-signing-secret"  # noqa: S105 - a throw-away local secret
+TOKEN = "xoxb-smoke-token"  # noqa: S105 - the sandbox's own token
+CHANNEL, USER = "C0SMOKE", "U0SMOKE"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_http(url: str, deadline: float) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                return await client.get(url)
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+
+async def main() -> int:
+    sandbox = create_sandbox(users={USER: "smoke"}, channels={CHANNEL: "smoke"}, tokens=frozenset({TOKEN}))
+    sim = create_simulator(clock=SystemClock())
+    port = free_port()
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        serve_sandbox(sandbox) as running,
+        serve_asgi(sim) as vro_url,
+    ):
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": running.api_url,
+            "VRO_URL": vro_url,
+            "VRO_USERNAME": DEFAULT_USERNAME,
+            "VRO_PASSWORD": DEFAULT_PASSWORD,
+            "DATABASE_URL": f"sqlite:///{Path(folder) / 'smoke.db'}",
+            "VRO_BOT_AUTO_MIGRATE": "true",
+            "VRO_BOT_HTTP_HOST": "127.0.0.1",
+            "VRO_BOT_HTTP_PORT": str(port),
+            "VRO_BOT_LOG_FORMAT": "json",
+        }
+        log = Path(folder) / "bot.log"
+        with log.open("w") as out:
+            bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env, stdout=out, stderr=out)  # noqa: ASYNC220 - started once, before the event loop has work
+            try:
+                base = f"http://127.0.0.1:{port}"
+                health = await wait_http(f"{base}/healthz", time.monotonic() + 30)
+                assert health.status_code == 200, health.text
+                ready = await wait_http(f"{base}/readyz", time.monotonic() + 10)
+                assert ready.status_code == 200, ready.text
+                async with httpx.AsyncClient(base_url=base) as http:
+                    driver = SlackDriver(
+                        http=http, signing_secret=SECRET, clock=SystemClock(), sandbox=sandbox
+                    )
+                    assert (
+                        await driver.command("plans", user_id=USER, channel_id=CHANNEL)
+                    ).status_code == 200
+                    reply = await driver.command('failover "SAP Tier1"', user_id=USER, channel_id=CHANNEL)
+                    assert reply.status_code == 200, reply.text
+                    await sandbox.log.wait_for("chat.postMessage", within_seconds=20)
+                    metrics = await http.get("/metrics")
+                    assert 'vro_bot_commands_total{outcome="ok",verb="plans"}' in metrics.text, metrics.text[
+                        :2000
+                    ]
+                deadline = time.monotonic() + 20
+                while not any(
+                    "SAP Tier1" in str(p.body) for h in sandbox.workspace.hooks.values() for p in h.posts
+                ):
+                    assert time.monotonic() < deadline, "no answer to /vro plans"
+                    await asyncio.sleep(0.2)
+                cards = sandbox.workspace.find_message_with_action(CHANNEL, "vro_approve")
+                assert len(cards) == 1, "no approval card for the failover"
+            finally:
+                bot.send_signal(signal.SIGTERM)
+                code = bot.wait(timeout=30)
+        text = log.read_text()
+        assert code == 0, f"vro-bot run exited {code}\n{text[-3000:]}"
+        assert '"level": "error"' not in text, text[-3000:]
+        assert SECRET not in text
+        assert TOKEN not in text
+        print("vro-bot run: healthz, readyz, a query, an approval card, metrics, clean stop")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
