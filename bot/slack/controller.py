@@ -155,6 +155,7 @@ class Controller:
         self._record_command = record_command or (lambda _verb, _outcome: None)
         self._record_approval = record_approval or (lambda _outcome: None)
         self._card_locks: dict[str, asyncio.Lock] = {}
+        self._names: dict[str, dict[str, str]] = {}
 
     # --- commands ----------------------------------------------------------------------
 
@@ -376,6 +377,10 @@ class Controller:
             channel=who.channel_id,
         )
         names = _param_names(cmd, resolved)
+        if names and outcome.request is not None:
+            # Names the person typed for the ids in the params (locations, plans), so redrawn
+            # cards read the same; lost on restart, when the card falls back to the ids.
+            self._names[outcome.request.id] = names
         if outcome.kind is OutcomeKind.REFUSED or outcome.request is None:
             await reply(notice_message(outcome.message, emoji=":no_entry:"))
             return "refused"
@@ -452,7 +457,7 @@ class Controller:
             if request is None or request.card_ts is None or request.card_channel is None:
                 return
             card = approval_card_message(
-                ApprovalCardView.from_request(request, param_names=_stored_names(request))
+                ApprovalCardView.from_request(request, param_names=self._names.get(request_id, {}))
             )
             try:
                 await self._slack.chat_update(
@@ -462,6 +467,7 @@ class Controller:
                 log.warning("approval card %s not updated: %s", request_id, slack_error(exc))
         if not request.is_open:
             self._card_locks.pop(request_id, None)
+            self._names.pop(request_id, None)
 
     async def _after_execution(self, outcome: Outcome, channel: str, card_ts: str) -> None:
         request = outcome.request
@@ -568,11 +574,6 @@ def slack_error(exc: Exception) -> str:
 def _param_names(cmd: ParsedCommand, resolved: Mapping[str, str]) -> dict[str, str]:
     """Ids in the params mapped back to what the user typed, for the card."""
     return {resolved[name]: ref.text for name, ref in cmd.refs.items() if name in resolved}
-
-
-def _stored_names(request: RequestView) -> dict[str, str]:
-    names = request.params.get("_names") if isinstance(request.params, dict) else None
-    return dict(names) if isinstance(names, dict) else {}
 
 
 def _execution_line(outcome: Outcome) -> str:
