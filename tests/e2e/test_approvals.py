@@ -148,3 +148,17 @@ async def test_zero_approval_actions_run_at_once_with_a_card(stack: Stack) -> No
     await stack.settle()
     assert action_posts(stack, "ReadinessCheck") == 1
     assert any("Readiness" in t or "check" in t.lower() for t in stack.top_level())
+
+
+async def test_a_redrawn_card_still_names_the_location_the_person_typed(stack: Stack) -> None:
+    """Ids go to VRO; people keep reading the names they typed, after every redraw of the card."""
+    await stack.driver.command(
+        'failback "CRM Replica" --location "Original VM Location"', user_id=OPERATOR, channel_id=CHANNEL
+    )
+    await stack.settle()
+    posted = card(stack)
+    assert "Original VM Location" in str(posted.blocks)
+    await click(stack, LEAD1)
+    redrawn = stack.sandbox.workspace.message(CHANNEL, posted.ts)
+    assert "Original VM Location" in str(redrawn.blocks)
+    assert action_posts(stack, "FailbackToProduction") == 1
