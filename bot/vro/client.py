@@ -82,6 +82,13 @@ DEFAULT_RETRY_TOTAL_SECONDS: Final = 30.0
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
+# Parametrized once: ``Page[X]`` costs a cache lookup in pydantic on every evaluation, and the
+# watcher reads these pages many times a second.
+_GROUPS_RUNTIME: Final = Page[GroupRuntimeDetails]
+_VMS_RUNTIME: Final = Page[VmRuntimeDetails]
+_STEPS_RUNTIME: Final = Page[StepRuntimeDetails]
+_EXECUTION_DETAILS: Final = Page[ExecutionDetail]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
@@ -647,7 +654,7 @@ class VroClient:
             target=f"the progress of the groups of plan {plan_id}",
         )
         params = _collection_params(start, limit, filter, sort)
-        return _parse(Page[GroupRuntimeDetails], await self._get(op, params), op)
+        return _parse(_GROUPS_RUNTIME, await self._get(op, params), op)
 
     async def get_group_vms_runtime(
         self,
@@ -670,7 +677,7 @@ class VroClient:
             target=f"the progress of the VMs of group {group_id} in plan {plan_id}",
         )
         params = _collection_params(start, limit, filter, sort)
-        return _parse(Page[VmRuntimeDetails], await self._get(op, params), op)
+        return _parse(_VMS_RUNTIME, await self._get(op, params), op)
 
     async def get_group_steps_runtime(
         self,
@@ -694,7 +701,7 @@ class VroClient:
             target=f"the progress of the steps of group {group_id} in plan {plan_id}",
         )
         params = _collection_params(start, limit, filter, sort)
-        return _parse(Page[StepRuntimeDetails], await self._get(op, params), op)
+        return _parse(_STEPS_RUNTIME, await self._get(op, params), op)
 
     async def get_vm_steps_runtime(
         self,
@@ -718,7 +725,7 @@ class VroClient:
             target=f"the progress of the steps of VM {vm_id} in plan {plan_id}",
         )
         params = _collection_params(start, limit, filter, sort)
-        return _parse(Page[StepRuntimeDetails], await self._get(op, params), op)
+        return _parse(_STEPS_RUNTIME, await self._get(op, params), op)
 
     async def get_step_runtime(
         self,
@@ -741,7 +748,7 @@ class VroClient:
             target=f"the details of step {step_id} in plan {plan_id}",
         )
         params = _collection_params(start, limit, filter, sort)
-        return _parse(Page[ExecutionDetail], await self._get(op, params), op)
+        return _parse(_EXECUTION_DETAILS, await self._get(op, params), op)
 
     # --- plumbing ---------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -94,6 +94,10 @@ class WatcherConfig:
     announce_seconds: float = 30.0
     concurrency: int = 16  # watches polled at once
     fetch_concurrency: int = 8  # VRO requests at once within one watch's poll
+    # VRO requests at once over all watches. Without a bound, ``concurrency`` x
+    # ``fetch_concurrency`` requests queue inside httpx's connection pool, whose bookkeeping
+    # costs grow with the queue (and VRO gains nothing from a hundred parallel reads).
+    vro_concurrency: int = 8
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> WatcherConfig:
@@ -156,6 +160,7 @@ class Watcher:
         self._announced: set[str] = set()
         self._next_announce = 0.0
         self._wake = asyncio.Event()
+        self._vro_limit = asyncio.Semaphore(self.config.vro_concurrency)
         self.stats = WatcherStats()
 
     # -- public API ------------------------------------------------------------------------------
@@ -684,7 +689,16 @@ class Watcher:
 
     async def _call(self, call: Awaitable[T]) -> T:
         self.stats.vro_requests += 1
-        return await call
+        try:
+            await self._vro_limit.acquire()
+        except BaseException:
+            if isinstance(call, Coroutine):
+                call.close()  # cancelled while waiting for a turn: the request never starts
+            raise
+        try:
+            return await call
+        finally:
+            self._vro_limit.release()
 
     async def _all_pages(self, fetch: Callable[[int | None, int | None], Awaitable[Page[T]]]) -> list[T]:
         page = await self._call(fetch(None, None))
