@@ -7,12 +7,13 @@ that is already there does nothing: that is what makes a replayed poll harmless.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, Update, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -100,15 +101,8 @@ async def refresh_pending_update(
     caller then queues a new edit). A row a sender has claimed is left alone.
     """
     result = await session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.channel == channel,
-            OutboxMessage.kind == KIND_UPDATE,
-            OutboxMessage.target_key == target_key,
-            OutboxMessage.status == STATUS_PENDING,
-            OutboxMessage.claimed_by.is_(None),
-        )
-        .values(payload=message.payload())
+        _refresh_statement(),
+        {"o_channel": channel, "o_target_key": target_key, "v_payload": message.payload()},
     )
     return bool(getattr(result, "rowcount", 0))
 
@@ -132,14 +126,41 @@ async def _insert(session: AsyncSession, *, key: str, now: datetime, **values: A
         "created_at": now,
         **values,
     }
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt: Any = (
-            postgresql.insert(OutboxMessage).values(row).on_conflict_do_nothing(index_elements=["key"])
-        )
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(OutboxMessage).values(row).on_conflict_do_nothing(index_elements=["key"])
-    else:  # pragma: no cover - DATABASE_URL only accepts the two above
-        raise ValueError(f"unsupported database {dialect}")
-    result = await session.execute(stmt)
+    result = await session.execute(_insert_statement(session.get_bind().dialect.name), row)
     return bool(getattr(result, "rowcount", 0))
+
+
+# The statements are built once and run with bound parameters: building them per message (ORM
+# attribute comparisons, coercions) cost more CPU than running them.
+
+
+def _table() -> Table:
+    table = OutboxMessage.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+@functools.cache
+def _insert_statement(dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING``; the columns are the parameters' keys."""
+    if dialect == "postgresql":
+        return postgresql.insert(_table()).on_conflict_do_nothing(index_elements=["key"])
+    if dialect == "sqlite":
+        return sqlite.insert(_table()).on_conflict_do_nothing(index_elements=["key"])
+    raise ValueError(f"unsupported database {dialect}")  # pragma: no cover - DATABASE_URL allows two
+
+
+@functools.cache
+def _refresh_statement() -> Update:
+    table = _table()
+    return (
+        update(table)
+        .where(
+            table.c.channel == bindparam("o_channel"),
+            table.c.kind == KIND_UPDATE,
+            table.c.target_key == bindparam("o_target_key"),
+            table.c.status == STATUS_PENDING,
+            table.c.claimed_by.is_(None),
+        )
+        .values(payload=bindparam("v_payload", type_=table.c.payload.type))
+    )

@@ -21,6 +21,7 @@ single-replica: it serializes writers, but use one bot process on SQLite.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, Update, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -497,17 +498,10 @@ class Watcher:
             values["snapshot"] = new.to_json()
         if finished:
             values.update(status=STATUS_FINISHED, finished_at=now, lease_owner=None, lease_expires_at=None)
+        params = {f"v_{key}": value for key, value in values.items()}
+        params.update(w_id=row.id, w_revision=row.revision, w_owner=self.owner)
         async with self._sessions() as session, session.begin():
-            result = await session.execute(
-                update(Watch)
-                .where(
-                    Watch.id == row.id,
-                    Watch.revision == row.revision,
-                    Watch.lease_owner == self.owner,
-                    Watch.status == STATUS_ACTIVE,
-                )
-                .values(**values)
-            )
+            result = await session.execute(_advance_statement(frozenset(values)), params)
             if not getattr(result, "rowcount", 0):
                 # Stopped, or leased by another replica meanwhile: this poll never happened.
                 self.stats.lost_leases += 1
@@ -770,6 +764,27 @@ class Watcher:
 
 # Every column but the snapshot (a big plan's snapshot is large and usually cached in memory).
 _STATE_COLUMNS = tuple(column for column in Watch.__table__.columns if column.key != "snapshot")
+
+
+@functools.cache
+def _advance_statement(columns: frozenset[str]) -> Update:
+    """The poll's guarded UPDATE of ``columns``, built once per column set (bound ``v_<column>``).
+
+    Building the statement anew on every poll (ORM attribute comparisons, coercions) cost more
+    CPU than running it.
+    """
+    table = Watch.__table__
+    assert isinstance(table, Table)
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("w_id"),
+            table.c.revision == bindparam("w_revision"),
+            table.c.lease_owner == bindparam("w_owner"),
+            table.c.status == STATUS_ACTIVE,
+        )
+        .values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in sorted(columns)})
+    )
 
 
 def _card_key(watch_id: int) -> str:
