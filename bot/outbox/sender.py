@@ -18,6 +18,7 @@ Exactly once, through crashes and a second replica:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import uuid
@@ -27,8 +28,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, Table, Update, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from bot.clock import Clock
 from bot.outbox.poster import (
@@ -287,16 +289,7 @@ class OutboxSender:
         ``(None, None, None)`` means nothing to send now (empty, waiting, or claimed elsewhere).
         """
         async with self._sessions() as session:
-            row = await session.scalar(
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.channel == channel,
-                    OutboxMessage.status == STATUS_PENDING,
-                    OutboxMessage.kind == KIND_POST,
-                )
-                .order_by(OutboxMessage.id)
-                .limit(1)
-            )
+            row = await session.scalar(_head_statement(), {"o_channel": channel})
             if row is None:
                 return None, None, None
             if row.next_attempt_at > now:
@@ -307,7 +300,7 @@ class OutboxSender:
                 return None, None, None  # another sender is on it
             if row.parent_key is None:
                 return row, row.thread_ts, None
-            parent = await session.scalar(select(OutboxMessage).where(OutboxMessage.key == row.parent_key))
+            parent = await session.scalar(_by_key_statement(), {"o_key": row.parent_key})
         if parent is None:
             return row, None, "parent_missing"
         if parent.status in (STATUS_FAILED, STATUS_SUPERSEDED):
@@ -319,24 +312,9 @@ class OutboxSender:
 
     async def _claim_row(self, row_id: int, now: datetime, *, mark_in_doubt: bool) -> dict[str, Any] | None:
         """Claim a pending row for this sender; returns its payload as of the claim, or None."""
-        values: dict[str, object] = {"claimed_by": self.owner, "claimed_until": now + self._claim}
-        if mark_in_doubt:
-            values["in_doubt"] = True
+        params = {"o_id": row_id, "o_owner": self.owner, "o_now": now, "o_until": now + self._claim}
         async with self._sessions() as session, session.begin():
-            result = await session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == row_id,
-                    OutboxMessage.status == STATUS_PENDING,
-                    or_(
-                        OutboxMessage.claimed_by.is_(None),
-                        OutboxMessage.claimed_by == self.owner,
-                        OutboxMessage.claimed_until < now,
-                    ),
-                )
-                .values(**values)
-                .returning(OutboxMessage.payload)
-            )
+            result = await session.execute(_claim_statement(mark_in_doubt), params)
             payload = result.scalar_one_or_none()
         return payload if isinstance(payload, dict) else None
 
@@ -474,18 +452,7 @@ class OutboxSender:
     async def _mark_sent(self, row_id: int, ts: str) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row_id)
-                .values(
-                    status=STATUS_SENT,
-                    ts=ts,
-                    sent_at=self._clock.now(),
-                    in_doubt=False,
-                    error=None,
-                    attempts=OutboxMessage.attempts + 1,
-                    claimed_by=None,
-                    claimed_until=None,
-                )
+                _mark_sent_statement(), {"o_id": row_id, "o_ts": ts, "o_now": self._clock.now()}
             )
 
     async def _retry_later(self, row: OutboxMessage, exc: SlackDeliveryError) -> None:
@@ -581,6 +548,82 @@ class OutboxSender:
                     await self._on_failure(failure)
                 except Exception:
                     log.exception("outbox failure hook raised for %s", failure.key)
+
+
+# The statements of every post are built once and run with bound parameters: building them per
+# row (ORM attribute comparisons, coercions) cost more CPU than running them.
+
+
+def _table() -> Table:
+    table = OutboxMessage.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+@functools.cache
+def _head_statement() -> Select[tuple[OutboxMessage]]:
+    """A channel's oldest pending post (``o_channel``)."""
+    return (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.channel == bindparam("o_channel"),
+            OutboxMessage.status == STATUS_PENDING,
+            OutboxMessage.kind == KIND_POST,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(1)
+    )
+
+
+@functools.cache
+def _by_key_statement() -> Select[tuple[OutboxMessage]]:
+    return select(OutboxMessage).where(OutboxMessage.key == bindparam("o_key"))
+
+
+@functools.cache
+def _claim_statement(mark_in_doubt: bool) -> ReturningUpdate[tuple[dict[str, Any]]]:
+    """Claim row ``o_id`` for ``o_owner`` until ``o_until`` if free at ``o_now``; its payload."""
+    table = _table()
+    values: dict[str, Any] = {
+        "claimed_by": bindparam("o_owner", type_=table.c.claimed_by.type),
+        "claimed_until": bindparam("o_until", type_=table.c.claimed_until.type),
+    }
+    if mark_in_doubt:
+        values["in_doubt"] = True
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("o_id"),
+            table.c.status == STATUS_PENDING,
+            or_(
+                table.c.claimed_by.is_(None),
+                table.c.claimed_by == bindparam("o_owner"),
+                table.c.claimed_until < bindparam("o_now", type_=table.c.claimed_until.type),
+            ),
+        )
+        .values(values)
+        .returning(table.c.payload)
+    )
+
+
+@functools.cache
+def _mark_sent_statement() -> Update:
+    """Row ``o_id`` went out as Slack message ``o_ts`` at ``o_now``."""
+    table = _table()
+    return (
+        update(table)
+        .where(table.c.id == bindparam("o_id"))
+        .values(
+            status=STATUS_SENT,
+            ts=bindparam("o_ts", type_=table.c.ts.type),
+            sent_at=bindparam("o_now", type_=table.c.sent_at.type),
+            in_doubt=False,
+            error=None,
+            attempts=table.c.attempts + 1,
+            claimed_by=None,
+            claimed_until=None,
+        )
+    )
 
 
 async def _first_of(*aws: Awaitable[object]) -> None:
