@@ -269,6 +269,30 @@ def _status_line(view: ApprovalCardView) -> str:
     )
 
 
+def decision_buttons(view: ApprovalCardView, *, block_id: str) -> Block:
+    """Approve (with a confirm dialog for destructive verbs) and Deny; each value is the request id only."""
+    what = verb_title(view.verb).lower()
+    approve_confirm = None
+    if view.destructive:
+        approve_confirm = confirm(
+            f"Approve {what}?",
+            clip(
+                f"This runs {what} on {view.plan_name} (now {view.plan_state}) as soon as the approvals are in.",
+                300,
+            ),
+            ok=f"Approve {what}",
+        )
+    return actions(
+        [
+            button(
+                "Approve", ActionId.APPROVE, view.request_id, style="primary", confirm_dialog=approve_confirm
+            ),
+            button("Deny", ActionId.DENY, view.request_id, style="danger"),
+        ],
+        block_id=block_id,
+    )
+
+
 def approval_card_message(view: ApprovalCardView) -> Message:
     """The card posted in the channel for an action request, in any of its states.
 
@@ -302,32 +326,8 @@ def approval_card_message(view: ApprovalCardView) -> Message:
         context(_status_line(view)),
     ]
     if view.is_open:
-        approve_confirm = None
-        if view.destructive:
-            approve_confirm = confirm(
-                f"Approve {what}?",
-                clip(
-                    f"This runs {what} on {view.plan_name} (now {view.plan_state}) as soon as the approvals are in.",
-                    300,
-                ),
-                ok=f"Approve {what}",
-            )
-        blocks.append(
-            actions(
-                [
-                    button(
-                        "Approve",
-                        ActionId.APPROVE,
-                        view.request_id,
-                        style="primary",
-                        confirm_dialog=approve_confirm,
-                    ),
-                    button("Deny", ActionId.DENY, view.request_id, style="danger"),
-                ],
-                # a new block id per count of approvals, so Slack redraws the buttons on update
-                block_id=f"decide:{view.request_id}:{len(view.approvers)}",
-            )
-        )
+        # a new block id per count of approvals, so Slack redraws the buttons on update
+        blocks.append(decision_buttons(view, block_id=f"decide:{view.request_id}:{len(view.approvers)}"))
     status_word = view.status.value.replace("_", " ")
     text = f"{what.capitalize()} of {view.plan_name} requested by {mention(view.requester)}: {status_word}"
     return Message(clip(text, FALLBACK_TEXT_LIMIT), blocks)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from bot.slack.blocks.approvals import ApprovalCardView, mention
+from bot.slack.blocks.approvals import ApprovalCardView, decision_buttons, mention
 from bot.slack.blocks.kit import (
     MAX_SECTION_TEXT,
     ActionId,
@@ -14,7 +14,6 @@ from bot.slack.blocks.kit import (
     actions,
     button,
     clip,
-    confirm,
     context,
     cut_notice,
     divider,
@@ -39,38 +38,15 @@ MAX_HOME_PLAN_SECTIONS: Final = 20
 
 
 def _approval_blocks(view: ApprovalCardView) -> list[Block]:
-    what = verb_title(view.verb).lower()
     reason = f"\n*Reason:* {esc(clip(view.reason, 300))}" if view.reason else ""
     text = (
         f"*{esc(verb_title(view.verb))}* plan *{esc(view.plan_name)}* (now {esc(view.plan_state)}) "
         f"asked by {mention(view.requester)}{reason}\n"
         f"{len(view.approvers)} of {view.approvals_required} approvals · expires {when(view.expires_at)}"
     )
-    approve_confirm = None
-    if view.destructive:
-        approve_confirm = confirm(
-            f"Approve {what}?",
-            clip(
-                f"This runs {what} on {view.plan_name} (now {view.plan_state}) once the approvals are in.",
-                300,
-            ),
-            ok=f"Approve {what}",
-        )
     return [
         section(clip(text, MAX_SECTION_TEXT)),
-        actions(
-            [
-                button(
-                    "Approve",
-                    ActionId.APPROVE,
-                    view.request_id,
-                    style="primary",
-                    confirm_dialog=approve_confirm,
-                ),
-                button("Deny", ActionId.DENY, view.request_id, style="danger"),
-            ],
-            block_id=f"home_decide:{view.request_id}:{len(view.approvers)}",
-        ),
+        decision_buttons(view, block_id=f"home_decide:{view.request_id}:{len(view.approvers)}"),
     ]
 
 
