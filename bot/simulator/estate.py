@@ -53,7 +53,7 @@ class StepSpec(SpecModel):
     checkDuration: float = Field(default=1.0, ge=0, description="simulated seconds per check")
     outcome: Literal["Success", "Warning", "Error"] = "Success"
     outcomeOn: list[str] = Field(
-        default_factory=lambda: list(FORWARD_OPERATIONS),
+        default_factory=lambda: [str(op) for op in FORWARD_OPERATIONS],
         description="operations the outcome applies to; others succeed",
     )
     errorAttempts: int = Field(default=1, ge=0, description="attempts that fail before a retry succeeds")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Final, Self
 
 from pydantic import BaseModel, ConfigDict
@@ -18,31 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.vro.client import VroClient
 from bot.vro.errors import VroError
 from bot.vro.models import ContinueOption
-
-
-class PlanAction(StrEnum):
-    """VRO plan operations the bot can run (values are VRO's operation names)."""
-
-    ENABLE = "Enable"
-    DISABLE = "Disable"
-    HALT = "Halt"
-    FAILOVER = "Failover"
-    PERMANENT_FAILOVER = "PermanentFailover"
-    FAILBACK_TO_PRODUCTION = "FailbackToProduction"
-    PREPARE_TO_FAILBACK = "PrepareToFailback"
-    SWITCHOVER_TO_PRODUCTION = "SwitchoverToProduction"
-    COMMIT_FAILBACK = "CommitFailback"
-    UNDO = "Undo"
-    RESET_STATE = "ResetState"
-    RESET_CHANGE_LOG = "ResetChangeLog"
-    RESTORE = "Restore"
-    CONTINUE = "Continue"
-    READINESS_CHECK = "ReadinessCheck"
-    SCHEDULE_AT = "ScheduleAt"
-    SCHEDULE_AFTER = "ScheduleAfter"
-    DELETE_SCHEDULE = "DeleteSchedule"
-    CLONE = "Clone"
-
+from bot.vro.plan_states import PlanAction as PlanAction  # re-exported: the actions and their runner
 
 ACTION_LABELS: Final[Mapping[PlanAction, str]] = {
     PlanAction.ENABLE: "Enable",

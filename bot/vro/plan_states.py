@@ -18,52 +18,55 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 from bot.vro.models import PlanMode, PlanType
 
 # --- actions --------------------------------------------------------------------------------
 
-ENABLE = "Enable"
-DISABLE = "Disable"
-HALT = "Halt"
-FAILOVER = "Failover"
-PERMANENT_FAILOVER = "PermanentFailover"
-FAILBACK_TO_PRODUCTION = "FailbackToProduction"
-PREPARE_TO_FAILBACK = "PrepareToFailback"
-SWITCHOVER_TO_PRODUCTION = "SwitchoverToProduction"
-COMMIT_FAILBACK = "CommitFailback"
-UNDO = "Undo"
-RESET_STATE = "ResetState"
-RESET_CHANGE_LOG = "ResetChangeLog"
-RESTORE = "Restore"
-CONTINUE = "Continue"
-READINESS_CHECK = "ReadinessCheck"
-SCHEDULE_AT = "ScheduleAt"
-SCHEDULE_AFTER = "ScheduleAfter"
-DELETE_SCHEDULE = "DeleteSchedule"
-CLONE = "Clone"
 
-ALL_ACTIONS: tuple[str, ...] = (
-    ENABLE,
-    DISABLE,
-    HALT,
-    FAILOVER,
-    PERMANENT_FAILOVER,
-    FAILBACK_TO_PRODUCTION,
-    PREPARE_TO_FAILBACK,
-    SWITCHOVER_TO_PRODUCTION,
-    COMMIT_FAILBACK,
-    UNDO,
-    RESET_STATE,
-    RESET_CHANGE_LOG,
-    RESTORE,
-    CONTINUE,
-    READINESS_CHECK,
-    SCHEDULE_AT,
-    SCHEDULE_AFTER,
-    DELETE_SCHEDULE,
-    CLONE,
+class PlanAction(StrEnum):
+    """VRO plan operations the bot can run (values are VRO's operation names).
+
+    Defined here, with the state machine that says when each is allowed, so the simulator and
+    the bot share one list; ``bot.vro.actions`` re-exports it next to ``perform``.
+    """
+
+    ENABLE = "Enable"
+    DISABLE = "Disable"
+    HALT = "Halt"
+    FAILOVER = "Failover"
+    PERMANENT_FAILOVER = "PermanentFailover"
+    FAILBACK_TO_PRODUCTION = "FailbackToProduction"
+    PREPARE_TO_FAILBACK = "PrepareToFailback"
+    SWITCHOVER_TO_PRODUCTION = "SwitchoverToProduction"
+    COMMIT_FAILBACK = "CommitFailback"
+    UNDO = "Undo"
+    RESET_STATE = "ResetState"
+    RESET_CHANGE_LOG = "ResetChangeLog"
+    RESTORE = "Restore"
+    CONTINUE = "Continue"
+    READINESS_CHECK = "ReadinessCheck"
+    SCHEDULE_AT = "ScheduleAt"
+    SCHEDULE_AFTER = "ScheduleAfter"
+    DELETE_SCHEDULE = "DeleteSchedule"
+    CLONE = "Clone"
+
+
+# Short names for the tables below.
+ENABLE, DISABLE, HALT = PlanAction.ENABLE, PlanAction.DISABLE, PlanAction.HALT
+FAILOVER, PERMANENT_FAILOVER = PlanAction.FAILOVER, PlanAction.PERMANENT_FAILOVER
+FAILBACK_TO_PRODUCTION, PREPARE_TO_FAILBACK = (
+    PlanAction.FAILBACK_TO_PRODUCTION,
+    PlanAction.PREPARE_TO_FAILBACK,
 )
+SWITCHOVER_TO_PRODUCTION, COMMIT_FAILBACK = PlanAction.SWITCHOVER_TO_PRODUCTION, PlanAction.COMMIT_FAILBACK
+UNDO, RESET_STATE, RESET_CHANGE_LOG = PlanAction.UNDO, PlanAction.RESET_STATE, PlanAction.RESET_CHANGE_LOG
+RESTORE, CONTINUE, READINESS_CHECK = PlanAction.RESTORE, PlanAction.CONTINUE, PlanAction.READINESS_CHECK
+SCHEDULE_AT, SCHEDULE_AFTER = PlanAction.SCHEDULE_AT, PlanAction.SCHEDULE_AFTER
+DELETE_SCHEDULE, CLONE = PlanAction.DELETE_SCHEDULE, PlanAction.CLONE
+
+ALL_ACTIONS: tuple[str, ...] = tuple(PlanAction)
 
 # How an action reads in a sentence ("Permanent failover is not possible ...").
 ACTION_TITLES: dict[str, str] = {
