@@ -29,6 +29,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from bot.approvals.policy import Policy
 from bot.clock import FakeClock
 from bot.offline import OfflineStack, offline_stack
+from bot.runtime import active_watches
 from bot.sandbox.transcript import ButtonRef, render_channel
 from bot.watcher.service import WatcherConfig
 
@@ -216,8 +217,6 @@ async def _run_until_idle(
 
 
 async def _active_watches(stack: OfflineStack) -> int:
-    from bot.runtime import active_watches
-
     return await active_watches(stack.bot.sessions)
 
 

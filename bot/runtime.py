@@ -16,7 +16,6 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -444,7 +443,3 @@ async def _check(settings: Settings) -> int:
         ),
     ]
     return await run_check_command(checks, redactor=redactor)
-
-
-# Used by tests and the demo to shorten the expiry sweep without reaching into the loop.
-EXPIRY_SWEEP = timedelta(seconds=EXPIRY_SWEEP_SECONDS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -585,8 +585,3 @@ def _execution_line(outcome: Outcome) -> str:
     if outcome.kind is OutcomeKind.OUTCOME_UNKNOWN:
         return f":warning: {outcome.message}"
     return f":x: {outcome.message}"
-
-
-# Keep the type checker aware of the callables the listeners pass in.
-ReplyFactory = Callable[[Invoker], Reply]
-AsyncNoArg = Callable[[], Awaitable[None]]
