@@ -42,10 +42,10 @@ from bot.slack.blocks.plans import (
 from bot.slack.blocks.replies import error_message, help_message, notice_message
 from bot.slack.blocks.runtime import status_message
 from bot.slack.grammar import Kind, ParsedCommand, Ref, RefKind
-from bot.vro import plan_states
 from bot.vro.client import VroClient
 from bot.vro.errors import VroError, VroNotFound, VroUnavailable
 from bot.vro.models import (
+    GroupRuntimeDetails,
     Plan,
     PlanGroup,
     PlanStep,
@@ -340,7 +340,7 @@ class Controller:
         # Expand only the groups that are running or went wrong: the tree stays readable.
         notable = [g for g in groups if g.executionState == "Running" or g.errorCount or g.warningCount]
         for group in notable[:MAX_RUNTIME_GROUPS_EXPANDED]:
-            if (group.groupType or "").lower().startswith("virtual"):
+            if _is_virtual(group):
                 steps[group.id] = (await self._vro.get_group_steps_runtime(plan.id, group.id)).data
             else:
                 vms[group.id] = (await self._vro.get_group_vms_runtime(plan.id, group.id)).data
@@ -532,9 +532,6 @@ class Controller:
         except VroNotFound:
             return None
 
-    async def allowed_verbs(self, plan: Plan) -> frozenset[str]:
-        return plan_states.allowed_actions(plan.planType or "", plan.state or "", plan.planMode or "")
-
 
 class _Refused(Exception):
     pass
@@ -547,7 +544,7 @@ def _resolved(ref: Ref, items: Sequence[Any], noun: str) -> Any:
     raise ResolveFailed(found.message)
 
 
-def _is_virtual(group: PlanGroup) -> bool:
+def _is_virtual(group: PlanGroup | GroupRuntimeDetails) -> bool:
     return (group.groupType or "").lower().startswith("virtual")
 
 
