@@ -14,15 +14,16 @@ the injected clock.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
+from bot.approvals.rules import CheckMode, CheckRule, GroupNeed
 from bot.clock import Clock
 from bot.config import ConfigError
 from bot.vro import plan_states as ps
@@ -32,6 +33,8 @@ QUERY_ROLE = "viewer"
 DEFAULT_GROUP_TTL_SECONDS = 300.0
 MAX_APPROVALS = 10
 MAX_TTL_MINUTES = 7 * 24 * 60
+MAX_CHECK_AGE_HOURS = 365 * 24
+MAX_RTO_MINUTES = 30 * 24 * 60
 
 # The action verbs of the slash command and the VRO operation(s) each may send.
 VERB_ACTIONS: Mapping[str, frozenset[str]] = {
@@ -130,20 +133,55 @@ class RoleSpec(_Strict):
     groups: tuple[str, ...] = ()
 
 
+class GroupNeedSpec(_Strict):
+    role: str
+    count: int = Field(default=1, ge=1, le=MAX_APPROVALS)
+
+
+class AllOf(_Strict):
+    """``{all_of: [{role: dr_lead, count: 1}, {role: app_owner, count: 1}]}``."""
+
+    all_of: tuple[GroupNeedSpec, ...] = Field(min_length=1)
+
+
+def _approvals_kind(value: Any) -> str:
+    return "groups" if isinstance(value, dict | AllOf) else "number"
+
+
+# A number, or approvals from distinct groups. The tags never show in error messages.
+Approvals = Annotated[
+    Annotated[int, Field(ge=0, le=MAX_APPROVALS), Tag("number")] | Annotated[AllOf, Tag("groups")],
+    Discriminator(_approvals_kind),
+]
+
+
+class RequireCheck(_Strict):
+    """``require_check: {max_age_hours: 24, mode: refuse}``."""
+
+    max_age_hours: float = Field(default=24.0, gt=0, le=MAX_CHECK_AGE_HOURS)
+    mode: Literal["refuse", "warn"] = "refuse"
+
+
+class PlanOverride(_Strict):
+    rto_minutes: int | None = Field(default=None, ge=1, le=MAX_RTO_MINUTES)
+
+
 class Defaults(_Strict):
     role: str = "operator"
-    approvals: int = Field(default=1, ge=0, le=MAX_APPROVALS)
+    approvals: Approvals = 1
     approver_role: str = "approver"
     ttl_minutes: int = Field(default=30, ge=1, le=MAX_TTL_MINUTES)
     reason_required: bool = False
+    rto_minutes: int | None = Field(default=None, ge=1, le=MAX_RTO_MINUTES)
 
 
 class ActionOverride(_Strict):
     role: str | None = None
-    approvals: int | None = Field(default=None, ge=0, le=MAX_APPROVALS)
+    approvals: Approvals | None = None
     approver_role: str | None = None
     ttl_minutes: int | None = Field(default=None, ge=1, le=MAX_TTL_MINUTES)
     reason_required: bool | None = None
+    require_check: RequireCheck | None = None
 
 
 def _builtin_roles() -> dict[str, RoleSpec]:
@@ -155,6 +193,7 @@ class PolicyFile(_Strict):
     roles: dict[str, RoleSpec] = Field(default_factory=_builtin_roles)
     defaults: Defaults = Field(default_factory=Defaults)
     actions: dict[str, ActionOverride | None] = Field(default_factory=dict)  # null = the defaults
+    plans: dict[str, PlanOverride] = Field(default_factory=dict)  # by plan name or id
 
 
 _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
@@ -162,6 +201,10 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "roles": tuple(RoleSpec.model_fields),
     "defaults": tuple(Defaults.model_fields),
     "actions": tuple(ActionOverride.model_fields),
+    "plans": tuple(PlanOverride.model_fields),
+    "approvals": tuple(AllOf.model_fields),
+    "all_of": tuple(GroupNeedSpec.model_fields),
+    "require_check": tuple(RequireCheck.model_fields),
 }
 
 
@@ -170,7 +213,11 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True, slots=True)
 class ActionRule:
-    """What the policy says about one action verb."""
+    """What the policy says about one action verb.
+
+    With ``approvals: {all_of: [...]}``, ``groups`` lists them, ``approvals`` is their total
+    and ``approver_role`` names the roles for messages (``dr_lead + app_owner``).
+    """
 
     verb: str
     role: str
@@ -178,10 +225,17 @@ class ActionRule:
     approver_role: str
     ttl_minutes: int
     reason_required: bool
+    groups: tuple[GroupNeed, ...] = ()
+    require_check: CheckRule | None = None
 
     @property
     def ttl(self) -> timedelta:
         return timedelta(minutes=self.ttl_minutes)
+
+    @property
+    def approver_roles(self) -> tuple[str, ...]:
+        """Every role whose holders may approve or deny."""
+        return tuple(g.role for g in self.groups) if self.groups else (self.approver_role,)
 
 
 class Policy:
@@ -220,7 +274,7 @@ class Policy:
         try:
             spec = PolicyFile.model_validate(data)
         except ValidationError as exc:
-            raise PolicyError([_describe(err) for err in exc.errors()], source=source) from None
+            raise PolicyError(_describe_all(exc.errors()), source=source) from None
         problems = _semantic_problems(spec)
         if problems:
             raise PolicyError(problems, source=source)
@@ -240,18 +294,44 @@ class Policy:
             raise PolicyError([f"{verb}: unknown verb; known verbs: {', '.join(VERBS)}"], source="policy")
         defaults = self._spec.defaults
         override = self._spec.actions.get(verb) or ActionOverride()
+        approvals = override.approvals if override.approvals is not None else defaults.approvals
+        approver_role = (
+            override.approver_role if override.approver_role is not None else defaults.approver_role
+        )
+        groups: tuple[GroupNeed, ...] = ()
+        if isinstance(approvals, AllOf):
+            groups = tuple(GroupNeed(g.role, g.count) for g in approvals.all_of)
+            approver_role = " + ".join(g.role for g in groups)
+            count = sum(g.count for g in groups)
+        else:
+            count = approvals
+        check = override.require_check
         return ActionRule(
             verb=verb,
             role=override.role if override.role is not None else defaults.role,
-            approvals=override.approvals if override.approvals is not None else defaults.approvals,
-            approver_role=(
-                override.approver_role if override.approver_role is not None else defaults.approver_role
-            ),
+            approvals=count,
+            approver_role=approver_role,
             ttl_minutes=override.ttl_minutes if override.ttl_minutes is not None else defaults.ttl_minutes,
             reason_required=(
                 override.reason_required if override.reason_required is not None else defaults.reason_required
             ),
+            groups=groups,
+            require_check=(
+                CheckRule(max_age_hours=check.max_age_hours, mode=CheckMode(check.mode)) if check else None
+            ),
         )
+
+    def rto_minutes(self, plan_id: str, plan_name: str | None = None) -> int | None:
+        """The plan's recovery time objective: ``plans`` by id or name (any case), else the default."""
+        keys = {plan_id.lower(), (plan_name or "").lower()} - {""}
+        for key, override in self._spec.plans.items():
+            if key.lower() in keys and override.rto_minutes is not None:
+                return override.rto_minutes
+        return self._spec.defaults.rto_minutes
+
+    async def roles_of(self, user_id: str, roles: Iterable[str], groups: GroupResolver) -> frozenset[str]:
+        """Which of ``roles`` ``user_id`` holds now."""
+        return frozenset([role for role in roles if await self.has_role(user_id, role, groups)])
 
     def channel_allowed(self, channel_id: str) -> bool:
         """Whether ``/vro`` may be used in this channel (an empty list allows every channel)."""
@@ -307,15 +387,45 @@ def _known_keys(loc: tuple[int | str, ...]) -> tuple[str, ...]:
     parent = loc[:-1]
     if not parent:
         return _KNOWN_KEYS["top"]
+    named = [part for part in parent if isinstance(part, str)]
+    if len(named) >= 2 and named[-1] in ("approvals", "all_of", "require_check") and named[0] != "roles":
+        return _KNOWN_KEYS[named[-1]]
     if parent[0] == "defaults":
         return _KNOWN_KEYS["defaults"]
-    if parent[0] in ("roles", "actions") and len(parent) == 2:
+    if parent[0] in ("roles", "actions", "plans") and len(parent) == 2:
         return _KNOWN_KEYS[str(parent[0])]
     return ()
 
 
+_UNION_TAGS = frozenset({"number", "groups"})
+
+
+def _without_union_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """pydantic puts the union member's tag after ``approvals`` in error locations; people never wrote it."""
+    out: list[int | str] = []
+    for part in loc:
+        if out and out[-1] == "approvals" and part in _UNION_TAGS:
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _describe_all(errors: list[Any]) -> list[str]:
+    """Each error once; a list reported "too short" only because its items were invalid is left out."""
+    locs = [tuple(err["loc"]) for err in errors]
+    kept = [
+        err
+        for err in errors
+        if err["type"] != "too_short"
+        or not any(
+            len(other) > len(err["loc"]) and other[: len(err["loc"])] == tuple(err["loc"]) for other in locs
+        )
+    ]
+    return [_describe(err) for err in kept]
+
+
 def _describe(err: Any) -> str:
-    loc: tuple[int | str, ...] = tuple(err["loc"])
+    loc: tuple[int | str, ...] = _without_union_tags(tuple(err["loc"]))
     kind = err["type"]
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
@@ -336,8 +446,16 @@ def _describe(err: Any) -> str:
         "bool_parsing": "must be true or false",
         "string_type": "must be text",
         "greater_than_equal": f"must be at least {ctx.get('ge')}",
+        "greater_than": f"must be more than {ctx.get('gt')}",
         "less_than_equal": f"must be at most {ctx.get('le')}",
+        "float_type": "must be a number",
+        "float_parsing": "must be a number",
+        "literal_error": f"must be one of {ctx.get('expected', '')}".rstrip(),
+        "too_short": "must list at least one group, like [{role: dr_lead, count: 1}]",
+        "union_tag_invalid": "must be a whole number or {all_of: [{role: ..., count: ...}]}",
     }
+    if kind in ("int_type", "int_parsing") and loc and loc[-1] == "approvals":
+        return f"{_path(loc)}: must be a whole number or {{all_of: [{{role: ..., count: ...}}]}}"
     return f"{_path(loc)}: {messages.get(kind, str(err['msg']))}"
 
 
@@ -365,6 +483,7 @@ def _semantic_problems(spec: PolicyFile) -> list[str]:
         value = getattr(spec.defaults, key)
         if value not in spec.roles:
             problems.append(f"defaults.{key}: unknown role {value!r}; {known_roles}")
+    problems.extend(_group_problems("defaults.approvals", spec.defaults.approvals, spec, known_roles))
     for verb, override in spec.actions.items():
         if verb not in VERB_ACTIONS:
             problems.append(f"actions.{verb}: unknown verb; known verbs: {', '.join(VERBS)}")
@@ -373,6 +492,29 @@ def _semantic_problems(spec: PolicyFile) -> list[str]:
             value = getattr(override, key, None)
             if value is not None and value not in spec.roles:
                 problems.append(f"actions.{verb}.{key}: unknown role {value!r}; {known_roles}")
+        if override is not None:
+            where = f"actions.{verb}.approvals"
+            problems.extend(_group_problems(where, override.approvals, spec, known_roles))
+            if override.require_check is not None and VERB_ACTIONS[verb] == {ps.READINESS_CHECK}:
+                problems.append(
+                    f"actions.{verb}.require_check: the readiness check itself can't require one; remove it"
+                )
+    return problems
+
+
+def _group_problems(where: str, approvals: object, spec: PolicyFile, known_roles: str) -> list[str]:
+    if not isinstance(approvals, AllOf):
+        return []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, need in enumerate(approvals.all_of):
+        if need.role not in spec.roles:
+            problems.append(f"{where}.all_of[{i}].role: unknown role {need.role!r}; {known_roles}")
+        elif need.role in seen:
+            problems.append(f"{where}.all_of[{i}].role: {need.role!r} is listed twice; give it one count")
+        seen.add(need.role)
+    if sum(need.count for need in approvals.all_of) > MAX_APPROVALS:
+        problems.append(f"{where}.all_of: at most {MAX_APPROVALS} approvals in all")
     return problems
 
 

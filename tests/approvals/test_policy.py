@@ -58,10 +58,10 @@ def test_unknown_key_is_an_error_naming_the_key_and_the_known_keys() -> None:
         "roles.viewer.user: unknown key; known keys: users, groups",
     )
     assert _problems("approvers: 2\n") == (
-        "approvers: unknown key; known keys: channels, roles, defaults, actions",
+        "approvers: unknown key; known keys: channels, roles, defaults, actions, plans",
     )
     assert _problems("defaults: {approval: 2}\n") == (
-        "defaults.approval: unknown key; known keys: role, approvals, approver_role, ttl_minutes, reason_required",
+        "defaults.approval: unknown key; known keys: role, approvals, approver_role, ttl_minutes, reason_required, rto_minutes",
     )
 
 
@@ -104,7 +104,9 @@ def test_a_policy_without_the_viewer_role_is_refused() -> None:
 
 def test_invalid_yaml_and_a_non_mapping_are_reported() -> None:
     assert _problems("roles: [")[0].startswith("not valid YAML (line 1")
-    assert _problems("- a\n- b\n") == ("must be a mapping with keys channels, roles, defaults, actions",)
+    assert _problems("- a\n- b\n") == (
+        "must be a mapping with keys channels, roles, defaults, actions, plans",
+    )
 
 
 def test_load_policy_names_the_file_in_every_problem(tmp_path: Path) -> None:
