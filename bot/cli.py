@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "audit":
             from bot.approvals.export import export_audit
 
-            return export_audit(settings, since=args.since, fmt=args.format, output=args.output)
+            return export_audit(settings.database_url, since=args.since, fmt=args.format, output=args.output)
         if args.command == "check":
             from bot.runtime import check
 

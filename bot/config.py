@@ -14,16 +14,14 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.errors import ConfigError as ConfigError  # re-exported: callers catch it from here
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_VRO_API_VERSION = "v7.21"
 DEFAULT_DATABASE_URL = "sqlite:///./vro-bot.db"
 DEFAULT_HTTP_HOST = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
 DEFAULT_HTTP_PORT = 3000
 DEFAULT_POLL_SECONDS = 5.0
-
-
-class ConfigError(Exception):
-    """The configuration is missing or malformed; the message names the variable(s)."""
 
 
 class Settings(BaseSettings):

@@ -27,8 +27,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, pool
 from sqlalchemy.exc import OperationalError
 
-from bot.config import ConfigError
 from bot.db import sync_url
+from bot.errors import ConfigError
 
 UPGRADE_HINT = "Run `vro-bot db upgrade` (or set VRO_BOT_AUTO_MIGRATE=true to upgrade at start)."
 
@@ -36,7 +36,7 @@ UPGRADE_HINT = "Run `vro-bot db upgrade` (or set VRO_BOT_AUTO_MIGRATE=true to up
 class SchemaError(ConfigError):
     """The database cannot be used as it is; the message says what to do.
 
-    A :class:`~bot.config.ConfigError`, so ``vro-bot`` stops with the message, not a traceback.
+    A :class:`~bot.errors.ConfigError`, so ``vro-bot`` stops with the message, not a traceback.
     """
 
 

@@ -14,11 +14,13 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import httpx
+from pydantic import SecretStr
 from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -37,9 +39,16 @@ from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.db import create_engine, session_factory
 from bot.migrate import check_at_head, ensure_schema
-from bot.observability.check import CheckFailed, DependencyCheck, configuration_check, run_check_command
+from bot.observability.check import (
+    CONFIG_ADVICE,
+    CONFIG_MISSING,
+    CONFIG_OK,
+    CheckFailed,
+    DependencyCheck,
+    run_check_command,
+)
 from bot.observability.health import health_routes, health_server
-from bot.observability.logging import Redactor, configure_logging_from_settings, secrets_from_settings
+from bot.observability.logging import LoggingSetup, Redactor, configure_logging
 from bot.observability.metrics import Metrics, OutboxStats, create_metrics, instrument_httpx
 from bot.outbox.sender import DeliveryFailure, OutboxSender
 from bot.outbox.slack_poster import SlackWebPoster
@@ -50,7 +59,8 @@ from bot.slack.grammar import VERBS
 from bot.slack.groups import SlackGroupResolver
 from bot.slack.work import BackgroundWork
 from bot.vro.actions import ActionResult, PlanAction, perform
-from bot.vro.client import VroClient
+from bot.vro.auth import ClientCredentialsGrant, Credentials, PasswordCredentials
+from bot.vro.client import VroClient, tls_verify
 from bot.vro.errors import VroAuthError, VroError
 from bot.vro.models import Plan
 from bot.watcher.service import Watcher, WatcherConfig
@@ -187,7 +197,7 @@ async def build_bot(
     metrics = create_metrics(known_verbs=tuple(VERBS))
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    vro = VroClient.from_settings(
+    vro = vro_client_from(
         settings,
         transport=vro_transport,
         clock=the_clock,
@@ -224,7 +234,7 @@ async def build_bot(
         session_factory=sessions,
         source=vro,
         clock=the_clock,
-        config=watcher_config or WatcherConfig.from_settings(settings),
+        config=watcher_config or watcher_config_from(settings),
         owner=f"{name}-watcher",
         plans=vro,
         on_outbox=sender.wake,
@@ -396,7 +406,7 @@ async def _check(settings: Settings) -> int:
 
     async def vro_check() -> str:
         try:
-            client = VroClient.from_settings(settings)
+            client = vro_client_from(settings)
         except ConfigError as exc:
             raise CheckFailed(str(exc)) from None
         try:
@@ -443,3 +453,101 @@ async def _check(settings: Settings) -> int:
         ),
     ]
     return await run_check_command(checks, redactor=redactor)
+
+
+# --- settings -> objects: the one place that reads Settings ------------------------------------
+
+
+def watcher_config_from(settings: Settings, **overrides: Any) -> WatcherConfig:
+    """The watcher's timing from ``VRO_BOT_POLL_SECONDS`` and friends; ``overrides`` win."""
+    values: dict[str, Any] = {
+        "poll_seconds": settings.vro_bot_poll_seconds,
+        "poll_max_seconds": max(settings.vro_bot_poll_max_seconds, settings.vro_bot_poll_seconds),
+        "announce_channel": settings.vro_bot_announce_channel or None,
+    }
+    values.update(overrides)
+    return WatcherConfig(**values)
+
+
+def vro_client_from(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+    event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+) -> VroClient:
+    """A client configured from ``VRO_*`` settings; :class:`ConfigError` names what is missing."""
+    if not settings.vro_url:
+        raise ConfigError("Missing configuration: VRO_URL")
+    return VroClient(
+        base_url=settings.vro_url,
+        credentials=vro_credentials_from(settings),
+        api_version=settings.vro_api_version,
+        transport=transport,
+        verify=tls_verify(
+            ca_bundle=str(settings.vro_ca_bundle) if settings.vro_ca_bundle else None,
+            verify_tls=settings.vro_verify_tls,
+        ),
+        clock=clock,
+        event_hooks=event_hooks,
+    )
+
+
+def vro_credentials_from(settings: Settings) -> Credentials:
+    """Client credentials when configured (VRO's recommendation for integrations), else a user."""
+    if (
+        settings.vro_client_id
+        and settings.vro_client_secret
+        and settings.vro_client_secret.get_secret_value()
+    ):
+        return ClientCredentialsGrant(
+            client_id=settings.vro_client_id, client_secret=settings.vro_client_secret.get_secret_value()
+        )
+    if settings.vro_username and settings.vro_password and settings.vro_password.get_secret_value():
+        mfa = settings.vro_mfa_secret.get_secret_value() if settings.vro_mfa_secret else None
+        return PasswordCredentials(
+            username=settings.vro_username,
+            password=settings.vro_password.get_secret_value(),
+            mfa_secret=mfa or None,
+        )
+    raise ConfigError("Missing configuration: VRO_USERNAME/VRO_PASSWORD or VRO_CLIENT_ID/VRO_CLIENT_SECRET")
+
+
+def secrets_from_settings(settings: Settings) -> list[str]:
+    """Every secret value in ``settings``: the SecretStr fields and a DATABASE_URL password."""
+    found: list[str] = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr) and value.get_secret_value():
+            found.append(value.get_secret_value())
+    db_password = urlsplit(settings.database_url).password
+    if db_password:
+        found.append(db_password)
+    return found
+
+
+def configure_logging_from_settings(settings: Settings, *, stream: TextIO | None = None) -> LoggingSetup:
+    """:func:`configure_logging` with ``VRO_BOT_LOG_FORMAT``/``VRO_BOT_LOG_LEVEL`` and every
+    secret of ``settings`` registered with the redactor."""
+    return configure_logging(
+        fmt=settings.vro_bot_log_format,
+        level=settings.vro_bot_log_level,
+        redactor=Redactor(secrets_from_settings(settings)),
+        stream=stream,
+    )
+
+
+def configuration_check(settings: Settings, *, name: str = "configuration") -> DependencyCheck:
+    """Passes when every variable ``vro-bot run`` needs is set; names the missing ones otherwise."""
+
+    async def run() -> str:
+        missing = settings.missing_for_run()
+        if missing:
+            raise CheckFailed(CONFIG_MISSING.format(names=", ".join(missing)), advice=CONFIG_ADVICE)
+        if settings.socket_mode:
+            mode = "Socket Mode"
+        else:
+            mode = f"HTTP mode on {settings.vro_bot_http_host}:{settings.vro_bot_http_port}"
+        return CONFIG_OK.format(mode=mode)
+
+    return DependencyCheck(name=name, run=run, advice=CONFIG_ADVICE)

@@ -16,7 +16,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from bot.approvals.tables import AuditEntry
-from bot.config import Settings
 from bot.db import is_sqlite, sync_url
 from bot.migrate import database_revision
 
@@ -29,14 +28,14 @@ class ExportError(Exception):
 
 
 def export_audit(
-    settings: Settings, *, since: datetime | None, fmt: Literal["jsonl", "csv"] | str, output: str
+    database_url: str, *, since: datetime | None, fmt: Literal["jsonl", "csv"] | str, output: str
 ) -> int:
     """Write audit entries at or after ``since`` (naive means UTC) to ``output`` (``-`` = stdout).
 
     Returns the process exit code: 0 on success, 1 when there is nothing to read from.
     """
     try:
-        count = _export(settings.database_url, since=since, fmt=fmt, output=output)
+        count = _export(database_url, since=since, fmt=fmt, output=output)
     except ExportError as exc:
         sys.stderr.write(f"vro-bot: {exc}\n")
         return 1

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from bot.approvals.rules import CheckMode, CheckRule, GroupNeed
 from bot.clock import Clock
-from bot.config import ConfigError
+from bot.errors import ConfigError
 from bot.vro import plan_states as ps
 
 ANYONE = "*"
@@ -67,7 +67,7 @@ _GROUP_HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 class PolicyError(ConfigError):
     """The policy file is invalid; the message names every problem and the key that holds it.
 
-    A :class:`~bot.config.ConfigError`, so ``vro-bot`` stops with the message, not a traceback.
+    A :class:`~bot.errors.ConfigError`, so ``vro-bot`` stops with the message, not a traceback.
     """
 
     def __init__(self, problems: list[str], *, source: str = "policy file") -> None:

@@ -8,7 +8,7 @@ rather than reported as a second, misleading failure. The exit code is 0 only wh
 check passed.
 
 The composition root supplies the real checks (database at head, VRO token, Slack
-``auth.test``); :func:`configuration_check` is provided here because it needs only Settings.
+``auth.test``, the configuration itself); the check texts below are shared with it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from enum import StrEnum
 from typing import Final, TextIO
 
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
 from bot.observability.logging import Redactor
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "CheckResult",
     "DependencyCheck",
     "Verdict",
-    "configuration_check",
     "format_report",
     "run_check_command",
     "run_checks",
@@ -209,19 +207,3 @@ async def run_check_command(
     stream.write(format_report(report, unicode=unicode))
     stream.flush()
     return report.exit_code
-
-
-def configuration_check(settings: Settings, *, name: str = "configuration") -> DependencyCheck:
-    """Passes when every variable ``vro-bot run`` needs is set; names the missing ones otherwise."""
-
-    async def run() -> str:
-        missing = settings.missing_for_run()
-        if missing:
-            raise CheckFailed(CONFIG_MISSING.format(names=", ".join(missing)), advice=CONFIG_ADVICE)
-        if settings.socket_mode:
-            mode = "Socket Mode"
-        else:
-            mode = f"HTTP mode on {settings.vro_bot_http_host}:{settings.vro_bot_http_port}"
-        return CONFIG_OK.format(mode=mode)
-
-    return DependencyCheck(name=name, run=run, advice=CONFIG_ADVICE)

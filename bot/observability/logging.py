@@ -22,13 +22,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Final, Literal, TextIO
-from urllib.parse import urlsplit
 
 import structlog
 from pydantic import SecretStr
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from bot.config import ConfigError, Settings
+from bot.errors import ConfigError
 
 __all__ = [
     "REDACTED",
@@ -37,10 +36,8 @@ __all__ = [
     "Redactor",
     "bind_context",
     "configure_logging",
-    "configure_logging_from_settings",
     "new_request_id",
     "request_context",
-    "secrets_from_settings",
 ]
 
 REDACTED: Final = "[REDACTED]"
@@ -148,19 +145,6 @@ class Redactor:
             return self.text(rendered)
 
         return render
-
-
-def secrets_from_settings(settings: Settings) -> list[str]:
-    """Every secret value in ``settings``: the SecretStr fields and a DATABASE_URL password."""
-    found: list[str] = []
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if isinstance(value, SecretStr) and value.get_secret_value():
-            found.append(value.get_secret_value())
-    db_password = urlsplit(settings.database_url).password
-    if db_password:
-        found.append(db_password)
-    return found
 
 
 class _BotHandler(logging.StreamHandler[TextIO]):
@@ -285,17 +269,6 @@ def _leading_keys_first(_logger: WrappedLogger, _method: str, event_dict: EventD
     ordered = {k: event_dict[k] for k in _LEADING_KEYS if k in event_dict}
     ordered.update((k, v) for k, v in event_dict.items() if k not in ordered)
     return ordered
-
-
-def configure_logging_from_settings(settings: Settings, *, stream: TextIO | None = None) -> LoggingSetup:
-    """:func:`configure_logging` with ``VRO_BOT_LOG_FORMAT``/``VRO_BOT_LOG_LEVEL`` and every
-    secret of ``settings`` registered with the redactor."""
-    return configure_logging(
-        fmt=settings.vro_bot_log_format,
-        level=settings.vro_bot_log_level,
-        redactor=Redactor(secrets_from_settings(settings)),
-        stream=stream,
-    )
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -8,8 +8,6 @@ that is already there does nothing: that is what makes a replayed poll harmless.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,19 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.outbox.tables import KIND_POST, KIND_UPDATE, STATUS_PENDING, OutboxMessage
+from bot.slack.message import Message as Message  # re-exported: the outbox's callers name it here
 
 MAX_KEY_LENGTH = 255
-
-
-@dataclass(frozen=True)
-class Message:
-    """What Slack shows: a notification/fallback ``text`` and Block Kit ``blocks``."""
-
-    text: str
-    blocks: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
-
-    def payload(self) -> dict[str, Any]:
-        return {"text": self.text, "blocks": [dict(b) for b in self.blocks]}
 
 
 async def enqueue_post(

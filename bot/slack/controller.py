@@ -387,7 +387,7 @@ class Controller:
         request = outcome.request
         card = approval_card_message(ApprovalCardView.from_request(request, param_names=names))
         try:
-            posted = await self._slack.chat_postMessage(channel=who.channel_id, **card.as_kwargs())
+            posted = await self._slack.chat_postMessage(channel=who.channel_id, **card.payload())
         except Exception as exc:  # slack_sdk raises SlackApiError; anything else is the same story
             error = slack_error(exc)
             log.warning("approval card for %s not posted: %s", request.id, error)
@@ -461,7 +461,7 @@ class Controller:
             )
             try:
                 await self._slack.chat_update(
-                    channel=request.card_channel, ts=request.card_ts, **card.as_kwargs()
+                    channel=request.card_channel, ts=request.card_ts, **card.payload()
                 )
             except Exception as exc:
                 log.warning("approval card %s not updated: %s", request_id, slack_error(exc))

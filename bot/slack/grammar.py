@@ -37,7 +37,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final
 
-from bot.vro.actions import PlanAction
+from bot.vro.plan_states import PlanAction
 
 COMMAND: Final = "/vro"
 MAX_REASON_LENGTH: Final = 500

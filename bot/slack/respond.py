@@ -15,17 +15,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.config import DEFAULT_SLACK_API_URL
 from bot.slack.blocks.kit import Message
 
 log = logging.getLogger(__name__)
 
 SLACK_HOOKS_HOST = "hooks.slack.com"
+SLACK_API_HOST = "slack.com"
 
 
 def route_response_url(url: str, slack_api_url: str) -> str:
     """``url`` as the bot should call it, given ``SLACK_API_URL``."""
-    if slack_api_url == DEFAULT_SLACK_API_URL:
+    if urlsplit(slack_api_url).hostname == SLACK_API_HOST:
         return url
     target = urlsplit(url)
     if target.hostname != SLACK_HOOKS_HOST:

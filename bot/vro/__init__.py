@@ -2,29 +2,65 @@
 
 The public front: import from ``bot.vro``, not from its modules. ``tests/vro/test_public_api.py``
 keeps ``__all__`` honest.
+
+The names load on first use (PEP 562), so importing a light module of this package
+(``bot.vro.plan_states``, ``bot.vro.models``) does not load httpx and the client.
 """
 
-from bot.vro.actions import ACTION_LABELS, ACTION_PARAMS, ActionResult, PlanAction, perform, validate_params
-from bot.vro.auth import (
-    ClientCredentialsGrant,
-    Credentials,
-    PasswordCredentials,
-    TokenManager,
-    decode_totp_secret,
-    hotp,
-    totp,
-)
-from bot.vro.client import ActionAccepted, RetryPolicy, VroClient, credentials_from_settings, tls_verify
-from bot.vro.errors import (
-    VroAuthError,
-    VroError,
-    VroMfaRequired,
-    VroNotFound,
-    VroRejected,
-    VroUnavailable,
-    VroUnexpected,
-)
-from bot.vro.query import Direction, Expression, F, Operator, Sort, encode_filter, encode_sort
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ below imports on first use
+    from bot.vro.actions import (
+        ACTION_LABELS,
+        ACTION_PARAMS,
+        ActionResult,
+        PlanAction,
+        perform,
+        validate_params,
+    )
+    from bot.vro.auth import (
+        ClientCredentialsGrant,
+        Credentials,
+        PasswordCredentials,
+        TokenManager,
+        decode_totp_secret,
+        hotp,
+        totp,
+    )
+    from bot.vro.client import ActionAccepted, RetryPolicy, VroClient, tls_verify
+    from bot.vro.errors import (
+        VroAuthError,
+        VroError,
+        VroMfaRequired,
+        VroNotFound,
+        VroRejected,
+        VroUnavailable,
+        VroUnexpected,
+    )
+    from bot.vro.query import Direction, Expression, F, Operator, Sort, encode_filter, encode_sort
+
+# the modules behind the names, lightest first (a name is looked up in each until found)
+_MODULES = ("errors", "query", "auth", "client", "actions")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    for module in _MODULES:
+        home = importlib.import_module(f"{__name__}.{module}")
+        if hasattr(home, name):
+            value = getattr(home, name)
+            globals()[name] = value
+            return value
+    raise AttributeError(f"module {__name__!r} lists {name!r} but none of its modules defines it")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
 
 __all__ = [
     "ACTION_LABELS",
@@ -50,7 +86,6 @@ __all__ = [
     "VroRejected",
     "VroUnavailable",
     "VroUnexpected",
-    "credentials_from_settings",
     "decode_totp_secret",
     "encode_filter",
     "encode_sort",

@@ -27,11 +27,9 @@ import httpx
 import pydantic
 
 from bot.clock import Clock, SystemClock
-from bot.config import ConfigError, Settings
+from bot.errors import ConfigError
 from bot.vro.auth import (
-    ClientCredentialsGrant,
     Credentials,
-    PasswordCredentials,
     TokenManager,
     body_kind,
     transport_problem,
@@ -197,31 +195,6 @@ class VroClient:
             event_hooks=dict(event_hooks) if event_hooks else None,
         )
         self._tokens = TokenManager(http=self._http, credentials=credentials, clock=self._clock)
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: Clock | None = None,
-        event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
-    ) -> VroClient:
-        """A client configured from ``VRO_*`` settings; :class:`ConfigError` names what is missing."""
-        if not settings.vro_url:
-            raise ConfigError("Missing configuration: VRO_URL")
-        return cls(
-            base_url=settings.vro_url,
-            credentials=credentials_from_settings(settings),
-            api_version=settings.vro_api_version,
-            transport=transport,
-            verify=tls_verify(
-                ca_bundle=str(settings.vro_ca_bundle) if settings.vro_ca_bundle else None,
-                verify_tls=settings.vro_verify_tls,
-            ),
-            clock=clock,
-            event_hooks=event_hooks,
-        )
 
     def __repr__(self) -> str:
         return f"VroClient(base_url={self._base_url!r}, api_version={self._api_version!r})"
@@ -840,26 +813,6 @@ class VroClient:
 # --- pure helpers ---------------------------------------------------------------------------
 
 
-def credentials_from_settings(settings: Settings) -> Credentials:
-    """Client credentials when configured (VRO's recommendation for integrations), else a user."""
-    if (
-        settings.vro_client_id
-        and settings.vro_client_secret
-        and settings.vro_client_secret.get_secret_value()
-    ):
-        return ClientCredentialsGrant(
-            client_id=settings.vro_client_id, client_secret=settings.vro_client_secret.get_secret_value()
-        )
-    if settings.vro_username and settings.vro_password and settings.vro_password.get_secret_value():
-        mfa = settings.vro_mfa_secret.get_secret_value() if settings.vro_mfa_secret else None
-        return PasswordCredentials(
-            username=settings.vro_username,
-            password=settings.vro_password.get_secret_value(),
-            mfa_secret=mfa or None,
-        )
-    raise ConfigError("Missing configuration: VRO_USERNAME/VRO_PASSWORD or VRO_CLIENT_ID/VRO_CLIENT_SECRET")
-
-
 def _collection_params(
     start: int | None, limit: int | None, filter: FilterArg, sort: SortArg
 ) -> dict[str, str]:
@@ -959,6 +912,5 @@ __all__ = [
     "ActionAccepted",
     "RetryPolicy",
     "VroClient",
-    "credentials_from_settings",
     "tls_verify",
 ]

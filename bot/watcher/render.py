@@ -1,6 +1,6 @@
 """Block Kit for the watcher: the status card, the batched thread messages, the summary (pure).
 
-Data in, :class:`~bot.outbox.store.Message` out; no I/O, no clock (``now`` is a parameter).
+Data in, :class:`~bot.slack.message.Message` out; no I/O, no clock (``now`` is a parameter).
 
 Thread messages are compact on purpose: the steps of one VM read as one line
 (``*web-01*: started · ✓ Check license · ✓ Power on · done ✓``), so a 1,000-VM plan takes tens
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.outbox.store import Message
+from bot.slack.message import Message
 from bot.vro import plan_states
 from bot.vro.models import ContinueOption
 from bot.watcher.diff import Event

@@ -37,8 +37,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.config import Settings
-from bot.outbox.store import Message, enqueue_post, enqueue_update, refresh_pending_update
+from bot.outbox.store import enqueue_post, enqueue_update, refresh_pending_update
+from bot.slack.message import Message
 from bot.vro import plan_states
 from bot.vro.errors import VroAuthError, VroError, VroNotFound, VroUnavailable
 from bot.vro.models import Page, PlanRuntimeDetails
@@ -82,7 +82,7 @@ URGENT = frozenset(
 
 @dataclass(frozen=True)
 class WatcherConfig:
-    """Timing and sizing of the watcher (``from_settings`` maps the environment)."""
+    """Timing and sizing of the watcher (``bot.runtime.watcher_config_from`` maps the environment)."""
 
     poll_seconds: float = 5.0  # VRO_BOT_POLL_SECONDS: while a plan runs
     poll_max_seconds: float = 60.0  # VRO_BOT_POLL_MAX_SECONDS: the slowest poll when nothing moves
@@ -99,16 +99,6 @@ class WatcherConfig:
     # ``fetch_concurrency`` requests queue inside httpx's connection pool, whose bookkeeping
     # costs grow with the queue (and VRO gains nothing from a hundred parallel reads).
     vro_concurrency: int = 8
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> WatcherConfig:
-        values: dict[str, Any] = {
-            "poll_seconds": settings.vro_bot_poll_seconds,
-            "poll_max_seconds": max(settings.vro_bot_poll_max_seconds, settings.vro_bot_poll_seconds),
-            "announce_channel": settings.vro_bot_announce_channel or None,
-        }
-        values.update(overrides)
-        return cls(**values)
 
 
 @dataclass

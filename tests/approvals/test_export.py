@@ -42,7 +42,7 @@ async def test_export_writes_every_entry_as_json_lines(
     request_id = await _history(make_service, clock)
     out = tmp_path / "audit.jsonl"
     settings = load_settings({"DATABASE_URL": migrated_database_url})
-    assert export_audit(settings, since=None, fmt="jsonl", output=str(out)) == 0
+    assert export_audit(settings.database_url, since=None, fmt="jsonl", output=str(out)) == 0
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["event"] for r in records] == [
         AuditEvent.REQUESTED,
@@ -69,7 +69,12 @@ async def test_export_since_keeps_later_entries_as_csv_reading_a_naive_time_as_u
     out = tmp_path / "audit.csv"
     settings = load_settings({"DATABASE_URL": migrated_database_url})
     assert (
-        export_audit(settings, since=datetime.fromisoformat("2026-01-01T12:10"), fmt="csv", output=str(out))
+        export_audit(
+            settings.database_url,
+            since=datetime.fromisoformat("2026-01-01T12:10"),
+            fmt="csv",
+            output=str(out),
+        )
         == 0
     )
     with out.open(encoding="utf-8", newline="") as handle:
@@ -97,12 +102,12 @@ def test_export_from_a_database_without_schema_says_what_to_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'missing.db'}"})
-    assert export_audit(settings, since=None, fmt="jsonl", output="-") == 1
+    assert export_audit(settings.database_url, since=None, fmt="jsonl", output="-") == 1
     assert "there is no database at" in capsys.readouterr().err
     assert not (tmp_path / "missing.db").exists()  # not created by looking
 
     empty = tmp_path / "empty.db"
     empty.touch()
     settings = load_settings({"DATABASE_URL": f"sqlite:///{empty}"})
-    assert export_audit(settings, since=None, fmt="jsonl", output="-") == 1
+    assert export_audit(settings.database_url, since=None, fmt="jsonl", output="-") == 1
     assert "Run `vro-bot db upgrade`" in capsys.readouterr().err

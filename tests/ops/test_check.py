@@ -15,12 +15,12 @@ from bot.observability.check import (
     CheckFailed,
     DependencyCheck,
     Verdict,
-    configuration_check,
     format_report,
     run_check_command,
     run_checks,
 )
 from bot.observability.logging import REDACTED, Redactor
+from bot.runtime import configuration_check
 
 VRO_ADVICE = "Check VRO_URL, and that the account holds a VRO role."
 DB_ADVICE = "Check DATABASE_URL and run vro-bot db upgrade."

@@ -17,11 +17,10 @@ from bot.observability.logging import (
     Redactor,
     bind_context,
     configure_logging,
-    configure_logging_from_settings,
     parse_level,
     request_context,
-    secrets_from_settings,
 )
+from bot.runtime import configure_logging_from_settings, secrets_from_settings
 
 BOT_TOKEN = "xoxb-1111-2222-AbCdEfGhIjKl"
 APP_TOKEN = "xapp-1-A0B1C2-3333-deadbeef"

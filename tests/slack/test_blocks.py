@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +16,6 @@ from bot.approvals.tables import RequestStatus
 from bot.slack.blocks import (
     ActionId,
     ApprovalStatus,
-    BlockValidationError,
     Message,
     PageRequest,
     approval_card_message,
@@ -35,13 +35,12 @@ from bot.slack.blocks import (
     scopes_message,
     status_message,
     steps_message,
-    validate_blocks,
-    validate_message,
     verb_of_action_id,
     vms_message,
 )
 from bot.slack.blocks.approvals import ApprovalCardView, describe_params
 from bot.slack.blocks.kit import button, page_value, section
+from bot.slack.blocks.validate import BlockValidationError, validate_blocks, validate_message
 from bot.slack.grammar import VERBS, ParseError, parse
 from tests.slack import samples
 from tests.slack.samples import NOW
@@ -51,11 +50,11 @@ def texts(message: Message) -> str:
     return json.dumps(message.blocks, ensure_ascii=False)
 
 
-def buttons(blocks: list[dict[str, object]]) -> list[dict[str, object]]:
+def buttons(blocks: Sequence[dict[str, Any]]) -> list[dict[str, object]]:
     found: list[dict[str, object]] = []
     for block in blocks:
         if block["type"] == "actions":
-            found += [e for e in block["elements"] if isinstance(e, dict) and e["type"] == "button"]  # type: ignore[attr-defined]
+            found += [e for e in block["elements"] if isinstance(e, dict) and e["type"] == "button"]
     return found
 
 

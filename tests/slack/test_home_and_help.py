@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.slack.blocks import ActionId, home_view, validate_view
+from bot.slack.blocks import ActionId, home_view
+from bot.slack.blocks.validate import validate_view
 from bot.slack.grammar import VERBS
 from bot.slack.help import (
     README_BEGIN,

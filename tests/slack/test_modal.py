@@ -18,9 +18,8 @@ from bot.slack.blocks import (
     parse_modal_submission,
     plan_suggestions,
     read_modal_state,
-    validate_view,
 )
-from bot.slack.blocks.validate import option_problems
+from bot.slack.blocks.validate import option_problems, validate_view
 from bot.slack.grammar import PLAN_ACTIONS, ParsedCommand, parse
 from bot.slack.resolve import Candidate
 from tests.slack import samples

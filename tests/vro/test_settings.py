@@ -1,4 +1,4 @@
-"""VroClient.from_settings: credentials, API version and TLS trust from the VRO_* variables."""
+"""bot.runtime.vro_client_from: credentials, API version and TLS trust from the VRO_* variables."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.config import ConfigError, load_settings
+from bot.runtime import vro_client_from, vro_credentials_from
 from bot.vro.auth import ClientCredentialsGrant, PasswordCredentials
-from bot.vro.client import VroClient, credentials_from_settings, tls_verify
+from bot.vro.client import tls_verify
 from tests.vro.conftest import FakeVro, fixture_json
 
 
 def test_password_credentials_with_mfa_secret() -> None:
     """VRO_USERNAME / VRO_PASSWORD (+ VRO_MFA_SECRET) give PasswordCredentials."""
     settings = load_settings({"VRO_USERNAME": "svc", "VRO_PASSWORD": "pw", "VRO_MFA_SECRET": "JBSWY3DP"})
-    assert credentials_from_settings(settings) == PasswordCredentials(
+    assert vro_credentials_from(settings) == PasswordCredentials(
         username="svc", password="pw", mfa_secret="JBSWY3DP"
     )
 
@@ -28,22 +29,22 @@ def test_client_credentials_are_preferred_when_both_are_set() -> None:
     settings = load_settings(
         {"VRO_USERNAME": "svc", "VRO_PASSWORD": "pw", "VRO_CLIENT_ID": "cid", "VRO_CLIENT_SECRET": "cs"}
     )
-    assert credentials_from_settings(settings) == ClientCredentialsGrant(client_id="cid", client_secret="cs")
+    assert vro_credentials_from(settings) == ClientCredentialsGrant(client_id="cid", client_secret="cs")
 
 
 def test_missing_credentials_name_the_variables() -> None:
     """No usable credentials: ConfigError naming both options."""
     with pytest.raises(ConfigError, match="VRO_USERNAME/VRO_PASSWORD or VRO_CLIENT_ID/VRO_CLIENT_SECRET"):
-        credentials_from_settings(load_settings({"VRO_USERNAME": "svc"}))
+        vro_credentials_from(load_settings({"VRO_USERNAME": "svc"}))
 
 
 def test_missing_url_is_a_config_error() -> None:
-    """from_settings without VRO_URL names it."""
+    """vro_client_from without VRO_URL names it."""
     with pytest.raises(ConfigError, match="VRO_URL"):
-        VroClient.from_settings(load_settings({"VRO_USERNAME": "svc", "VRO_PASSWORD": "pw"}))
+        vro_client_from(load_settings({"VRO_USERNAME": "svc", "VRO_PASSWORD": "pw"}))
 
 
-async def test_from_settings_uses_url_and_api_version(fake_vro: FakeVro, clock: FakeClock) -> None:
+async def test_vro_client_uses_url_and_api_version(fake_vro: FakeVro, clock: FakeClock) -> None:
     """VRO_URL and VRO_API_VERSION shape every request path."""
     fake_vro.route("GET", "/api/v13/Plans/p1", httpx.Response(200, json=fixture_json("plan")))
     settings = load_settings(
@@ -54,7 +55,7 @@ async def test_from_settings_uses_url_and_api_version(fake_vro: FakeVro, clock: 
             "VRO_API_VERSION": "v13",
         }
     )
-    async with VroClient.from_settings(settings, transport=httpx.MockTransport(fake_vro), clock=clock) as vro:
+    async with vro_client_from(settings, transport=httpx.MockTransport(fake_vro), clock=clock) as vro:
         await vro.get_plan("p1")
     assert str(fake_vro.api_requests[0].url) == "https://vro.test:9898/api/v13/Plans/p1"
 

@@ -2,8 +2,8 @@
 
 Every builder keeps within Slack's limits (≤ 50 blocks a message, ≤ 3,000 characters a section,
 ≤ 2,000 a button value); long lists are paged (Prev / Next buttons re-run the command) or cut
-with "Showing N of M". :func:`validate_blocks` / :func:`validate_message` / :func:`validate_view`
-check that offline.
+with "Showing N of M". :mod:`bot.slack.blocks.validate` checks that offline against slack_sdk's
+models; it is not re-exported here, so the builders load without slack_sdk.
 """
 
 from bot.slack.blocks.approvals import (
@@ -47,7 +47,6 @@ from bot.slack.blocks.plans import (
 )
 from bot.slack.blocks.replies import error_message, help_message, notice_message
 from bot.slack.blocks.runtime import status_message
-from bot.slack.blocks.validate import BlockValidationError, validate_blocks, validate_message, validate_view
 
 __all__ = [
     "MODAL_CALLBACK_ID",
@@ -55,7 +54,6 @@ __all__ = [
     "ActionId",
     "ApprovalCardView",
     "ApprovalStatus",
-    "BlockValidationError",
     "Message",
     "ModalBlock",
     "ModalErrors",
@@ -86,9 +84,6 @@ __all__ = [
     "scopes_message",
     "status_message",
     "steps_message",
-    "validate_blocks",
-    "validate_message",
-    "validate_view",
     "verb_of_action_id",
     "vms_message",
 ]

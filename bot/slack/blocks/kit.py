@@ -11,12 +11,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from bot.slack.grammar import PLAN_TYPES, VERB_FOR_ACTION, format_time, match_choice
+from bot.slack.message import Block, Message
 from bot.vro import plan_states
 
-Block = dict[str, Any]
+__all__ = ["Block", "Message"]  # and everything defined below
+
 
 # --- Slack's limits (slack-notes §3) -----------------------------------------------------------
 
@@ -81,17 +83,6 @@ def verb_of_action_id(action_id: str) -> str | None:
     if not action_id.startswith(prefix):
         return None
     return action_id[len(prefix) :] or None
-
-
-class Message(NamedTuple):
-    """What a builder returns: the notification / fallback text and the blocks."""
-
-    text: str
-    blocks: list[Block]
-
-    def as_kwargs(self) -> dict[str, Any]:
-        """``{"text": ..., "blocks": ...}`` for ``chat_postMessage`` / ``respond``."""
-        return {"text": self.text, "blocks": self.blocks}
 
 
 # --- text ------------------------------------------------------------------------------------
