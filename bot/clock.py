@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -41,6 +42,18 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+
+async def first_of(*aws: Awaitable[object]) -> None:
+    """Wait until the first of ``aws`` finishes (a clock's sleep, a wake-up or stop event);
+    cancel the others and wait for them to go, so no task outlives the call."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 DEFAULT_FAKE_START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)

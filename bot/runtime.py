@@ -35,7 +35,7 @@ from starlette.routing import Route
 from bot.approvals.outcomes import RequestView
 from bot.approvals.policy import CachedGroupResolver, GroupResolver, Policy, load_policy
 from bot.approvals.service import ApprovalService
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock, SystemClock, first_of
 from bot.config import ConfigError, Settings
 from bot.db import create_engine, session_factory
 from bot.migrate import check_at_head, ensure_schema
@@ -141,7 +141,7 @@ class Bot:
                 await self.approvals.reconcile_unknown()
             except Exception:
                 log.exception("expiry sweep failed")
-            await _wait(self._stop, self.clock, EXPIRY_SWEEP_SECONDS)
+            await first_of(self.clock.sleep(EXPIRY_SWEEP_SECONDS), self._stop.wait())
 
     async def aclose(self) -> None:
         self._stop.set()
@@ -153,15 +153,6 @@ class Bot:
             await self.watcher.release()
         await self.vro.aclose()
         await self.engine.dispose()
-
-
-async def _wait(stop: asyncio.Event, clock: Clock, seconds: float) -> None:
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    stopper = asyncio.ensure_future(stop.wait())
-    done, pending = await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    del done
 
 
 def load_configured_policy(settings: Settings) -> Policy:

@@ -32,7 +32,7 @@ from sqlalchemy import Select, Table, Update, bindparam, func, or_, select, upda
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import ReturningUpdate
 
-from bot.clock import Clock
+from bot.clock import Clock, first_of
 from bot.outbox.poster import (
     PermanentError,
     RateLimited,
@@ -226,10 +226,10 @@ class OutboxSender:
             except Exception:
                 log.exception("outbox pass failed; retrying after %ss", self._idle)
             self._wake.clear()
-            await _first_of(self._clock.sleep(self.next_wake_in()), self._wake.wait(), stop.wait())
+            await first_of(self._clock.sleep(self.next_wake_in()), self._wake.wait(), stop.wait())
             rest = self._min_pass - (self._clock.monotonic() - started)
             if rest > 0 and not stop.is_set():
-                await _first_of(self._clock.sleep(rest), stop.wait())
+                await first_of(self._clock.sleep(rest), stop.wait())
 
     # -- posts -----------------------------------------------------------------------------------
 
@@ -624,14 +624,3 @@ def _mark_sent_statement() -> Update:
             claimed_until=None,
         )
     )
-
-
-async def _first_of(*aws: Awaitable[object]) -> None:
-    """Wait until the first of ``aws`` finishes; cancel the rest."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

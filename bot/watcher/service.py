@@ -36,7 +36,7 @@ from sqlalchemy import Table, Update, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
+from bot.clock import Clock, first_of
 from bot.outbox.store import enqueue_post, enqueue_update, refresh_pending_update
 from bot.slack.message import Message
 from bot.vro import plan_states
@@ -347,7 +347,7 @@ class Watcher:
             except Exception:
                 log.exception("watcher cycle failed")
             delay = await self._next_due_in()
-            await _first_of(self._clock.sleep(delay), self._wake.wait(), stop.wait())
+            await first_of(self._clock.sleep(delay), self._wake.wait(), stop.wait())
         await self.release()
 
     async def release(self) -> None:
@@ -813,13 +813,3 @@ def _reason(exc: VroError) -> str:
     if isinstance(exc, VroUnavailable):
         return f"HTTP {exc.status}" if exc.status else "no answer"
     return "an answer I could not read"
-
-
-async def _first_of(*aws: Awaitable[object]) -> None:
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
