@@ -31,6 +31,7 @@ from bot.slack.blocks.approvals import ApprovalCardView
 from bot.slack.blocks.home import home_view
 from bot.slack.blocks.kit import (
     MODAL_CALLBACK_ID,
+    PLAN_ACTION_PATTERN,
     ActionId,
     parse_page_value,
 )
@@ -58,7 +59,7 @@ EVENTS = frozenset({HOME_OPENED})
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 PLAN_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 # ``vro_action:<verb>`` (plan detail) and ``vro_action:continue:<option>`` (halt notices).
-PLAN_BUTTON_RE = re.compile(r"^vro_action:[a-z-]+(:[A-Za-z]+)?$")
+PLAN_BUTTON_RE = re.compile(PLAN_ACTION_PATTERN)
 BROKEN_BUTTON = "That button doesn't carry a request I recognise. Run `/vro approvals` to see the open ones."
 ACTION_ACK = "Checking *{plan}* with VRO before asking for approval…"
 MODAL_UNAVAILABLE = "I couldn't open the form ({error}). Type the command instead, e.g. `/vro help`."

@@ -18,23 +18,32 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from bot.slack.blocks.kit import (
+    CONTINUE_ACTION_PREFIX,
+    UNDO_ACTION_ID,
+    Block,
+    actions,
+    bar,
+    button,
+    chunk_lines,
+    clip,
+    confirm,
+    context,
+    duration,
+    esc,
+    header,
+    section,
+    split_blocks,
+)
 from bot.slack.message import Message
 from bot.vro import plan_states
 from bot.vro.models import ContinueOption
 from bot.watcher.diff import Event
 from bot.watcher.snapshot import Item, Snapshot, reported_issues
 
-MAX_BLOCKS = 50
-MAX_SECTION_CHARS = 3000
-MAX_MESSAGE_CHARS = 38_000  # Slack truncates message text past 40,000 characters
-MAX_HEADER_CHARS = 150
 MAX_FALLBACK_CHARS = 300
 PROGRESS_CELLS = 20
-
-ACTION_CONTINUE_PREFIX = "vro_action:continue:"
-ACTION_UNDO = "vro_action:undo"
 
 CONTINUE_LABELS: dict[str, str] = {
     ContinueOption.RETRY_FAILED_STEP: "Retry failed step",
@@ -73,33 +82,6 @@ class WatchInfo:
 # --- small helpers ----------------------------------------------------------------------------
 
 
-def esc(text: str) -> str:
-    """Escape the three characters mrkdwn treats specially."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def duration(seconds: float) -> str:
-    """``1h 02m``, ``12m 30s``, ``45s``."""
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
-
-
-def progress_bar(percent: float) -> str:
-    percent = min(100.0, max(0.0, percent))
-    filled = round(percent / 100 * PROGRESS_CELLS)
-    return "▓" * filled + "░" * (PROGRESS_CELLS - filled)
-
-
 def action_title(action: str | None) -> str:
     if not action:
         return "Run"
@@ -113,18 +95,6 @@ def _people(info: WatchInfo) -> str:
     if info.approved_by:
         parts.append("approved by " + ", ".join(f"<@{u}>" for u in info.approved_by))
     return " · ".join(parts)
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, MAX_SECTION_CHARS)}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, MAX_SECTION_CHARS)}]}
-
-
-def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, MAX_HEADER_CHARS)}}
 
 
 # --- counts -----------------------------------------------------------------------------------
@@ -179,19 +149,19 @@ def status_card(
     plan = snapshot.plan
     name = plan.name if plan and plan.name else info.plan_name
     title = f"{action_title(info.action)}: {name}" if info.action else f"Watching {name}"
-    blocks: list[dict[str, Any]] = [_header(title)]
+    blocks: list[Block] = [header(title)]
     if plan is None:
         state_line = "Reading the plan's progress from VRO…"
     else:
         state_line = f"*State:* {esc(plan.state_name or plan.state or 'unknown')}"
         if plan.result_name and not plan.running:
             state_line += f" — {esc(plan.result_name)}"
-        state_line += f"\n`{progress_bar(plan.progress)}` {plan.progress:.0f}%"
-    blocks.append(_section(state_line))
+        state_line += f"\n`{bar(plan.progress, width=PROGRESS_CELLS)}` {plan.progress:.0f}%"
+    blocks.append(section(state_line))
 
     where = _current(snapshot)
     if where:
-        blocks.append(_section(where))
+        blocks.append(section(where))
     steps = Counts.of(snapshot.of_kind("step"))
     vms = Counts.of(snapshot.of_kind("vm"))
     groups = Counts.of(snapshot.of_kind("group"))
@@ -206,7 +176,7 @@ def status_card(
     if timing:
         lines.append(timing)
     if lines:
-        blocks.append(_section("\n".join(lines)))
+        blocks.append(section("\n".join(lines)))
 
     notes = []
     if status == "finished":
@@ -223,10 +193,10 @@ def status_card(
     if people:
         notes.append(people)
     if notes:
-        blocks.append(_context(" · ".join(notes)))
+        blocks.append(context(" · ".join(notes)))
     pct = f" {plan.progress:.0f}%" if plan is not None else ""
     state = f" ({plan.state_name})" if plan is not None and plan.state_name else ""
-    return Message(text=_clip(f"{title}{state}{pct}", MAX_FALLBACK_CHARS), blocks=tuple(blocks))
+    return Message(text=clip(f"{title}{state}{pct}", MAX_FALLBACK_CHARS), blocks=tuple(blocks))
 
 
 def _current(snapshot: Snapshot) -> str:
@@ -264,12 +234,12 @@ def _timing(snapshot: Snapshot, now: datetime) -> str:
 
 def thread_messages(events: Sequence[Event], *, info: WatchInfo) -> list[Message]:
     """The events of one batching window as few messages as Block Kit allows, in order."""
-    blocks: list[dict[str, Any]] = []
+    blocks: list[Block] = []
     lines: list[str] = []
 
     def flush_lines() -> None:
-        for chunk in _chunks(lines, MAX_SECTION_CHARS):
-            blocks.append(_section(chunk))
+        for chunk in chunk_lines(lines):
+            blocks.append(section(chunk))
         lines.clear()
 
     for entry in _lines(events, info.plan_id):
@@ -282,8 +252,8 @@ def thread_messages(events: Sequence[Event], *, info: WatchInfo) -> list[Message
     if not blocks:
         return []
     return [
-        Message(text=_clip(_fallback(events, info), MAX_FALLBACK_CHARS), blocks=tuple(part))
-        for part in _split_blocks(blocks)
+        Message(text=clip(_fallback(events, info), MAX_FALLBACK_CHARS), blocks=tuple(part))
+        for part in split_blocks(blocks)
     ]
 
 
@@ -325,7 +295,7 @@ def _vm_token(event: Event) -> str:
     return {"failed": "failed ✗", "skipped": "skipped ⤼", "halted": "halted ■"}.get(event.kind, event.kind)
 
 
-def _lines(events: Sequence[Event], plan_id: str) -> Iterable[str | list[dict[str, Any]]]:
+def _lines(events: Sequence[Event], plan_id: str) -> Iterable[str | list[Block]]:
     """Mrkdwn lines, or whole blocks (a halt's buttons), in event order.
 
     Consecutive events of one VM (or of one virtual group's steps) share a line; a step that
@@ -420,7 +390,7 @@ def _issue_line(event: Event) -> str:
     return f"{mark} {_where(event)}: {esc(event.text or '')}"
 
 
-def halt_blocks(event: Event, *, plan_id: str) -> list[dict[str, Any]]:
+def halt_blocks(event: Event, *, plan_id: str) -> list[Block]:
     """The halt notice with a button per Continue option and Undo (routed through approvals)."""
     if event.previous:
         where = " on " + esc(event.vm) if event.vm else (" in " + esc(event.group) if event.group else "")
@@ -430,39 +400,31 @@ def halt_blocks(event: Event, *, plan_id: str) -> list[dict[str, Any]]:
     text = (
         f"⏸️ *{esc(event.name)}* is halted{cause}. Choose how VRO should go on (each choice needs approval):"
     )
-    buttons: list[dict[str, Any]] = []
-    for option in event.options:
-        buttons.append(
-            {
-                "type": "button",
-                "action_id": f"{ACTION_CONTINUE_PREFIX}{option}",
-                "text": {"type": "plain_text", "text": CONTINUE_LABELS.get(option, option)},
-                "value": json.dumps({"plan_id": plan_id, "option": option}),
-            }
+    buttons = [
+        button(
+            CONTINUE_LABELS.get(option, option),
+            f"{CONTINUE_ACTION_PREFIX}{option}",
+            json.dumps({"plan_id": plan_id, "option": option}),
         )
+        for option in event.options
+    ]
     if event.undo:
         buttons.append(
-            {
-                "type": "button",
-                "action_id": ACTION_UNDO,
-                "style": "danger",
-                "text": {"type": "plain_text", "text": "Undo"},
-                "value": json.dumps({"plan_id": plan_id, "option": "Undo"}),
-                "confirm": {
-                    "title": {"type": "plain_text", "text": "Request an undo?"},
-                    "text": {
-                        "type": "plain_text",
-                        "text": _clip(f"This asks for approval to undo {event.name}.", 300),
-                    },
-                    "confirm": {"type": "plain_text", "text": "Request undo"},
-                    "deny": {"type": "plain_text", "text": "Cancel"},
-                    "style": "danger",
-                },
-            }
+            button(
+                "Undo",
+                UNDO_ACTION_ID,
+                json.dumps({"plan_id": plan_id, "option": "Undo"}),
+                style="danger",
+                confirm_dialog=confirm(
+                    "Request an undo?",
+                    f"This asks for approval to undo {event.name}.",
+                    ok="Request undo",
+                ),
+            )
         )
-    blocks: list[dict[str, Any]] = [_section(text)]
+    blocks = [section(text)]
     if buttons:
-        blocks.append({"type": "actions", "block_id": f"vro_halt:{event.seq}", "elements": buttons[:25]})
+        blocks.append(actions(buttons, block_id=f"vro_halt:{event.seq}"))
     return blocks
 
 
@@ -497,19 +459,18 @@ def summary_messages(info: WatchInfo, snapshot: Snapshot, *, now: datetime) -> l
     lines = [head, " · ".join(facts)] if facts else [head]
     if people:
         lines.append(people)
-    blocks: list[dict[str, Any]] = [_section("\n".join(lines))]
+    blocks: list[Block] = [section("\n".join(lines))]
 
     warnings, errors = _issues(snapshot)
     if errors:
-        blocks.append(_section(f"*Errors ({len(errors)})*"))
-        blocks.extend(_section(chunk) for chunk in _chunks(errors, MAX_SECTION_CHARS))
+        blocks.append(section(f"*Errors ({len(errors)})*"))
+        blocks.extend(section(chunk) for chunk in chunk_lines(errors))
     if warnings:
-        blocks.append(_section(f"*Warnings ({len(warnings)})*"))
-        blocks.extend(_section(chunk) for chunk in _chunks(warnings, MAX_SECTION_CHARS))
+        blocks.append(section(f"*Warnings ({len(warnings)})*"))
+        blocks.extend(section(chunk) for chunk in chunk_lines(warnings))
     fallback = f"{action_title(info.action)} of {name} finished: {state} — {result}"
     return [
-        Message(text=_clip(fallback, MAX_FALLBACK_CHARS), blocks=tuple(part))
-        for part in _split_blocks(blocks)
+        Message(text=clip(fallback, MAX_FALLBACK_CHARS), blocks=tuple(part)) for part in split_blocks(blocks)
     ]
 
 
@@ -531,43 +492,3 @@ def _issues(snapshot: Snapshot) -> tuple[list[str], list[str]]:
         line = f"• {where(item) if item is not None else 'Plan'}: {esc(issue.text)}"
         (errors if issue.severity == "Error" else warnings).append(line)
     return warnings, errors
-
-
-# --- splitting --------------------------------------------------------------------------------
-
-
-def _chunks(lines: Sequence[str], limit: int) -> list[str]:
-    """Join lines with newlines into chunks of at most ``limit`` characters (long lines clipped)."""
-    chunks: list[str] = []
-    current = ""
-    for raw in lines:
-        line = _clip(raw, limit)
-        if current and len(current) + 1 + len(line) > limit:
-            chunks.append(current)
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _block_chars(block: dict[str, Any]) -> int:
-    return len(json.dumps(block, ensure_ascii=False))
-
-
-def _split_blocks(blocks: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Messages of at most 50 blocks and about 38,000 characters each, keeping block order."""
-    parts: list[list[dict[str, Any]]] = []
-    current: list[dict[str, Any]] = []
-    size = 0
-    for block in blocks:
-        chars = _block_chars(block)
-        if current and (len(current) >= MAX_BLOCKS or size + chars > MAX_MESSAGE_CHARS):
-            parts.append(current)
-            current, size = [], 0
-        current.append(block)
-        size += chars
-    if current:
-        parts.append(current)
-    return parts

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from bot.slack.blocks.kit import CONTINUE_ACTION_PREFIX, MAX_MESSAGE_BLOCKS, MAX_SECTION_TEXT, UNDO_ACTION_ID
 from bot.slack.blocks.validate import validate_blocks
 from bot.vro.models import ContinueOption
 from bot.watcher.diff import Event, advance
 from bot.watcher.render import (
-    ACTION_CONTINUE_PREFIX,
-    ACTION_UNDO,
-    MAX_BLOCKS,
-    MAX_SECTION_CHARS,
     WatchInfo,
     status_card,
     summary_messages,
@@ -87,8 +84,8 @@ def test_a_thousand_vms_fit_in_a_few_messages_within_block_kit_limits_and_lose_n
     assert 1 < len(messages) <= 20
     body = ""
     for message in messages:
-        assert len(message.blocks) <= MAX_BLOCKS
-        assert all(len(b["text"]["text"]) <= MAX_SECTION_CHARS for b in message.blocks)
+        assert len(message.blocks) <= MAX_MESSAGE_BLOCKS
+        assert all(len(b["text"]["text"]) <= MAX_SECTION_TEXT for b in message.blocks)
         validate_blocks(message.blocks)
         body += texts(message.blocks)
     for i in range(1000):
@@ -113,9 +110,9 @@ def test_a_halt_offers_each_continue_option_and_undo_as_buttons_for_the_approval
     assert "after *Verify SQL* failed on sap-db-01" in message.blocks[0]["text"]["text"]
     buttons = message.blocks[1]["elements"]
     assert [b["action_id"] for b in buttons] == [
-        f"{ACTION_CONTINUE_PREFIX}RetryFailedStep",
-        f"{ACTION_CONTINUE_PREFIX}ProceedToNextVm",
-        ACTION_UNDO,
+        f"{CONTINUE_ACTION_PREFIX}RetryFailedStep",
+        f"{CONTINUE_ACTION_PREFIX}ProceedToNextVm",
+        UNDO_ACTION_ID,
     ]
     assert json.loads(buttons[0]["value"]) == {"plan_id": "p1", "option": "RetryFailedStep"}
     assert buttons[2]["style"] == "danger"

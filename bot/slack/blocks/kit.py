@@ -41,6 +41,8 @@ MAX_OPTIONS: Final = 100
 MAX_CONFIRM_TEXT: Final = 300
 MAX_VIEW_TITLE: Final = 24
 MAX_PRIVATE_METADATA: Final = 3000
+# Slack truncates message text past 40,000 characters; a long message is split below that
+MAX_MESSAGE_CHARS: Final = 38_000
 # what our builders aim for: the fallback text stays short even though Slack allows 40k
 FALLBACK_TEXT_LIMIT: Final = 3000
 
@@ -66,8 +68,9 @@ class ActionId(StrEnum):
     HOME_REFRESH = "vro_home_refresh"
 
 
-PLAN_ACTION_PATTERN: Final = r"^vro_action:[a-z-]+$"
-"""Regex for Bolt's ``app.action(re.compile(PLAN_ACTION_PATTERN))``."""
+PLAN_ACTION_PATTERN: Final = r"^vro_action:[a-z-]+(:[A-Za-z]+)?$"
+"""Regex for Bolt's ``app.action(re.compile(PLAN_ACTION_PATTERN))``: a plan-detail button
+(``vro_action:<verb>``) or a halt notice's button (``vro_action:continue:<ContinueOption>``)."""
 
 MODAL_CALLBACK_ID: Final = "vro_modal"
 
@@ -75,6 +78,12 @@ MODAL_CALLBACK_ID: Final = "vro_modal"
 def plan_action_id(verb: str) -> str:
     """``vro_action:failover``: the action id of a plan-detail button for ``verb``."""
     return f"{ActionId.PLAN_ACTION}:{verb}"
+
+
+CONTINUE_ACTION_PREFIX: Final = f"{ActionId.PLAN_ACTION}:continue:"
+"""A halt notice's Continue buttons: ``vro_action:continue:<ContinueOption>``."""
+UNDO_ACTION_ID: Final = f"{ActionId.PLAN_ACTION}:undo"
+"""A halt notice's Undo button."""
 
 
 def verb_of_action_id(action_id: str) -> str | None:
@@ -195,21 +204,46 @@ def option(text: str, value: str, *, description: str | None = None) -> dict[str
     return opt
 
 
-def pack_sections(lines: Iterable[str], *, limit: int = MAX_SECTION_TEXT) -> list[Block]:
-    """Section blocks holding ``lines`` in order, each under ``limit`` characters."""
-    blocks: list[Block] = []
-    current: list[str] = []
-    size = 0
+def chunk_lines(lines: Iterable[str], limit: int = MAX_SECTION_TEXT) -> list[str]:
+    """``lines`` joined with newlines into chunks of at most ``limit`` characters, in order
+    (a line longer than ``limit`` is clipped)."""
+    chunks: list[str] = []
+    current = ""
     for raw in lines:
         line = clip(raw, limit)
-        if current and size + len(line) + 1 > limit:
-            blocks.append(section("\n".join(current)))
-            current, size = [], 0
-        current.append(line)
-        size += len(line) + 1
+        if current and len(current) + 1 + len(line) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
     if current:
-        blocks.append(section("\n".join(current)))
-    return blocks
+        chunks.append(current)
+    return chunks
+
+
+def pack_sections(lines: Iterable[str], *, limit: int = MAX_SECTION_TEXT) -> list[Block]:
+    """Section blocks holding ``lines`` in order, each under ``limit`` characters."""
+    return [section(chunk) for chunk in chunk_lines(lines, limit)]
+
+
+def split_blocks(
+    blocks: Sequence[Block], *, max_blocks: int = MAX_MESSAGE_BLOCKS, max_chars: int = MAX_MESSAGE_CHARS
+) -> list[list[Block]]:
+    """``blocks`` cut into messages of at most ``max_blocks`` blocks and about ``max_chars``
+    characters of JSON each, keeping their order."""
+    parts: list[list[Block]] = []
+    current: list[Block] = []
+    size = 0
+    for block in blocks:
+        chars = len(json.dumps(block, ensure_ascii=False))
+        if current and (len(current) >= max_blocks or size + chars > max_chars):
+            parts.append(current)
+            current, size = [], 0
+        current.append(block)
+        size += chars
+    if current:
+        parts.append(current)
+    return parts
 
 
 # --- results and progress -------------------------------------------------------------------
@@ -242,11 +276,28 @@ def item_emoji(execution_state: str | None, result: str | None) -> str:
     return _STATE_EMOJI.get(state, ":white_circle:")
 
 
-def progress_bar(percent: float, *, width: int = 10) -> str:
-    """``▓▓▓▓░░░░░░ 40%``."""
+def bar(percent: float, *, width: int = 10) -> str:
+    """``▓▓▓▓░░░░░░``: ``percent`` (clamped to 0-100) as ``width`` cells."""
     bounded = max(0.0, min(100.0, float(percent)))
     filled = round(bounded / 100 * width)
-    return f"{'▓' * filled}{'░' * (width - filled)} {bounded:.0f}%"
+    return "▓" * filled + "░" * (width - filled)
+
+
+def progress_bar(percent: float, *, width: int = 10) -> str:
+    """``▓▓▓▓░░░░░░ 40%``."""
+    return f"{bar(percent, width=width)} {max(0.0, min(100.0, float(percent))):.0f}%"
+
+
+def duration(seconds: float) -> str:
+    """``1h 02m``, ``12m 30s``, ``45s``."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
 
 
 # --- pagination -----------------------------------------------------------------------------
