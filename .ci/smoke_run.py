@@ -1,9 +1,10 @@
-"""Real-process smoke test of `vro-bot run` (HTTP mode), run by .ci/run.
+"""Real-process smoke test of `vro-bot run`, in HTTP mode and in Socket Mode, run by .ci/run.
 
 The simulator and the Slack sandbox are served on loopback; `vro-bot run` is started as its own
 process with nothing but environment variables, exactly as an operator would; then /healthz,
-/readyz and /metrics are read, a signed `/vro plans` and `/vro failover` are sent, the answers
-are awaited in the sandbox, and SIGTERM must stop the bot cleanly. Exits non-zero on failure.
+/readyz and /metrics are read, `/vro plans` and `/vro failover` are sent (signed over HTTP, or as
+envelopes over the bot's Socket Mode websocket), the answers are awaited in the sandbox, and
+SIGTERM must stop the bot cleanly. Exits non-zero on failure.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bot.simulator.app import DEFAULT_PASSWORD, DEFAULT_USERNAME, create_simulat
 
 SECRET = "smoke-signing-secret"  # noqa: S105 - a throw-away local secret
 TOKEN = "xoxb-smoke-token"  # noqa: S105 - the sandbox's own token
+APP_TOKEN = "xapp-smoke-token"  # noqa: S105 - the sandbox's own app-level token
 CHANNEL, USER = "C0SMOKE", "U0SMOKE"
 
 
@@ -48,7 +50,19 @@ async def wait_http(url: str, deadline: float) -> httpx.Response:
 
 
 async def main() -> int:
-    sandbox = create_sandbox(users={USER: "smoke"}, channels={CHANNEL: "smoke"}, tokens=frozenset({TOKEN}))
+    await smoke(socket_mode=False)
+    await smoke(socket_mode=True)
+    return 0
+
+
+async def smoke(*, socket_mode: bool) -> None:
+    """One `vro-bot run` process, over HTTP or (``socket_mode``) Socket Mode."""
+    sandbox = create_sandbox(
+        users={USER: "smoke"},
+        channels={CHANNEL: "smoke"},
+        tokens=frozenset({TOKEN}),
+        app_tokens=frozenset({APP_TOKEN}),
+    )
     sim = create_simulator(clock=SystemClock())
     port = free_port()
     with (
@@ -70,6 +84,9 @@ async def main() -> int:
             "VRO_BOT_HTTP_PORT": str(port),
             "VRO_BOT_LOG_FORMAT": "json",
         }
+        if socket_mode:
+            env["SLACK_APP_TOKEN"] = APP_TOKEN
+            del env["SLACK_SIGNING_SECRET"]
         log = Path(folder) / "bot.log"
         with log.open("w") as out:
             bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env, stdout=out, stderr=out)  # noqa: ASYNC220 - started once, before the event loop has work
@@ -77,11 +94,17 @@ async def main() -> int:
                 base = f"http://127.0.0.1:{port}"
                 health = await wait_http(f"{base}/healthz", time.monotonic() + 30)
                 assert health.status_code == 200, health.text
+                if socket_mode:
+                    await sandbox.socket_mode.wait_connected(within_seconds=30)
                 ready = await wait_http(f"{base}/readyz", time.monotonic() + 10)
                 assert ready.status_code == 200, ready.text
                 async with httpx.AsyncClient(base_url=base) as http:
                     driver = SlackDriver(
-                        http=http, signing_secret=SECRET, clock=SystemClock(), sandbox=sandbox
+                        http=http,
+                        signing_secret=SECRET,
+                        clock=SystemClock(),
+                        sandbox=sandbox,
+                        socket=sandbox.socket_mode if socket_mode else None,
                     )
                     assert (
                         await driver.command("plans", user_id=USER, channel_id=CHANNEL)
@@ -101,6 +124,11 @@ async def main() -> int:
                     await asyncio.sleep(0.2)
                 cards = sandbox.workspace.find_message_with_action(CHANNEL, "vro_approve")
                 assert len(cards) == 1, "no approval card for the failover"
+                if socket_mode:
+                    assert [e.type for e in sandbox.socket_mode.envelopes] == ["slash_commands"] * 2
+                    assert all(e.acked for e in sandbox.socket_mode.envelopes)
+                    events = await http_status(f"{base}/slack/events")
+                    assert events == 404, "Socket Mode must not serve the unsigned /slack/events"
             finally:
                 bot.send_signal(signal.SIGTERM)
                 code = bot.wait(timeout=30)
@@ -109,8 +137,13 @@ async def main() -> int:
         assert '"level": "error"' not in text, text[-3000:]
         assert SECRET not in text
         assert TOKEN not in text
-        print("vro-bot run: healthz, readyz, a query, an approval card, metrics, clean stop")  # noqa: T201
-    return 0
+        mode = "Socket Mode" if socket_mode else "HTTP mode"
+        print(f"vro-bot run ({mode}): healthz, readyz, a query, an approval card, metrics, clean stop")  # noqa: T201
+
+
+async def http_status(url: str) -> int:
+    async with httpx.AsyncClient() as client:
+        return (await client.post(url, content=b"command=%2Fvro&text=plans")).status_code
 
 
 if __name__ == "__main__":

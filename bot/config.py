@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     vro_bot_policy: Path | None = None
     vro_bot_http_host: str = DEFAULT_HTTP_HOST
     vro_bot_http_port: int = Field(default=DEFAULT_HTTP_PORT, ge=1, le=65535)
+    vro_bot_admin_host: str | None = None
+    vro_bot_admin_port: int | None = Field(default=None, ge=1, le=65535)
     vro_bot_poll_seconds: float = Field(default=DEFAULT_POLL_SECONDS, gt=0, le=3600)
 
     # Operational knobs beyond the contract (documented in the README).
@@ -85,22 +87,27 @@ class Settings(BaseSettings):
     @field_validator("slack_bot_token")
     @classmethod
     def _check_bot_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if (
-            value is not None
-            and value.get_secret_value()
-            and not value.get_secret_value().startswith("xoxb-")
-        ):
+        token = value.get_secret_value() if value is not None else ""
+        if token.startswith("xapp-"):
+            raise ValueError(
+                "holds an app-level token (xapp-…), which belongs in SLACK_APP_TOKEN; the bot token "
+                "(xoxb-…) is on the app's OAuth & Permissions page"
+            )
+        if token and not token.startswith("xoxb-"):
             raise ValueError("must be a bot token starting with xoxb-")
         return value
 
     @field_validator("slack_app_token")
     @classmethod
     def _check_app_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if (
-            value is not None
-            and value.get_secret_value()
-            and not value.get_secret_value().startswith("xapp-")
-        ):
+        token = value.get_secret_value() if value is not None else ""
+        if token.startswith("xoxb-"):
+            raise ValueError(
+                "holds a bot token (xoxb-…), but Socket Mode needs the app-level token (xapp-…, "
+                "Basic Information → App-Level Tokens, scope connections:write); the bot token "
+                "goes in SLACK_BOT_TOKEN"
+            )
+        if token and not token.startswith("xapp-"):
             raise ValueError("must be an app-level token starting with xapp-")
         return value
 
@@ -116,6 +123,15 @@ class Settings(BaseSettings):
     def socket_mode(self) -> bool:
         """Socket Mode is selected by the presence of ``SLACK_APP_TOKEN``."""
         return self.slack_app_token is not None and bool(self.slack_app_token.get_secret_value())
+
+    @property
+    def admin_listener(self) -> tuple[str, int]:
+        """Where ``/healthz``, ``/readyz`` and ``/metrics`` listen: VRO_BOT_ADMIN_HOST/PORT, each
+        defaulting to the HTTP listener's."""
+        return (
+            self.vro_bot_admin_host or self.vro_bot_http_host,
+            self.vro_bot_admin_port or self.vro_bot_http_port,
+        )
 
     def missing_for_run(self) -> list[str]:
         """Names of the variables ``vro-bot run`` needs but does not have."""

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, pool
+from sqlalchemy import Engine, create_engine, inspect, pool, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from bot.db import sync_url
@@ -104,10 +104,35 @@ def head_revision() -> str:
     return head
 
 
+VERSION_TABLE = "alembic_version"
+
+
 def database_revision(database_url: str) -> str | None:
-    """The revision the database is at, or ``None`` when it has never been migrated."""
+    """The revision the database is at, or ``None`` when it has never been migrated.
+
+    Read-only: a SQLite file that does not exist is not created (``vro-bot check`` and
+    ``/readyz`` must not leave an empty database behind), and the version is read with one
+    SELECT rather than through Alembic, whose INFO lines would otherwise follow every probe.
+    """
+    if _sqlite_file_missing(database_url):
+        return None
     with _reachable(), _engine(database_url) as engine, engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return None
+        rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()  # noqa: S608 - a constant
+    if len(rows) > 1:
+        raise SchemaError(f"the database has {len(rows)} Alembic revisions at once ({', '.join(rows)})")
+    return str(rows[0]) if rows else None
+
+
+def _sqlite_file_missing(database_url: str) -> bool:
+    url = make_url(sync_url(database_url))
+    if url.get_backend_name() != "sqlite":
+        return False
+    path = url.database or ""
+    if path in ("", ":memory:") or path.startswith("file:"):
+        return False
+    return not Path(path).exists()
 
 
 def upgrade(database_url: str) -> None:

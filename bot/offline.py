@@ -27,6 +27,7 @@ from bot.watcher.service import WatcherConfig
 
 OFFLINE_SIGNING_SECRET = "offline-signing-secret"  # noqa: S105 - a local stand-in, never a real secret
 OFFLINE_BOT_TOKEN = "xoxb-offline-sandbox"  # noqa: S105 - the sandbox's own token
+OFFLINE_APP_TOKEN = "xapp-offline-sandbox"  # noqa: S105 - the sandbox's own app-level token
 OFFLINE_VRO_URL = "http://vro.simulator"
 
 
@@ -68,10 +69,13 @@ async def offline_stack(
     simulator_config: SimulatorConfig | None = None,
     instance_id: str = "offline",
     slack_scopes: frozenset[str] | None = None,
+    socket_mode: bool = False,
 ) -> AsyncIterator[OfflineStack]:
     """Start the simulator, the sandbox (on loopback) and the bot on ``database_url``.
 
-    ``slack_scopes`` (e.g. ``bot.sandbox.manifest.manifest_scopes()``) makes the sandbox refuse
+    ``socket_mode`` connects the bot to the sandbox in Socket Mode (``SLACK_APP_TOKEN``): the
+    driver then delivers commands, clicks and events as envelopes over the bot's websocket,
+    and the bot's ``/slack/events`` does not exist. ``slack_scopes`` (e.g. ``bot.sandbox.manifest.manifest_scopes()``) makes the sandbox refuse
     calls those scopes do not cover with ``missing_scope``, as Slack does; None grants every scope.
     """
     upgrade(database_url)
@@ -80,21 +84,23 @@ async def offline_stack(
         users=users,
         channels=channels,
         tokens=frozenset({OFFLINE_BOT_TOKEN}),
+        app_tokens=frozenset({OFFLINE_APP_TOKEN}),
         scopes=slack_scopes,
     )
     sim = create_simulator(clock=clock, estate=estate, config=simulator_config)
     with serve_sandbox(sandbox) as running:
-        settings = load_settings(
-            {
-                "SLACK_BOT_TOKEN": OFFLINE_BOT_TOKEN,
-                "SLACK_SIGNING_SECRET": OFFLINE_SIGNING_SECRET,
-                "SLACK_API_URL": running.api_url,
-                "VRO_URL": OFFLINE_VRO_URL,
-                "VRO_USERNAME": DEFAULT_USERNAME,
-                "VRO_PASSWORD": DEFAULT_PASSWORD,
-                "DATABASE_URL": database_url,
-            }
-        )
+        env = {
+            "SLACK_BOT_TOKEN": OFFLINE_BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": OFFLINE_SIGNING_SECRET,
+            "SLACK_API_URL": running.api_url,
+            "VRO_URL": OFFLINE_VRO_URL,
+            "VRO_USERNAME": DEFAULT_USERNAME,
+            "VRO_PASSWORD": DEFAULT_PASSWORD,
+            "DATABASE_URL": database_url,
+        }
+        if socket_mode:
+            env["SLACK_APP_TOKEN"] = OFFLINE_APP_TOKEN
+        settings = load_settings(env)
         bot = await build_bot(
             settings,
             clock=clock,
@@ -107,9 +113,16 @@ async def offline_stack(
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=bot.http), base_url="http://bot.offline")
         # Bolt checks signatures against the real time, so the driver signs with it.
         driver = SlackDriver(
-            http=http, signing_secret=OFFLINE_SIGNING_SECRET, clock=SystemClock(), sandbox=sandbox
+            http=http,
+            signing_secret=OFFLINE_SIGNING_SECRET,
+            clock=SystemClock(),
+            sandbox=sandbox,
+            socket=sandbox.socket_mode if socket_mode else None,
         )
         try:
+            if socket_mode:
+                bot.connect()
+                await sandbox.socket_mode.wait_connected()
             yield OfflineStack(clock=clock, sim=sim, running=running, bot=bot, driver=driver, http=http)
         finally:
             await bot.work.drain()

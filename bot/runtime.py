@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bot.approvals.outcomes import RequestView
 from bot.approvals.policy import CachedGroupResolver, GroupResolver, Policy, load_policy
@@ -54,9 +54,17 @@ from bot.outbox.sender import DeliveryFailure, OutboxSender
 from bot.outbox.slack_poster import SlackWebPoster
 from bot.outbox.tables import STATUS_PENDING, OutboxMessage
 from bot.slack.app import SlackAppParts, build_app, repair_form_body
+from bot.slack.connection import (
+    SlackRefused,
+    SlackUnreachable,
+    check_bot_token,
+    probe_socket_mode,
+    refusal_advice,
+)
 from bot.slack.controller import Controller
 from bot.slack.grammar import VERBS
 from bot.slack.groups import SlackGroupResolver
+from bot.slack.socket_mode import SocketModeLink
 from bot.slack.work import BackgroundWork
 from bot.vro.actions import ActionResult, PlanAction, perform
 from bot.vro.auth import ClientCredentialsGrant, Credentials, PasswordCredentials
@@ -69,6 +77,11 @@ from bot.watcher.tables import STATUS_ACTIVE, Watch
 log = logging.getLogger(__name__)
 
 EXPIRY_SWEEP_SECONDS = 15.0
+SHUTDOWN_SECONDS = 4.0
+"""``run`` stops within this after SIGTERM/SIGINT (Docker's default grace is 10 s); work still
+running then is cancelled (an action claimed but not confirmed is settled by the next start)."""
+DRAIN_SECONDS = 2.0
+"""Of which this long is given to work started by commands and clicks before it is cancelled."""
 
 
 class VroPlanGateway:
@@ -115,9 +128,14 @@ class Bot:
     sender: OutboxSender
     app: AsyncApp
     http: Starlette
+    """Every route (``/slack/events`` in HTTP mode, health, metrics) in one app, for in-process use."""
+    slack_routes: list[BaseRoute]
+    admin_routes: list[BaseRoute]
     metrics: Metrics
     work: BackgroundWork
     instance_id: str
+    socket_mode: SocketModeLink | None = None
+    """The Socket Mode connection (when ``SLACK_APP_TOKEN`` is set); connect it with ``connect``."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -143,9 +161,25 @@ class Bot:
                 log.exception("expiry sweep failed")
             await first_of(self.clock.sleep(EXPIRY_SWEEP_SECONDS), self._stop.wait())
 
-    async def aclose(self) -> None:
+    def connect(self) -> asyncio.Task[None] | None:
+        """Start connecting to Slack in Socket Mode (retrying until connected or closed)."""
+        if self.socket_mode is None:
+            return None
+        task = asyncio.get_running_loop().create_task(self.socket_mode.run(self._stop), name="socket-mode")
+        self._tasks.append(task)
+        return task
+
+    async def aclose(self, *, drain_seconds: float | None = None) -> None:
+        """Stop everything; work started by commands gets ``drain_seconds`` (None: all it needs)."""
         self._stop.set()
-        await self.work.drain()
+        if self.socket_mode is not None:
+            await self.socket_mode.aclose()
+        try:
+            async with asyncio.timeout(drain_seconds):
+                await self.work.drain()
+        except TimeoutError:
+            log.warning("stopping: %d command(s) still running were cancelled", self.work.pending)
+            await self.work.cancel_all()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -275,14 +309,22 @@ async def build_bot(
         # also logs in again when VRO no longer accepts the token.
         await vro.get_plans(limit=1)
 
+    socket_mode: SocketModeLink | None = None
+    readiness = {"database": database_ready, "vro": vro_ready}
+    if settings.socket_mode:
+        assert settings.slack_app_token is not None
+        socket_mode = SocketModeLink(
+            app=app, app_token=settings.slack_app_token.get_secret_value(), clock=the_clock
+        )
+        readiness["slack"] = socket_mode.ready
     redactor = Redactor(secrets_from_settings(settings))
-    routes = health_routes(
-        metrics=metrics,
-        checks={"database": database_ready, "vro": vro_ready},
-        clock=the_clock,
-        redactor=redactor,
+    admin_routes = health_routes(metrics=metrics, checks=readiness, clock=the_clock, redactor=redactor)
+    # In Socket Mode requests are not signed (Bolt skips verification), so /slack/events must not
+    # exist there: anyone who reached the port could otherwise send commands.
+    slack_routes: list[BaseRoute] = (
+        [] if settings.socket_mode else [Route("/slack/events", slack_events, methods=["POST"])]
     )
-    http = Starlette(routes=[*routes, Route("/slack/events", slack_events, methods=["POST"])])
+    http = Starlette(routes=[*admin_routes, *slack_routes])
     return Bot(
         settings=settings,
         clock=the_clock,
@@ -298,9 +340,12 @@ async def build_bot(
         sender=sender,
         app=app,
         http=http,
+        slack_routes=slack_routes,
+        admin_routes=admin_routes,
         metrics=metrics,
         work=work,
         instance_id=name,
+        socket_mode=socket_mode,
     )
 
 
@@ -342,32 +387,54 @@ def run(settings: Settings) -> int:
 
 
 async def _serve(settings: Settings, policy: Policy) -> int:
-    bot = await build_bot(settings, policy=policy)
-    await bot.start_background()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    server = health_server(bot.http, host=settings.vro_bot_http_host, port=settings.vro_bot_http_port)
-    serving = loop.create_task(server.serve(), name="http")
-    socket_handler: Any = None
+    bot = await build_bot(settings, policy=policy)
+    await bot.start_background()
+    servers = [
+        health_server(Starlette(routes=routes), host=host, port=port)
+        for host, port, routes in listeners(settings, bot)
+    ]
+    serving = [loop.create_task(server.serve(), name=f"http:{server.config.port}") for server in servers]
+    bot.connect()
+    for host, port, routes in listeners(settings, bot):
+        paths = ", ".join(sorted({getattr(r, "path", "") for r in routes}))
+        log.info("listening on %s:%s (%s)", host, port, paths)
     if settings.socket_mode:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        assert settings.slack_app_token is not None
-        socket_handler = AsyncSocketModeHandler(bot.app, settings.slack_app_token.get_secret_value())
-        await socket_handler.connect_async()
-        log.info("connected to Slack in Socket Mode; health on port %s", settings.vro_bot_http_port)
-    else:
-        log.info("listening for Slack on port %s (POST /slack/events)", settings.vro_bot_http_port)
-    await asyncio.wait({serving, loop.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True
-    if socket_handler is not None:
-        await socket_handler.close_async()
-    await serving
-    await bot.aclose()
+        log.info("connecting to Slack in Socket Mode")
+    stopper = loop.create_task(stop.wait())
+    await asyncio.wait({*serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    failed = [task for task in serving if task.done()]
+    log.info("shutting down")
+    try:
+        async with asyncio.timeout(SHUTDOWN_SECONDS):
+            for server in servers:
+                server.should_exit = True
+            await bot.aclose(drain_seconds=DRAIN_SECONDS)
+            await asyncio.gather(*serving, return_exceptions=True)
+    except TimeoutError:
+        log.warning("stopped without waiting for the rest after %g s", SHUTDOWN_SECONDS)
+    stopper.cancel()
+    if failed and not stop.is_set():
+        log.error("an HTTP listener stopped on its own (port in use?); exiting")
+        return 1
     return 0
+
+
+def listeners(settings: Settings, bot: Bot) -> list[tuple[str, int, list[BaseRoute]]]:
+    """Where ``run`` listens, and what: ``/slack/events`` (HTTP mode) on VRO_BOT_HTTP_HOST/PORT,
+    health and metrics on VRO_BOT_ADMIN_HOST/PORT (by default the same listener)."""
+    public = (settings.vro_bot_http_host, settings.vro_bot_http_port)
+    admin = settings.admin_listener
+    if admin == public:
+        return [(*public, [*bot.admin_routes, *bot.slack_routes])]
+    result: list[tuple[str, int, list[BaseRoute]]] = [(*admin, bot.admin_routes)]
+    if bot.slack_routes:
+        result.insert(0, (*public, bot.slack_routes))
+    return result
 
 
 # --- vro-bot check ----------------------------------------------------------------------------
@@ -424,17 +491,34 @@ async def _check(settings: Settings) -> int:
             )
         client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
         try:
-            answer = await client.auth_test()
-        except Exception as exc:
-            error = getattr(getattr(exc, "response", None), "data", {}) or {}
-            detail = error.get("error") if isinstance(error, dict) else None
+            answer = await check_bot_token(client)
+        except SlackRefused as refusal:
             raise CheckFailed(
-                f"Slack refused the bot token ({detail or type(exc).__name__}).",
-                advice="Reinstall the app and copy the new xoxb- token.",
+                f"Slack refused the bot token ({refusal.error}).",
+                advice=refusal_advice(refusal, app_token=False),
+            ) from None
+        except SlackUnreachable as unreachable:
+            raise CheckFailed(
+                f"Slack not reached: {unreachable.problem}.", advice=unreachable.advice
             ) from None
         return f"workspace {answer.get('team')}, bot user {answer.get('user')}"
 
-    checks: Sequence[DependencyCheck] = [
+    async def socket_mode_check() -> str:
+        assert settings.slack_app_token is not None
+        client = AsyncWebClient(base_url=settings.slack_api_url)
+        try:
+            return await probe_socket_mode(client, settings.slack_app_token.get_secret_value())
+        except SlackRefused as refusal:
+            raise CheckFailed(
+                f"Slack refused the app token ({refusal.error}).",
+                advice=refusal_advice(refusal, app_token=True),
+            ) from None
+        except SlackUnreachable as unreachable:
+            raise CheckFailed(
+                f"Slack not reached: {unreachable.problem}.", advice=unreachable.advice
+            ) from None
+
+    checks: list[DependencyCheck] = [
         configuration_check(settings),
         DependencyCheck("policy", policy_check, "Fix the policy file."),
         DependencyCheck("database", database_check, "Run `vro-bot db upgrade`.", requires=("configuration",)),
@@ -443,6 +527,15 @@ async def _check(settings: Settings) -> int:
             "slack", slack_check, "Check SLACK_BOT_TOKEN and SLACK_API_URL.", requires=("configuration",)
         ),
     ]
+    if settings.socket_mode:
+        checks.append(
+            DependencyCheck(
+                "socket mode",
+                socket_mode_check,
+                "Check SLACK_APP_TOKEN and that websockets to Slack are allowed.",
+                requires=("configuration",),
+            )
+        )
     return await run_check_command(checks, redactor=redactor)
 
 

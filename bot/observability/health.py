@@ -16,7 +16,8 @@ Socket Mode: ``health_server(create_health_app(...), host=..., port=...)`` and a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import contextlib
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -161,11 +162,28 @@ def create_health_app(
     return Starlette(routes=[*routes, *(extra_routes or [])])
 
 
+GRACEFUL_SHUTDOWN_SECONDS: Final = 2
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves SIGTERM and SIGINT to its owner.
+
+    uvicorn's ``serve`` would take both signals for itself and raise them again when it stops;
+    the bot has more to stop than a listener (the Socket Mode link, the watcher), so ``run``
+    handles them and sets ``should_exit``.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
 def health_server(
     app: Callable[..., Awaitable[None]], *, host: str, port: int, access_log: bool = False
 ) -> uvicorn.Server:
     """A uvicorn server for ``app`` that keeps the logging set up by ``configure_logging``
-    (``log_config=None``); ``await server.serve()`` runs it, ``server.should_exit = True`` stops it."""
+    (``log_config=None``); ``await server.serve()`` runs it, ``server.should_exit = True`` stops it
+    (open connections get :data:`GRACEFUL_SHUTDOWN_SECONDS`). It does not handle signals."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -174,5 +192,6 @@ def health_server(
         access_log=access_log,
         lifespan="off",
         server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    return uvicorn.Server(config)
+    return _QuietServer(config)

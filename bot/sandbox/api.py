@@ -40,6 +40,9 @@ from bot.sandbox.workspace import (
 RESPONSE_URL_METHOD = "response_url"
 """The pseudo method name under which POSTs to ``/hooks/...`` are recorded and faulted."""
 
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+"""Methods called with the app-level token (``xapp-...``), not the bot token."""
+
 DEFAULT_HISTORY_LIMIT = 100
 DEFAULT_REPLIES_LIMIT = 1000
 MAX_PAGE_LIMIT = 1000
@@ -163,8 +166,14 @@ class SandboxApi:
         log: CallLog | None = None,
         tokens: frozenset[str] | None = None,
         scopes: frozenset[str] | None = None,
+        app_auth: Callable[[str | None], str | None] | None = None,
+        open_connection: Callable[[], str] | None = None,
     ) -> None:
         self.workspace = workspace
+        self._app_auth = app_auth
+        """Checks the app-level token of ``apps.connections.open`` (None: that method is refused)."""
+        self._open_connection = open_connection
+        """Issues a Socket Mode websocket URL (see :mod:`bot.sandbox.socket_mode`)."""
         self.clock = clock
         self.faults = faults or FaultQueue()
         self.log = log or CallLog()
@@ -178,6 +187,7 @@ class SandboxApi:
         self.rate_limit: ChannelRateLimit | None = None
         self._handlers: dict[str, Handler] = {
             "api.test": lambda params: {"ok": True, "args": dict(params)},
+            "apps.connections.open": self._apps_connections_open,
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
@@ -243,7 +253,10 @@ class SandboxApi:
     # ------------------------------------------------------------------ internals
 
     def _dispatch(self, method: str, params: JsonDict, authorization: str | None) -> ApiReply:
-        auth_error = self._check_auth(authorization)
+        if method in APP_TOKEN_METHODS:
+            auth_error = self._app_auth(authorization) if self._app_auth is not None else "not_allowed"
+        else:
+            auth_error = self._check_auth(authorization)
         if auth_error is not None:
             return ApiReply(status=200, body={"ok": False, "error": auth_error})
         lacking = self._missing_scope(method, params)
@@ -273,8 +286,8 @@ class SandboxApi:
             return ApiReply(status=200, body={"ok": False, "error": failure.error})
 
     def _missing_scope(self, method: str, params: JsonDict) -> str | None:
-        if self.scopes is None or method not in self._handlers:
-            return None
+        if self.scopes is None or method not in self._handlers or method in APP_TOKEN_METHODS:
+            return None  # app-level tokens carry their own scope (connections:write)
         kind: str | None = None
         if method in CONVERSATION_METHOD_SCOPES:
             channel = self.workspace.channels.get(str(params.get("channel", "")))
@@ -317,6 +330,11 @@ class SandboxApi:
         )
 
     # ------------------------------------------------------------------ methods
+
+    def _apps_connections_open(self, params: JsonDict) -> JsonDict:
+        if self._open_connection is None:
+            raise SlackApiFailure("not_allowed")
+        return {"ok": True, "url": self._open_connection()}
 
     def _auth_test(self, params: JsonDict) -> JsonDict:
         ws = self.workspace

@@ -19,6 +19,12 @@ Negative tests sign with another secret or an old timestamp::
 
 Note: Bolt checks the timestamp against its own (real) clock, so drive a real Bolt app with a
 ``SystemClock`` here unless its verifier shares your fake clock.
+
+In Socket Mode (``socket=sandbox.socket_mode``) the same requests travel as envelopes over the
+bot's websocket instead (no signature: Slack does not sign them); the ack's payload comes back
+as the ``httpx.Response`` the bot would have answered over HTTP, so a test reads both alike.
+A slash command's answer (the ack's text or blocks) is shown in the sandbox as Slack shows it:
+to the invoker only, or in the channel with ``response_type: in_channel``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.clock import Clock
 from bot.sandbox.server import SlackSandbox
+from bot.sandbox.socket_mode import EnvelopeType, SocketModeHub
 from bot.sandbox.transcript import ButtonRef
 from bot.sandbox.workspace import (
     DEFAULT_APP_ID,
@@ -62,6 +69,14 @@ RequestKind = Literal[
     "url_verification",
 ]
 StateValue = str | Sequence[str] | None
+ENVELOPE_TYPES: dict[RequestKind, EnvelopeType] = {
+    "command": "slash_commands",
+    "block_actions": "interactive",
+    "view_submission": "interactive",
+    "view_closed": "interactive",
+    "block_suggestion": "interactive",
+    "event": "events_api",
+}
 
 
 @dataclass(frozen=True)
@@ -92,8 +107,11 @@ class SlackDriver:
         team_id: str | None = None,
         team_domain: str | None = None,
         api_app_id: str | None = None,
+        socket: SocketModeHub | None = None,
     ) -> None:
         self.http = http
+        self.socket = socket
+        """When set, requests go over Socket Mode instead of HTTP."""
         self.signing_secret = signing_secret
         self.clock = clock
         self.sandbox = sandbox
@@ -138,10 +156,27 @@ class SlackDriver:
     async def send(
         self, request: SlackRequest, *, secret: str | None = None, age_seconds: float = 0.0
     ) -> httpx.Response:
-        """POST ``request`` to the bot, signed now (or with ``secret`` / ``age_seconds`` to fail)."""
+        """POST ``request`` to the bot, signed now (or with ``secret`` / ``age_seconds`` to fail);
+        in Socket Mode, deliver it as an envelope and answer with its ack."""
         self.sent.append(request)
+        if self.socket is not None:
+            return await self._deliver(request)
         headers = self.signed_headers(request, secret=secret, age_seconds=age_seconds)
         return await self.http.post(self.path, content=request.body, headers=headers)
+
+    async def _deliver(self, request: SlackRequest) -> httpx.Response:
+        assert self.socket is not None
+        kind = ENVELOPE_TYPES.get(request.kind)
+        if kind is None:
+            raise ValueError(f"Slack sends no {request.kind} over Socket Mode")
+        retry = request.headers.get("X-Slack-Retry-Num")
+        ack = await self.socket.deliver(
+            kind,
+            request.payload,
+            retry_attempt=int(retry) if retry is not None else None,
+            retry_reason=request.headers.get("X-Slack-Retry-Reason"),
+        )
+        return ack_as_response(ack)
 
     @property
     def last(self) -> SlackRequest:
@@ -185,10 +220,16 @@ class SlackDriver:
     async def command(
         self, text: str, *, user_id: str, channel_id: str, command: str = "/vro"
     ) -> httpx.Response:
-        """Send ``/vro <text>`` as ``user_id`` in ``channel_id``."""
-        return await self.send(
+        """Send ``/vro <text>`` as ``user_id`` in ``channel_id``; the sandbox shows the answer."""
+        response = await self.send(
             self.build_command(text, user_id=user_id, channel_id=channel_id, command=command)
         )
+        if self.sandbox is not None and response.status_code == 200 and response.content:
+            body = _json_or_none(response)
+            self.sandbox.workspace.show_command_response(
+                channel_id, user_id, body if body is not None else {"text": response.text}
+            )
+        return response
 
     # ------------------------------------------------------------------ block_actions
 
@@ -682,6 +723,18 @@ def view_state(view: Mapping[str, Any], values: Mapping[str, StateValue]) -> Jso
 def _is_select(view: View, action_id: str) -> bool:
     found = find_element(view.view.get("blocks") or [], action_id)
     return found is not None and found[1].get("type") != "button"
+
+
+def ack_as_response(ack: JsonDict | None) -> httpx.Response:
+    """A Socket Mode ack as the HTTP answer Bolt gives for the same ``ack()``.
+
+    Bolt sends a plain-text body as ``{"text": ...}`` over the socket, and JSON bodies as they are.
+    """
+    if ack is None:
+        return httpx.Response(200)
+    if set(ack) == {"text"} and isinstance(ack["text"], str):
+        return httpx.Response(200, text=ack["text"])
+    return httpx.Response(200, json=ack)
 
 
 def _json_or_none(response: httpx.Response) -> JsonDict | None:

@@ -2,7 +2,8 @@
 
 ``POST|GET /api/<method>`` answers like ``https://slack.com/api/<method>`` (JSON, form or query
 parameters; ``Authorization: Bearer xoxb-...``), ``POST /hooks/<id>`` serves the
-``response_url`` of slash commands and button clicks. State lives in a
+``response_url`` of slash commands and button clicks, and ``/link/`` is the Socket Mode
+websocket that ``apps.connections.open`` hands out (:mod:`bot.sandbox.socket_mode`). State lives in a
 :class:`~bot.sandbox.workspace.Workspace`; calls go through :class:`~bot.sandbox.api.SandboxApi`
 (auth, faults, rate limit, recording).
 
@@ -36,11 +37,12 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from bot.clock import Clock, SystemClock
 from bot.sandbox.api import ApiReply, CallLog, SandboxApi
 from bot.sandbox.faults import ChannelRateLimit, Fault, FaultQueue
+from bot.sandbox.socket_mode import LINK_PATH, SocketModeHub
 from bot.sandbox.transcript import Transcript, render_channel
 from bot.sandbox.workspace import Hook, HookSource, Workspace
 
@@ -59,18 +61,29 @@ class SlackSandbox:
         clock: Clock | None = None,
         workspace: Workspace | None = None,
         tokens: frozenset[str] | None = None,
+        app_tokens: frozenset[str] | None = None,
         scopes: frozenset[str] | None = None,
         base_url: str = DEFAULT_BASE_URL,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.workspace = workspace or Workspace(clock=self.clock)
-        self.api = SandboxApi(workspace=self.workspace, clock=self.clock, tokens=tokens, scopes=scopes)
+        self.socket_mode = SocketModeHub(app_id=self.workspace.app_id, app_tokens=app_tokens)
+        """Socket Mode: ``apps.connections.open`` hands out ``/link/`` websockets served here."""
+        self.api = SandboxApi(
+            workspace=self.workspace,
+            clock=self.clock,
+            tokens=tokens,
+            scopes=scopes,
+            app_auth=self.socket_mode.check_app_token,
+            open_connection=lambda: self.socket_mode.open_url(self.base_url),
+        )
         self.base_url = base_url.rstrip("/")
         """Where the sandbox is reachable; :func:`serve_sandbox` sets it to the loopback URL."""
         self.app = Starlette(
             routes=[
                 Route("/api/{method}", self._api_endpoint, methods=["GET", "POST"]),
                 Route("/hooks/{hook_id:path}", self._hook_endpoint, methods=["POST"]),
+                WebSocketRoute(LINK_PATH, self.socket_mode.endpoint),
             ]
         )
 
@@ -245,7 +258,7 @@ def serve_asgi(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[
         log_level="warning",
         access_log=False,
         http="h11",
-        ws="none",
+        ws="wsproto",  # the sandbox's Socket Mode websocket
         loop="asyncio",
         timeout_graceful_shutdown=2,
     )
@@ -286,6 +299,7 @@ def create_sandbox(
     users: Mapping[str, str] | None = None,
     channels: Mapping[str, str] | None = None,
     tokens: frozenset[str] | None = None,
+    app_tokens: frozenset[str] | None = None,
     scopes: frozenset[str] | None = None,
 ) -> SlackSandbox:
     """A sandbox with the given users (id -> name) and channels (id -> name; the bot is a member).
@@ -293,7 +307,7 @@ def create_sandbox(
     ``scopes`` (e.g. ``manifest_scopes()``) makes calls the bot's scopes do not cover fail with
     ``missing_scope``, as Slack does; None grants every scope.
     """
-    sandbox = SlackSandbox(clock=clock, tokens=tokens, scopes=scopes)
+    sandbox = SlackSandbox(clock=clock, tokens=tokens, app_tokens=app_tokens, scopes=scopes)
     for user_id, name in (users or {}).items():
         sandbox.workspace.add_user(user_id, name)
     for channel_id, name in (channels or {}).items():

@@ -847,6 +847,13 @@ class Workspace:
 
     # ------------------------------------------------------------------ response_url hooks
 
+    def show_command_response(self, channel: str, user: str, body: Mapping[str, Any]) -> str:
+        """What Slack does with a slash command's immediate answer (the HTTP body or the Socket
+        Mode ack): shown to the invoker only, or posted with ``response_type: in_channel``."""
+        with self.lock:
+            transient = Hook(id="", channel=channel, user=user, created_at=0.0, source="command")
+            return self._apply_hook_post(transient, body)
+
     def new_hook(
         self, *, channel: str, user: str, source: HookSource = "command", message_ts: str | None = None
     ) -> Hook:

@@ -140,7 +140,8 @@ async def test_a_channel_outside_the_policy_is_refused(stack: Stack) -> None:
     assert response.status_code == 200
     assert msg.CHANNEL_NOT_ALLOWED in response.text
     await stack.settle()
-    assert stack.ephemerals(VIEWER, OTHER_CHANNEL) == []
+    # The refusal in the ack is all the viewer sees: nothing was looked up or posted after it.
+    assert stack.ephemerals(VIEWER, OTHER_CHANNEL) == [msg.CHANNEL_NOT_ALLOWED]
 
 
 async def test_zero_approval_actions_run_at_once_with_a_card(stack: Stack) -> None:

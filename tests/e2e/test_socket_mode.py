@@ -1,0 +1,136 @@
+"""The main flows in Socket Mode: the bot connects to the sandbox's websocket with its app token
+and receives commands, clicks, form submissions and events as envelopes, which it acks there.
+
+The same stack as the HTTP tests (simulator, sandbox, real Bolt app, outbox, watcher); only
+the way Slack reaches the bot differs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from bot.approvals.policy import Policy
+from bot.clock import FakeClock
+from bot.offline import offline_stack
+from bot.watcher.service import WatcherConfig
+from tests.e2e.conftest import CHANNEL, LEAD1, LEAD2, OPERATOR, OTHER_CHANNEL, POLICY, VIEWER, Stack
+from tests.e2e.test_approvals import action_posts
+from tests.e2e.test_narration import approve_latest_card, run_until_stable, thread_text
+
+
+def seen_by(stack: Stack, user: str) -> str:
+    """Everything ``user`` was shown privately in the channel, text and blocks."""
+    return "\n".join(
+        m.text + json.dumps(m.blocks) for m in stack.sandbox.workspace.ephemerals_for(CHANNEL, user)
+    )
+
+
+@pytest.fixture
+async def socket_stack(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Stack]:
+    async with offline_stack(
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        clock=clock,
+        policy=Policy.from_yaml(POLICY),
+        users={OPERATOR: "olivia", LEAD1: "lee", LEAD2: "priya", VIEWER: "sam"},
+        channels={CHANNEL: "dr-war-room", OTHER_CHANNEL: "random"},
+        watcher_config=WatcherConfig(poll_seconds=5.0, batch_seconds=0.0, card_interval=0.0),
+        instance_id="e2e-socket",
+        socket_mode=True,
+    ) as offline:
+        yield Stack(**{f.name: getattr(offline, f.name) for f in fields(offline)})
+
+
+async def test_the_bot_connects_with_its_app_token_and_is_ready(socket_stack: Stack) -> None:
+    hub = socket_stack.sandbox.socket_mode
+    assert hub.open_connections == 1
+    opened = socket_stack.sandbox.log.calls("apps.connections.open", ok=True)
+    assert len(opened) == 1
+    response = await socket_stack.http.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"]["slack"]["ok"] is True
+
+
+async def test_there_is_no_unsigned_slack_endpoint_in_socket_mode(socket_stack: Stack) -> None:
+    """Bolt does not verify signatures in Socket Mode, so /slack/events must not exist at all."""
+    response = await socket_stack.http.post("/slack/events", content=b"command=/vro&text=plans")
+    assert response.status_code == 404
+
+
+async def test_a_query_is_acked_over_the_socket_and_answered(socket_stack: Stack) -> None:
+    response = await socket_stack.driver.command("plans", user_id=VIEWER, channel_id=CHANNEL)
+    await socket_stack.settle()
+
+    assert response.status_code == 200
+    envelope = socket_stack.sandbox.socket_mode.envelopes[-1]
+    assert envelope.type == "slash_commands"
+    assert envelope.acked
+    assert "SAP Tier1" in seen_by(socket_stack, VIEWER)
+
+
+async def test_a_mistake_is_answered_in_the_ack(socket_stack: Stack) -> None:
+    await socket_stack.driver.command('failovr "SAP Tier1"', user_id=OPERATOR, channel_id=CHANNEL)
+
+    assert "Did you mean" in socket_stack.ephemerals(OPERATOR)[-1]
+
+
+async def test_a_failover_is_approved_by_clicks_and_narrated_to_its_summary(socket_stack: Stack) -> None:
+    stack = socket_stack
+    await stack.driver.command('failover "SAP Tier1" --reason "INC-7"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    await approve_latest_card(stack, LEAD1)
+    card = await approve_latest_card(stack, LEAD2)
+    await run_until_stable(stack, "SAP Tier1")
+
+    assert action_posts(stack, "Failover") == 1
+    text = thread_text(stack, card.ts)
+    for group in stack.sim.plan("SAP Tier1").spec.groups:
+        assert group.name in text
+    assert any("finished" in t for t in stack.top_level())
+    kinds = [e.type for e in stack.sandbox.socket_mode.envelopes]
+    assert kinds == ["slash_commands", "interactive", "interactive"]
+    assert all(e.acked for e in stack.sandbox.socket_mode.envelopes)
+
+
+async def test_the_form_opens_and_its_submission_is_acked_with_errors(socket_stack: Stack) -> None:
+    stack = socket_stack
+    await stack.driver.command("", user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    modal = stack.sandbox.workspace.open_modal(OPERATOR)
+    assert modal is not None
+
+    response = await stack.driver.submit_view(user_id=OPERATOR, view_id=modal.id, values={})
+
+    body = response.json()
+    assert body["response_action"] == "errors"
+
+
+async def test_app_home_opened_arrives_as_an_event_and_publishes_the_home_tab(socket_stack: Stack) -> None:
+    stack = socket_stack
+    await stack.driver.app_home_opened(user_id=LEAD1)
+    await stack.settle()
+
+    assert stack.sandbox.socket_mode.envelopes[-1].type == "events_api"
+    home = stack.sandbox.workspace.home_view(LEAD1)
+    assert home is not None
+    assert "SAP Tier1" in json.dumps(home.view)
+
+
+async def test_after_slack_asks_for_a_refresh_the_bot_reconnects_and_keeps_answering(
+    socket_stack: Stack,
+) -> None:
+    stack = socket_stack
+    hub = stack.sandbox.socket_mode
+
+    await hub.refresh()
+    await stack.driver.command("plans", user_id=VIEWER, channel_id=CHANNEL)
+    await stack.settle()
+
+    assert len(stack.sandbox.log.calls("apps.connections.open", ok=True)) == 2
+    assert hub.envelopes[-1].connection == 2
+    assert hub.envelopes[-1].acked
+    assert "SAP Tier1" in seen_by(stack, VIEWER)
