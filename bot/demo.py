@@ -25,12 +25,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from bot.approvals.policy import Policy
 from bot.clock import FakeClock
+from bot.demo_help import INTERACTIVE_HELP
 from bot.offline import OfflineStack, offline_stack
 from bot.runtime import active_watches
-from bot.sandbox.transcript import ButtonRef, render_channel
+from bot.sandbox.transcript import ButtonRef, Transcript, render_blocks, render_channel
 from bot.watcher.service import WatcherConfig
 
 CHANNEL = "C0DRWARROOM"
@@ -64,21 +66,56 @@ MAX_SIMULATED_SECONDS = 3600.0
 
 @dataclass
 class Recorder:
-    """Prints to the terminal with rich and keeps a plain transcript for files and CI."""
+    """Prints to the terminal with rich and keeps a plain transcript for files and CI.
+
+    Each thing in the channel is printed once: :meth:`show` prints what was posted or edited
+    since the last time, as the given user sees it (their private answers included).
+    """
 
     console: Console
     lines: list[str] = field(default_factory=list)
+    shown_ts: str | None = None
 
     def say(self, text: str, *, style: str = "bold cyan") -> None:
-        self.console.print(f"[{style}]{text}[/]")
+        self.console.print(Text(text, style=style))
         self.lines.append(text)
 
-    def panel(self, stack: OfflineStack, *, viewer: str | None, title: str) -> dict[int, ButtonRef]:
-        transcript = render_channel(stack.sandbox.workspace, CHANNEL, viewer=viewer)
-        self.console.print(Panel(transcript.rich(), title=title, expand=False))
+    def show(
+        self, stack: OfflineStack, *, viewer: str | None, title: str | None = None
+    ) -> dict[int, ButtonRef]:
+        """Print what changed in the channel since the last call (nothing if nothing did)."""
+        whole = render_channel(stack.sandbox.workspace, CHANNEL, viewer=viewer)
+        self._show(whole.since(self.shown_ts), title=title or _seen_by(viewer))
+        self.shown_ts = whole.latest_ts or self.shown_ts
+        return whole.buttons
+
+    def show_all(self, stack: OfflineStack, *, viewer: str | None) -> dict[int, ButtonRef]:
+        """Print the whole channel as ``viewer`` sees it."""
+        whole = render_channel(stack.sandbox.workspace, CHANNEL, viewer=viewer)
+        self._show(whole, title=_seen_by(viewer))
+        self.shown_ts = whole.latest_ts or self.shown_ts
+        return whole.buttons
+
+    def _show(self, transcript: Transcript, *, title: str) -> None:
+        if not transcript.lines_detail:
+            return
+        self.console.print(transcript.rich(title=title))
         self.lines.append(f"--- {title} ---")
         self.lines.extend(transcript.lines)
-        return transcript.buttons
+
+    def form(self, stack: OfflineStack, user: str) -> None:
+        """Say that a form opened for ``user`` and what it asks."""
+        modal = stack.sandbox.workspace.open_modal(user)
+        if modal is None:
+            return
+        title = str((modal.view.get("title") or {}).get("text", "form"))
+        self.say(f"  (a form opens for {USERS[user]}: {title})", style="yellow")
+        for line in render_blocks(modal.view.get("blocks") or [], names=USERS):
+            self.say(f"    {line}", style="dim")
+
+
+def _seen_by(viewer: str | None) -> str:
+    return f"#{CHANNEL_NAME}" if viewer is None else f"#{CHANNEL_NAME}, as {USERS[viewer]} sees it"
 
 
 def run_demo(
@@ -120,30 +157,35 @@ async def _demo(recorder: Recorder, *, url: str, pace: float, interactive: bool)
         return await _scripted(stack, clock, recorder, pace)
 
 
-async def _command(stack: OfflineStack, recorder: Recorder, user: str, text: str) -> None:
-    recorder.say(f"@{USERS[user]} types: /vro {text}", style="bold green")
+async def _command(stack: OfflineStack, recorder: Recorder, user: str, text: str) -> dict[int, ButtonRef]:
+    """Type ``/vro text`` as ``user`` and print every answer they see (mistakes included)."""
+    recorder.say(f"@{USERS[user]} types: /vro {text}".rstrip(), style="bold green")
+    modal_before = stack.sandbox.workspace.open_modal(user)
     response = await stack.driver.command(text, user_id=user, channel_id=CHANNEL)
     if response.status_code != 200:
         recorder.say(f"(the bot answered HTTP {response.status_code})", style="red")
     await stack.settle()
     await stack.bot.sender.send_due()
+    if stack.sandbox.workspace.open_modal(user) not in (None, modal_before):
+        recorder.form(stack, user)
+    return recorder.show(stack, viewer=user)
 
 
-async def _press(stack: OfflineStack, recorder: Recorder, user: str, label: str) -> None:
+async def _press(stack: OfflineStack, recorder: Recorder, user: str, ref: ButtonRef) -> dict[int, ButtonRef]:
+    recorder.say(f"@{USERS[user]} presses [{ref.text}]", style="bold green")
+    await stack.driver.press(ref, user_id=user)
+    await stack.settle()
+    await stack.bot.sender.send_due()
+    return recorder.show(stack, viewer=user)
+
+
+async def _press_label(stack: OfflineStack, recorder: Recorder, user: str, label: str) -> None:
     buttons = render_channel(stack.sandbox.workspace, CHANNEL, viewer=user).buttons
     ref = next((b for b in reversed(buttons.values()) if b.text == label and b.ephemeral_for is None), None)
     if ref is None:
         recorder.say(f"(no {label} button to press)", style="red")
         return
-    recorder.say(f"@{USERS[user]} presses [{label}]", style="bold green")
-    await stack.driver.press(ref, user_id=user)
-    await stack.settle()
-    await stack.bot.sender.send_due()
-
-
-def _latest_ephemeral(stack: OfflineStack, user: str) -> str:
-    messages = stack.sandbox.workspace.ephemerals_for(CHANNEL, user)
-    return messages[-1].text if messages else ""
+    await _press(stack, recorder, user, ref)
 
 
 async def _scripted(stack: OfflineStack, clock: FakeClock, recorder: Recorder, pace: float) -> int:
@@ -153,25 +195,20 @@ async def _scripted(stack: OfflineStack, clock: FakeClock, recorder: Recorder, p
     )
 
     await _command(stack, recorder, VIEWER, "plans")
-    recorder.say(f"  (only sam sees) {_latest_ephemeral(stack, VIEWER)}", style="dim")
+    await _command(stack, recorder, OPERATOR, f'failovr "{PLAN}"')  # a typo gets a suggestion
 
     await _command(stack, recorder, OPERATOR, f'check "{PLAN}"')
     await _run_until_idle(stack, clock, recorder, pace, label="Readiness check")
+    recorder.show(stack, viewer=None, title=f"#{CHANNEL_NAME}: the readiness check")
 
     await _command(stack, recorder, OPERATOR, f'failover "{PLAN}" --reason "{REASON}"')
-    recorder.panel(stack, viewer=None, title=f"#{CHANNEL_NAME}: the approval card")
-
-    await _press(stack, recorder, OPERATOR, "Approve")
-    refusal = _latest_ephemeral(stack, OPERATOR)
-    recorder.say(f"  (only olivia sees) {refusal}", style="yellow")
-
-    await _press(stack, recorder, LEAD1, "Approve")
-    recorder.say(f"  (only lee sees) {_latest_ephemeral(stack, LEAD1)}", style="dim")
-    await _press(stack, recorder, LEAD2, "Approve")
+    await _press_label(stack, recorder, OPERATOR, "Approve")  # her own request: refused
+    await _press_label(stack, recorder, LEAD1, "Approve")
+    await _press_label(stack, recorder, LEAD2, "Approve")
     recorder.say("Two approvals: the failover is sent to VRO once, and the watcher takes over.")
 
     finished = await _run_until_idle(stack, clock, recorder, pace, label=f"Failover of {PLAN}")
-    recorder.panel(stack, viewer=None, title=f"#{CHANNEL_NAME} after the failover")
+    recorder.show(stack, viewer=None, title=f"#{CHANNEL_NAME}: the failover")
     if not finished:
         recorder.say("The failover did not finish within the demo's time limit.", style="red")
         return 1
@@ -245,19 +282,11 @@ def missing_moments(transcript: str) -> list[str]:
 
 # --- interactive --------------------------------------------------------------------------------
 
-HELP = """Commands:
-  /vro <text>       run a slash command as the current user (e.g. /vro plans)
-  as <user>         switch user: olivia (operator), lee, priya (approvers), sam (viewer)
-  press <n>         press button number n in the channel view
-  wait [seconds]    let simulated time pass (default 60)
-  show              show the channel as the current user sees it
-  quit              leave"""
-
 
 async def _interactive(stack: OfflineStack, clock: FakeClock, recorder: Recorder, pace: float) -> int:
     by_name = {name: uid for uid, name in USERS.items()}
     user = OPERATOR
-    recorder.console.print(Panel(HELP, title="vro-chatops demo (interactive)", expand=False))
+    recorder.console.print(Panel(INTERACTIVE_HELP, title="vro-chatops demo (interactive)", expand=False))
     buttons: dict[int, ButtonRef] = {}
     ticker = asyncio.create_task(_tick_forever(stack, clock, pace))
     try:
@@ -265,29 +294,32 @@ async def _interactive(stack: OfflineStack, clock: FakeClock, recorder: Recorder
             line = await asyncio.to_thread(_read, f"{USERS[user]}> ")
             if line is None or line.strip() in ("quit", "exit"):
                 return 0
-            words = shlex.split(line) if line.strip() else []
+            try:
+                words = shlex.split(line) if line.strip() else []
+            except ValueError as exc:  # an unbalanced quote
+                recorder.say(f"  ({exc}; close the quotes and try again)", style="red")
+                continue
             if not words:
                 continue
             if words[0] == "as" and len(words) == 2 and words[1].lstrip("@") in by_name:
                 user = by_name[words[1].lstrip("@")]
+                recorder.say(f"  (you are now {USERS[user]})", style="dim")
             elif words[0] == "/vro":
-                await _command(stack, recorder, user, line.strip()[len("/vro") :].strip())
-                buttons = recorder.panel(stack, viewer=user, title=f"#{CHANNEL_NAME} as {USERS[user]}")
+                buttons = await _command(stack, recorder, user, line.strip()[len("/vro") :].strip())
             elif words[0] == "press" and len(words) == 2 and words[1].isdigit() and int(words[1]) in buttons:
-                ref = buttons[int(words[1])]
-                await stack.driver.press(ref, user_id=user)
-                await stack.settle()
-                buttons = recorder.panel(stack, viewer=user, title=f"#{CHANNEL_NAME} as {USERS[user]}")
+                buttons = await _press(stack, recorder, user, buttons[int(words[1])])
+            elif words[0] == "press":
+                recorder.say("  (no such button: press a number shown in [brackets])", style="red")
             elif words[0] == "wait":
                 seconds = float(words[1]) if len(words) > 1 and _is_number(words[1]) else 60.0
                 for _ in range(max(1, int(seconds / TICK_SECONDS))):
                     clock.advance(TICK_SECONDS)
                     await stack.pump()
-                buttons = recorder.panel(stack, viewer=user, title=f"#{CHANNEL_NAME} as {USERS[user]}")
+                buttons = recorder.show(stack, viewer=user)
             elif words[0] == "show":
-                buttons = recorder.panel(stack, viewer=user, title=f"#{CHANNEL_NAME} as {USERS[user]}")
+                buttons = recorder.show_all(stack, viewer=user)
             else:
-                recorder.console.print(HELP)
+                recorder.console.print(INTERACTIVE_HELP)
     finally:
         ticker.cancel()
         await asyncio.gather(ticker, return_exceptions=True)

@@ -6,7 +6,9 @@ gets a number, unique within the transcript, and :attr:`Transcript.buttons` maps
 the message and action it stands for, so a demo can say "press 1" and click it with the driver.
 
 Threads are shown under their parent, indented with ``│``; ephemeral messages appear only for
-the ``viewer`` they were meant for. Mentions are resolved to names (``<@U0ALICE>`` -> ``@alice``).
+the ``viewer`` they were meant for. Mentions are resolved to names (``<@U0ALICE>`` -> ``@alice``)
+and emoji codes to emoji (``:rocket:`` -> 🚀), as Slack shows them. :meth:`Transcript.since`
+keeps what changed after a given ``ts`` (numbering unchanged), so a demo can print each thing once.
 
 Pure: reads a :class:`~bot.sandbox.workspace.Workspace`, changes nothing.
 """
@@ -18,8 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Group
+from rich.emoji import Emoji
 from rich.panel import Panel
+from rich.table import Table
 from rich.text import Text
 
 from bot.sandbox.workspace import EphemeralMessage, Message, Workspace, ts_to_datetime
@@ -53,6 +56,8 @@ class Line:
     indent: int
     segments: tuple[Segment, ...]
     in_thread: bool = False
+    changed_ts: str = ""
+    """The ``ts`` of the message the line belongs to, or of its last edit."""
 
     @property
     def prefix(self) -> str:
@@ -80,21 +85,37 @@ class Transcript:
     def text(self) -> str:
         return "\n".join([self.title, *self.lines])
 
-    def rich(self) -> Panel:
-        """The same transcript as a ``rich`` panel (styles for names, times, buttons)."""
-        texts = []
+    def since(self, ts: str | None) -> Transcript:
+        """Only the lines of messages posted or edited after ``ts`` (all of them for None);
+        button numbers and :attr:`buttons` stay those of the whole transcript."""
+        if ts is None:
+            return self
+        after = _ts_key(ts)
+        kept = [line for line in self.lines_detail if line.changed_ts and _ts_key(line.changed_ts) > after]
+        return Transcript(channel=self.channel, title=self.title, lines_detail=kept, buttons=self.buttons)
+
+    @property
+    def latest_ts(self) -> str | None:
+        """The newest post or edit shown (for a later :meth:`since`)."""
+        stamps = [line.changed_ts for line in self.lines_detail if line.changed_ts]
+        return max(stamps, key=_ts_key) if stamps else None
+
+    def rich(self, *, title: str | None = None) -> Panel:
+        """The same transcript as a ``rich`` panel (styles for names, times, buttons); wrapped
+        lines keep their margin (and their thread guide)."""
+        grid = Table.grid(padding=0, expand=False)
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
         for line in self.lines_detail:
+            margin = Text((THREAD_GUIDE if line.in_thread else "") + "  " * line.indent, style="dim")
             text = Text()
-            if line.in_thread:
-                text.append(THREAD_GUIDE, style="dim")
-            text.append("  " * line.indent)
             for piece, style in line.segments:
                 if style is None:
                     _append_mrkdwn(text, piece)
                 else:
                     text.append(piece, style=style)
-            texts.append(text)
-        return Panel(Group(*texts), title=self.title, title_align="left", border_style="blue")
+            grid.add_row(margin, text)
+        return Panel(grid, title=title or self.title, title_align="left", border_style="blue", expand=False)
 
 
 _EMPHASIS = re.compile(r"(\*[^*\n]+\*|_[^_\n]+_|`[^`\n]+`|~[^~\n]+~)")
@@ -186,6 +207,7 @@ class _Renderer:
         self.next_button = first_button
         self.lines: list[Line] = []
         self.in_thread = False
+        self.changed_ts = ""
         self.buttons: dict[int, ButtonRef] = {}
         self.names: dict[str, str] = dict(names or {})
         if workspace is not None:
@@ -193,7 +215,11 @@ class _Renderer:
             self.names.update({c.id: c.name for c in workspace.channels.values()})
 
     def _emit(self, indent: int, *segments: Segment) -> None:
-        self.lines.append(Line(indent=indent, segments=tuple(segments), in_thread=self.in_thread))
+        self.lines.append(
+            Line(
+                indent=indent, segments=tuple(segments), in_thread=self.in_thread, changed_ts=self.changed_ts
+            )
+        )
 
     def _head(self, ts: str, user: str, suffix: str | None) -> list[Segment]:
         clock = ts_to_datetime(ts).strftime("%H:%M:%S")
@@ -205,6 +231,7 @@ class _Renderer:
 
     def message(self, message: Message, *, in_thread: bool) -> None:
         self.in_thread = in_thread
+        self.changed_ts = message.edited_ts or message.ts
         notes = []
         if message.edited_ts is not None:
             notes.append("edited")
@@ -216,6 +243,7 @@ class _Renderer:
 
     def ephemeral(self, message: EphemeralMessage, *, in_thread: bool) -> None:
         self.in_thread = in_thread
+        self.changed_ts = message.ts
         head = self._head(message.ts, self._bot_user(), "only visible to you")
         ref = _MessageRef(message.channel, message.ts, message.user)
         self._body(head, message.text, message.blocks, ref=ref)
@@ -340,8 +368,32 @@ class _Renderer:
                 return "@" + target[1:]
             return label or target
 
-        resolved = re.sub(r"<([^<>]+)>", replace, text)
+        resolved = emojize(re.sub(r"<([^<>]+)>", replace, text))
         return resolved.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+SLACK_EMOJI: dict[str, str] = {
+    # Slack's names that rich's emoji table spells differently or lacks.
+    "octagonal_sign": "🛑",
+    "large_green_circle": "🟢",
+    "large_yellow_circle": "🟡",
+    "large_orange_circle": "🟠",
+    "large_purple_circle": "🟣",
+    "memory": "📝",
+}
+_EMOJI_CODE = re.compile(r":([a-z0-9_+-]+):")
+
+
+def emojize(text: str) -> str:
+    """Slack emoji codes (``:rotating_light:``) as the characters Slack shows; unknown codes stay."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in SLACK_EMOJI:
+            return SLACK_EMOJI[name]
+        return Emoji.replace(match.group(0))
+
+    return _EMOJI_CODE.sub(replace, text)
 
 
 def _plain(obj: object) -> str:
@@ -389,6 +441,7 @@ __all__ = [
     "ButtonRef",
     "Line",
     "Transcript",
+    "emojize",
     "render_blocks",
     "render_channel",
     "render_channel_rich",

@@ -44,11 +44,17 @@ def _synopsis(spec: VerbSpec) -> str:
 def help_sections(topic: str | None = None) -> list[str]:
     """The answer to ``/vro help [topic]`` as mrkdwn sections (each well under 3,000 characters).
 
-    ``topic`` must be a verb of the table (the parser guarantees it).
+    ``topic`` must be a verb of the table (the parser guarantees it). ``&``, ``<`` and ``>`` are
+    escaped, so placeholders such as ``<plan>`` show as typed: Slack would take ``<plan>`` for a
+    link and show ``plan``.
     """
-    if topic is None:
-        return _overview()
-    return _verb_help(VERBS[topic])
+    sections = _overview() if topic is None else _verb_help(VERBS[topic])
+    return [escape_mrkdwn(section) for section in sections]
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Slack's three escapes (the help text holds no links or mentions to keep)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def help_text(topic: str | None = None) -> str:

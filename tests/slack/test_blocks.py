@@ -39,9 +39,9 @@ from bot.slack.blocks import (
     vms_message,
 )
 from bot.slack.blocks.approvals import ApprovalCardView, describe_params
-from bot.slack.blocks.kit import button, page_value, section
+from bot.slack.blocks.kit import REQUEST_PHRASES, button, page_value, section
 from bot.slack.blocks.validate import BlockValidationError, validate_blocks, validate_message
-from bot.slack.grammar import VERBS, ParseError, parse
+from bot.slack.grammar import VERBS, Kind, ParseError, parse
 from tests.slack import samples
 from tests.slack.samples import NOW
 
@@ -292,12 +292,30 @@ def test_approve_asks_for_confirmation_exactly_for_destructive_verbs(verb: str) 
     assert "confirm" not in deny
 
 
+@pytest.mark.parametrize(
+    ("verb", "phrase"),
+    [
+        ("check", "asks to run a *readiness check* of plan *SAP Tier1*"),
+        ("undo", "asks to *undo* the last run of plan *SAP Tier1*"),
+        ("prepare-failback", "asks to *prepare* plan *SAP Tier1* *for failback*"),
+        ("permanent-failover", "asks to *make the failover permanent* for plan *SAP Tier1*"),
+    ],
+)
+def test_the_card_says_what_is_asked_in_plain_words(verb: str, phrase: str) -> None:
+    assert phrase in texts(approval_card_message(samples.card(verb=verb, params={})))
+
+
+def test_every_action_verb_has_its_own_phrase() -> None:
+    """A verb added to the grammar must say in words what it asks (not "asks to <verb> plan")."""
+    for verb, spec in VERBS.items():
+        if spec.kind is Kind.ACTION:
+            assert verb in REQUEST_PHRASES, verb
+
+
 def test_the_card_shows_who_what_which_plan_why_approvals_and_expiry() -> None:
     body = texts(approval_card_message(samples.card()))
     for fragment in (
-        "<@U0OPS1>",
-        "*failover*",
-        "SAP Tier1",
+        "<@U0OPS1> asks to *fail over* plan *SAP Tier1* (now *Ready*)",
         "Ready",
         "INC-42 site A lost",
         "1 of 2",

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from bot.sandbox.transcript import render_blocks
 from bot.slack.blocks import ActionId, home_view
+from bot.slack.blocks.replies import help_message
 from bot.slack.blocks.validate import validate_view
 from bot.slack.grammar import VERBS
 from bot.slack.help import (
     README_BEGIN,
     README_END,
     command_reference_markdown,
+    escape_mrkdwn,
     help_sections,
     help_text,
     readme_block,
@@ -76,15 +79,24 @@ def test_help_for_each_verb_comes_from_its_table_entry(verb: str) -> None:
     spec = VERBS[verb]
     text = help_text(verb)
     for line in spec.usage_lines:
-        assert line in text
+        assert escape_mrkdwn(line) in text
     for option in spec.all_options:
-        assert option.synopsis in text
-        assert option.help in text
+        assert escape_mrkdwn(option.synopsis) in text
+        assert escape_mrkdwn(option.help) in text
     for example in spec.examples:
-        assert example in text
-    assert spec.help in text
+        assert escape_mrkdwn(example) in text
+    assert escape_mrkdwn(spec.help) in text
     assert ("Approving asks for confirmation" in text) is spec.destructive
     assert all(len(s) < 3000 for s in help_sections(verb))
+
+
+def test_placeholders_show_as_typed_in_slack() -> None:
+    """Slack reads ``<plan>`` as a link and shows ``plan``; the help escapes it, so it reads ``<plan>``."""
+    shown = "\n".join(render_blocks(help_message("failover").blocks))
+    assert "/vro failover <plan>" in shown
+    overview = "\n".join(render_blocks(help_message().blocks))
+    assert "`status <plan>`" in overview
+    assert "<" not in help_text().replace("&lt;", "")
 
 
 def test_the_readme_reference_has_a_row_per_verb_and_every_option() -> None:

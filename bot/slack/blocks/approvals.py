@@ -30,6 +30,7 @@ from bot.slack.blocks.kit import (
     page_of,
     paging_blocks,
     plural,
+    request_phrase,
     section,
     verb_title,
     when,
@@ -277,7 +278,8 @@ def decision_buttons(view: ApprovalCardView, *, block_id: str) -> Block:
         approve_confirm = confirm(
             f"Approve {what}?",
             clip(
-                f"This runs {what} on {view.plan_name} (now {view.plan_state}) as soon as the approvals are in.",
+                f"This will {request_phrase(view.verb, view.plan_name, mrkdwn=False)} "
+                f"(now {view.plan_state}) as soon as the approvals are in.",
                 300,
             ),
             ok=f"Approve {what}",
@@ -302,7 +304,7 @@ def approval_card_message(view: ApprovalCardView) -> Message:
     what = verb_title(view.verb).lower()
     lead = ":rotating_light:" if view.destructive else ":large_blue_circle:"
     intro = (
-        f"{lead} {mention(view.requester)} asks to *{esc(what)}* plan *{esc(view.plan_name)}* "
+        f"{lead} {mention(view.requester)} asks to {request_phrase(view.verb, view.plan_name)} "
         f"(now *{esc(view.plan_state)}*)."
     )
     if view.reason:

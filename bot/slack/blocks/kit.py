@@ -387,6 +387,40 @@ def verb_title(verb: str) -> str:
     return _VERB_TITLES.get(verb) or verb.replace("-", " ").capitalize()
 
 
+REQUEST_PHRASES: Final = {
+    # "<requester> asks to ..." for each action verb; {v} marks the verb part, {plan} the plan.
+    "enable": "{v:enable} plan {plan}",
+    "disable": "{v:disable} plan {plan}",
+    "halt": "{v:halt} plan {plan}",
+    "failover": "{v:fail over} plan {plan}",
+    "permanent-failover": "{v:make the failover permanent} for plan {plan}",
+    "failback": "{v:fail back} plan {plan} to production",
+    "prepare-failback": "{v:prepare} plan {plan} {v:for failback}",
+    "switchover": "{v:switch over} plan {plan} to production",
+    "commit-failback": "{v:commit the failback} of plan {plan}",
+    "undo": "{v:undo} the last run of plan {plan}",
+    "reset": "{v:reset} plan {plan}",
+    "clear-log": "{v:clear the change log} of plan {plan}",
+    "restore": "{v:run} restore plan {plan}",
+    "continue": "{v:continue} plan {plan}",
+    "check": "run a {v:readiness check} of plan {plan}",
+    "schedule": "{v:schedule} plan {plan}",
+    "unschedule": "{v:remove the schedule} of plan {plan}",
+    "clone": "{v:clone} plan {plan}",
+}
+_PHRASE_PART = re.compile(r"\{v:([^}]+)\}")
+
+
+def request_phrase(verb: str, plan: str, *, mrkdwn: bool = True) -> str:
+    """What a request asks, to follow "asks to" / "This will": ``fail over plan SAP Tier1``,
+    ``run a readiness check of plan SAP Tier1``. With ``mrkdwn`` the verb and the plan are bold
+    and the plan name is escaped."""
+    template = REQUEST_PHRASES.get(verb) or f"{{v:{verb.replace('-', ' ')}}} plan {{plan}}"
+    if mrkdwn:
+        return _PHRASE_PART.sub(r"*\1*", template).replace("{plan}", f"*{esc(plan)}*")
+    return _PHRASE_PART.sub(r"\1", template).replace("{plan}", plan)
+
+
 def action_label(action: str) -> str:
     """How a ``PlanAction`` name reads on a button or in a picker."""
     spec = VERB_FOR_ACTION.get(action)
