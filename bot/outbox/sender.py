@@ -41,6 +41,7 @@ from bot.outbox.poster import (
     TransientError,
 )
 from bot.outbox.ratelimit import TokenBucket
+from bot.outbox.scheduling import WaitingEdit, WaitingPost, edit_order, next_post
 from bot.outbox.tables import (
     KIND_POST,
     KIND_UPDATE,
@@ -65,6 +66,7 @@ DEFAULT_BACKOFF_MAX = 60.0
 DEFAULT_CLAIM_SECONDS = 120.0
 DEFAULT_IDLE_SECONDS = 1.0
 DEFAULT_MIN_PASS_SECONDS = 0.25
+MAX_SERVED_THREADS = 4096  # threads remembered per channel for fairness (pruned beyond)
 # How far before a row's creation the crash-recovery lookup searches the channel history.
 LOOKUP_MARGIN = timedelta(minutes=2)
 
@@ -156,6 +158,7 @@ class OutboxSender:
         self._blocked_until: dict[str, float] = {}  # channel -> monotonic (after a 429)
         self._updates_blocked_until = 0.0
         self._last_update: dict[str, float] = {}  # target -> monotonic of the last edit sent
+        self._served: dict[str, dict[str, float]] = {}  # channel -> thread -> monotonic last served
         self._wake_at: float | None = None
         self._wake = asyncio.Event()
         self.stats = SenderStats()
@@ -167,7 +170,10 @@ class OutboxSender:
         self._wake.set()
 
     async def send_due(self) -> int:
-        """One pass: send what every channel may send now. Returns the number of Slack calls."""
+        """One pass: send what every channel may send now, then the card edits the budget allows.
+
+        Returns the number of Slack calls.
+        """
         self._wake_at = None
         async with self._sessions() as session:
             rows = (
@@ -179,11 +185,12 @@ class OutboxSender:
             ).all()
         if not rows:
             return 0
-        kinds: dict[str, set[str]] = {}
-        for channel, kind in rows:
-            kinds.setdefault(channel, set()).add(kind)
-        counts = await asyncio.gather(*(self._drain_channel(channel, k) for channel, k in kinds.items()))
-        return sum(counts)
+        post_channels = sorted({channel for channel, kind in rows if kind == KIND_POST})
+        counts = await asyncio.gather(*(self._drain_posts(channel) for channel in post_channels))
+        calls = sum(counts)
+        if any(kind == KIND_UPDATE for _, kind in rows):
+            calls += await self._drain_updates()
+        return calls
 
     async def pending_count(self) -> int:
         async with self._sessions() as session:
@@ -233,17 +240,6 @@ class OutboxSender:
 
     # -- posts -----------------------------------------------------------------------------------
 
-    async def _drain_channel(self, channel: str, kinds: set[str]) -> int:
-        calls = await self._drain_posts(channel) if KIND_POST in kinds else 0
-        if KIND_UPDATE in kinds:
-            # Cheap checks first: with the edit budget spent there is nothing to read.
-            wait = max(self._update_bucket.wait_time(), self._updates_blocked_until - self._clock.monotonic())
-            if wait > 0:
-                self._note_wake(wait)
-            else:
-                calls += await self._drain_updates(channel)
-        return calls
-
     def _bucket(self, channel: str) -> TokenBucket:
         bucket = self._buckets.get(channel)
         if bucket is None:
@@ -258,7 +254,9 @@ class OutboxSender:
             self._wake_at = at
 
     async def _drain_posts(self, channel: str) -> int:
+        """Send the channel's posts its budget allows now, the fairest first (bot.outbox.scheduling)."""
         calls = 0
+        served = self._served.setdefault(channel, {})
         while True:
             blocked = self._blocked_until.get(channel, 0.0) - self._clock.monotonic()
             if blocked > 0:
@@ -268,47 +266,69 @@ class OutboxSender:
                 self._note_wake(wait)
                 return calls
             now = self._clock.now()
-            row, thread_ts, problem = await self._head_post(channel, now)
-            if row is None:
+            waiting, parents = await self._waiting_posts(channel)
+            by_id = {row.id: row for row in waiting}
+            choice = next_post(
+                [
+                    WaitingPost(
+                        id=row.id,
+                        thread=_thread_of(row),
+                        priority=row.priority,
+                        ready=self._post_ready(row, parents, now),
+                    )
+                    for row in waiting
+                ],
+                served,
+            )
+            if choice is None:
                 return calls
+            row = by_id[choice.id]
+            thread_ts, problem = _parent_ts(row, parents)
             if problem is not None:
                 await self._fail(row, problem)
                 continue
             if not self._bucket(channel).try_take():
                 self._note_wake(self._bucket(channel).wait_time())
                 return calls
-            if await self._claim_row(row.id, now, mark_in_doubt=True) is None:
+            payload = await self._claim_row(row.id, now, mark_in_doubt=True)
+            if payload is None:
                 return calls
-            calls += await self._deliver_post(row, thread_ts)
+            served[choice.thread] = self._clock.monotonic()
+            if len(served) > MAX_SERVED_THREADS:  # forget threads with nothing waiting
+                live = {_thread_of(waiting_row) for waiting_row in waiting}
+                self._served[channel] = served = {t: at for t, at in served.items() if t in live}
+            calls += await self._deliver_post(row, thread_ts, payload)
 
-    async def _head_post(
-        self, channel: str, now: datetime
-    ) -> tuple[OutboxMessage | None, str | None, str | None]:
-        """The channel's oldest pending post if it may go now: (row, thread ts, reason to fail it).
-
-        ``(None, None, None)`` means nothing to send now (empty, waiting, or claimed elsewhere).
-        """
+    async def _waiting_posts(self, channel: str) -> tuple[list[OutboxMessage], dict[str, _Parent]]:
+        """The channel's waiting posts (oldest first, without payloads) and their parents by key."""
         async with self._sessions() as session:
-            row = await session.scalar(_head_statement(), {"o_channel": channel})
-            if row is None:
-                return None, None, None
-            if row.next_attempt_at > now:
-                self._note_wake((row.next_attempt_at - now).total_seconds())
-                return None, None, None
-            if row.claimed_by not in (None, self.owner) and row.claimed_until and row.claimed_until > now:
-                self._note_wake((row.claimed_until - now).total_seconds())
-                return None, None, None  # another sender is on it
-            if row.parent_key is None:
-                return row, row.thread_ts, None
-            parent = await session.scalar(_by_key_statement(), {"o_key": row.parent_key})
-        if parent is None:
-            return row, None, "parent_missing"
-        if parent.status in (STATUS_FAILED, STATUS_SUPERSEDED):
-            return row, None, "parent_failed"
-        if parent.status != STATUS_SENT or parent.ts is None:
-            self._note_wake(self._idle)
-            return None, None, None  # the parent is not in Slack yet
-        return row, parent.ts, None
+            result = await session.execute(_waiting_statement(), {"o_channel": channel})
+            waiting = [OutboxMessage(**row._mapping) for row in result]
+            keys = sorted({row.parent_key for row in waiting if row.parent_key is not None})
+            parents: dict[str, _Parent] = {}
+            if keys:
+                found = await session.execute(
+                    select(OutboxMessage.key, OutboxMessage.status, OutboxMessage.ts).where(
+                        OutboxMessage.key.in_(keys)
+                    )
+                )
+                parents = {key: _Parent(status, ts) for key, status, ts in found.tuples()}
+        return waiting, parents
+
+    def _post_ready(self, row: OutboxMessage, parents: dict[str, _Parent], now: datetime) -> bool:
+        """Whether ``row`` may go now if it heads its thread (noting when to look again if not)."""
+        if row.next_attempt_at > now:
+            self._note_wake((row.next_attempt_at - now).total_seconds())
+            return False
+        if row.claimed_by not in (None, self.owner) and row.claimed_until and row.claimed_until > now:
+            self._note_wake((row.claimed_until - now).total_seconds())
+            return False  # another sender is on it
+        if row.parent_key is not None:
+            parent = parents.get(row.parent_key)
+            if parent is not None and parent.status == STATUS_PENDING:
+                self._note_wake(self._idle)
+                return False  # the parent is not in Slack yet
+        return True
 
     async def _claim_row(self, row_id: int, now: datetime, *, mark_in_doubt: bool) -> dict[str, Any] | None:
         """Claim a pending row for this sender; returns its payload as of the claim, or None."""
@@ -318,7 +338,7 @@ class OutboxSender:
             payload = result.scalar_one_or_none()
         return payload if isinstance(payload, dict) else None
 
-    async def _deliver_post(self, row: OutboxMessage, thread_ts: str | None) -> int:
+    async def _deliver_post(self, row: OutboxMessage, thread_ts: str | None, payload: dict[str, Any]) -> int:
         calls = 0
         if row.in_doubt:
             # A previous attempt may have reached Slack: look before posting again.
@@ -345,8 +365,8 @@ class OutboxSender:
         try:
             ts = await self._poster.post_message(
                 channel=row.channel,
-                text=str(row.payload.get("text", "")),
-                blocks=row.payload.get("blocks") or None,
+                text=str(payload.get("text", "")),
+                blocks=payload.get("blocks") or None,
                 thread_ts=thread_ts,
                 reply_broadcast=row.broadcast,
                 key=row.key,
@@ -360,64 +380,88 @@ class OutboxSender:
 
     # -- updates ---------------------------------------------------------------------------------
 
-    async def _drain_updates(self, channel: str) -> int:
+    async def _drain_updates(self) -> int:
+        """Send the card edits the workspace's budget allows, most stale first (bot.outbox.scheduling)."""
+        wait = max(self._update_bucket.wait_time(), self._updates_blocked_until - self._clock.monotonic())
+        if wait > 0:  # cheap checks first: with the edit budget spent there is nothing to read
+            self._note_wake(wait)
+            return 0
         now = self._clock.now()
         async with self._sessions() as session:
-            rows = (
-                await session.scalars(
-                    select(OutboxMessage)
-                    .where(
-                        OutboxMessage.channel == channel,
-                        OutboxMessage.status == STATUS_PENDING,
-                        OutboxMessage.kind == KIND_UPDATE,
+            rows = [
+                OutboxMessage(**row._mapping) for row in await session.execute(_waiting_edits_statement())
+            ]
+            keys = sorted({row.target_key for row in rows if row.target_key is not None})
+            targets: dict[str, _Parent] = {}
+            if keys:
+                found = await session.execute(
+                    select(OutboxMessage.key, OutboxMessage.status, OutboxMessage.ts).where(
+                        OutboxMessage.key.in_(keys)
                     )
-                    .order_by(OutboxMessage.id)
                 )
-            ).all()
+                targets = {key: _Parent(status, ts) for key, status, ts in found.tuples()}
         if not rows:
             return 0
         newest: dict[str, OutboxMessage] = {}
         stale: list[int] = []
+        since: dict[str, datetime] = {}
+        priority: dict[str, int] = {}
         for row in rows:
             target = row.target_key or f"ts:{row.target_ts}"
             if target in newest:
                 stale.append(newest[target].id)
             newest[target] = row
+            since[target] = min(since.get(target, row.created_at), row.created_at)
+            priority[target] = max(priority.get(target, row.priority), row.priority)
         if stale:
             await self._supersede(stale)
-        calls = 0
+        edits = []
         for target, row in newest.items():
-            calls += await self._maybe_update(target, row, now)
+            if row.target_key is not None:
+                found_target = targets.get(row.target_key)
+                if found_target is None or found_target.status in (STATUS_FAILED, STATUS_SUPERSEDED):
+                    await self._fail(row, "target_failed" if found_target is not None else "target_missing")
+                    continue
+            edits.append(
+                WaitingEdit(
+                    target=target,
+                    priority=priority[target],
+                    stale_since=since[target].timestamp(),
+                    ready=self._edit_ready(target, row, targets, now),
+                )
+            )
+        calls = 0
+        for edit in edit_order(edits):
+            if not self._update_bucket.try_take():
+                self._note_wake(self._update_bucket.wait_time())
+                break
+            row = newest[edit.target]
+            ts = row.target_ts or targets[row.target_key or ""].ts
+            assert ts is not None
+            calls += await self._send_update(edit.target, row, ts, now)
+            if self._updates_blocked_until > self._clock.monotonic():
+                break  # Slack said 429
         return calls
 
-    async def _maybe_update(self, target: str, row: OutboxMessage, now: datetime) -> int:
-        mono = self._clock.monotonic()
+    def _edit_ready(
+        self, target: str, row: OutboxMessage, targets: dict[str, _Parent], now: datetime
+    ) -> bool:
+        """Whether the edit may go now (noting when to look again if not)."""
         if row.next_attempt_at > now:
             self._note_wake((row.next_attempt_at - now).total_seconds())
-            return 0
-        if self._updates_blocked_until > mono:
-            self._note_wake(self._updates_blocked_until - mono)
-            return 0
-        since = mono - self._last_update.get(target, float("-inf"))
+            return False
+        since = self._clock.monotonic() - self._last_update.get(target, float("-inf"))
         if since < self._update_interval:
             self._note_wake(self._update_interval - since)
-            return 0
-        ts = row.target_ts
-        if ts is None:
-            async with self._sessions() as session:
-                message = await session.scalar(
-                    select(OutboxMessage).where(OutboxMessage.key == row.target_key)
-                )
-            if message is None or message.status in (STATUS_FAILED, STATUS_SUPERSEDED):
-                await self._fail(row, "target_failed" if message is not None else "target_missing")
-                return 0
-            if message.status != STATUS_SENT or message.ts is None:
+            return False
+        if row.target_key is not None:
+            found = targets.get(row.target_key)
+            if found is None or found.status != STATUS_SENT or found.ts is None:
                 self._note_wake(self._idle)
-                return 0
-            ts = message.ts
-        if not self._update_bucket.try_take():
-            self._note_wake(self._update_bucket.wait_time())
-            return 0
+                return False  # the message is not in Slack yet
+        return True
+
+    async def _send_update(self, target: str, row: OutboxMessage, ts: str, now: datetime) -> int:
         # The payload as claimed: a writer may have refreshed a pending edit in place meanwhile.
         payload = await self._claim_row(row.id, now, mark_in_doubt=False)
         if payload is None:
@@ -560,24 +604,69 @@ def _table() -> Table:
     return table
 
 
+# Everything the scheduler needs of a waiting row; the payload comes with the claim.
+_LIGHT_COLUMNS = tuple(column for column in OutboxMessage.__table__.columns if column.key != "payload")
+MAX_WAITING = 2000  # waiting rows read per channel per pass (the oldest)
+
+
 @functools.cache
-def _head_statement() -> Select[tuple[OutboxMessage]]:
-    """A channel's oldest pending post (``o_channel``)."""
+def _waiting_statement() -> Select[Any]:
+    """A channel's waiting posts (``o_channel``), oldest first."""
+    table = _table()
     return (
-        select(OutboxMessage)
+        select(*_LIGHT_COLUMNS)
         .where(
-            OutboxMessage.channel == bindparam("o_channel"),
-            OutboxMessage.status == STATUS_PENDING,
-            OutboxMessage.kind == KIND_POST,
+            table.c.channel == bindparam("o_channel"),
+            table.c.status == STATUS_PENDING,
+            table.c.kind == KIND_POST,
         )
-        .order_by(OutboxMessage.id)
-        .limit(1)
+        .order_by(table.c.id)
+        .limit(MAX_WAITING)
     )
 
 
 @functools.cache
-def _by_key_statement() -> Select[tuple[OutboxMessage]]:
-    return select(OutboxMessage).where(OutboxMessage.key == bindparam("o_key"))
+def _waiting_edits_statement() -> Select[Any]:
+    """Every waiting edit of the workspace, oldest first."""
+    table = _table()
+    return (
+        select(*_LIGHT_COLUMNS)
+        .where(table.c.status == STATUS_PENDING, table.c.kind == KIND_UPDATE)
+        .order_by(table.c.id)
+        .limit(MAX_WAITING)
+    )
+
+
+@dataclass(frozen=True)
+class _Parent:
+    """The outbox row a reply or an edit refers to: where it stands, its Slack ts once sent."""
+
+    status: str
+    ts: str | None
+
+
+TOP_LEVEL = "channel"
+
+
+def _thread_of(row: OutboxMessage) -> str:
+    """The queue a post waits in: its thread (by root ts or key), or the channel's top level."""
+    if row.thread_ts is not None:
+        return f"ts:{row.thread_ts}"
+    if row.parent_key is not None:
+        return f"key:{row.parent_key}"
+    return TOP_LEVEL
+
+
+def _parent_ts(row: OutboxMessage, parents: dict[str, _Parent]) -> tuple[str | None, str | None]:
+    """(the thread ts to post under, or a reason to fail the row) for a post about to go."""
+    if row.parent_key is None:
+        return row.thread_ts, None
+    parent = parents.get(row.parent_key)
+    if parent is None:
+        return None, "parent_missing"
+    if parent.status in (STATUS_FAILED, STATUS_SUPERSEDED) or parent.ts is None:
+        return None, "parent_failed"
+    return parent.ts, None
 
 
 @functools.cache

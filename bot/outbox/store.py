@@ -11,11 +11,11 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, Update, bindparam, select, update
+from sqlalchemy import Table, Update, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.outbox.tables import KIND_POST, KIND_UPDATE, STATUS_PENDING, OutboxMessage
+from bot.outbox.tables import KIND_POST, KIND_UPDATE, PRIORITY_NORMAL, STATUS_PENDING, OutboxMessage
 from bot.slack.message import Message as Message  # re-exported: the outbox's callers name it here
 
 MAX_KEY_LENGTH = 255
@@ -31,9 +31,12 @@ async def enqueue_post(
     thread_ts: str | None = None,
     parent_key: str | None = None,
     broadcast: bool = False,
+    priority: int = PRIORITY_NORMAL,
 ) -> bool:
     """Queue a new message (a thread reply when ``thread_ts`` or ``parent_key`` is given).
 
+    ``priority`` (``PRIORITY_NOTICE`` for summaries, halts, notices people must see) lets the
+    message's thread go ahead of the channel's other threads; a thread stays in order.
     Returns False when a row with this key exists already (nothing is written).
     """
     if thread_ts is not None and parent_key is not None:
@@ -46,6 +49,7 @@ async def enqueue_post(
         thread_ts=thread_ts,
         parent_key=parent_key,
         broadcast=broadcast,
+        priority=priority,
         payload=message.payload(),
         now=now,
     )
@@ -60,10 +64,12 @@ async def enqueue_update(
     now: datetime,
     target_ts: str | None = None,
     target_key: str | None = None,
+    priority: int = PRIORITY_NORMAL,
 ) -> bool:
     """Queue an edit of an existing message, named by ``target_ts`` or by its outbox ``target_key``.
 
-    Several queued edits of one message collapse: the sender only sends the newest.
+    Several queued edits of one message collapse: the sender only sends the newest. Edits are
+    sent most stale first workspace-wide, those with a higher ``priority`` before the rest.
     """
     if (target_ts is None) == (target_key is None):
         raise ValueError("name the message to update by target_ts or target_key (exactly one)")
@@ -74,23 +80,35 @@ async def enqueue_update(
         kind=KIND_UPDATE,
         target_ts=target_ts,
         target_key=target_key,
+        priority=priority,
         payload=message.payload(),
         now=now,
     )
 
 
 async def refresh_pending_update(
-    session: AsyncSession, *, channel: str, target_key: str, message: Message
+    session: AsyncSession,
+    *,
+    channel: str,
+    target_key: str,
+    message: Message,
+    priority: int = PRIORITY_NORMAL,
 ) -> bool:
     """Replace the payload of an edit of ``target_key`` that is still waiting, if there is one.
 
     Edits of one message collapse anyway (only the newest is sent); refreshing the waiting one
     in place keeps a busy writer from piling up rows. Returns False when none was waiting (the
-    caller then queues a new edit). A row a sender has claimed is left alone.
+    caller then queues a new edit). A row a sender has claimed is left alone. The edit keeps
+    the higher of its priority and ``priority``, and its age (how long the message is stale).
     """
     result = await session.execute(
         _refresh_statement(),
-        {"o_channel": channel, "o_target_key": target_key, "v_payload": message.payload()},
+        {
+            "o_channel": channel,
+            "o_target_key": target_key,
+            "v_payload": message.payload(),
+            "v_priority": priority,
+        },
     )
     return bool(getattr(result, "rowcount", 0))
 
@@ -110,6 +128,7 @@ async def _insert(session: AsyncSession, *, key: str, now: datetime, **values: A
         "attempts": 0,
         "in_doubt": False,
         "broadcast": False,
+        "priority": PRIORITY_NORMAL,
         "next_attempt_at": now,
         "created_at": now,
         **values,
@@ -150,5 +169,11 @@ def _refresh_statement() -> Update:
             table.c.status == STATUS_PENDING,
             table.c.claimed_by.is_(None),
         )
-        .values(payload=bindparam("v_payload", type_=table.c.payload.type))
+        .values(
+            payload=bindparam("v_payload", type_=table.c.payload.type),
+            priority=case(
+                (table.c.priority > bindparam("v_priority"), table.c.priority),
+                else_=bindparam("v_priority"),
+            ),
+        )
     )

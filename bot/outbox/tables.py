@@ -18,6 +18,11 @@ from bot.db import Base, UtcDateTime
 KIND_POST = "post"
 KIND_UPDATE = "update"
 
+# Posts with a higher priority go first in their channel (summaries, halt notices); edits
+# with a higher priority go first in the workspace (a card whose plan changed state).
+PRIORITY_NORMAL = 0
+PRIORITY_NOTICE = 1
+
 STATUS_PENDING = "pending"
 STATUS_SENT = "sent"
 STATUS_FAILED = "failed"
@@ -44,6 +49,7 @@ class OutboxMessage(Base):
     target_ts: Mapped[str | None] = mapped_column(String(32), default=None)
     target_key: Mapped[str | None] = mapped_column(String(255), default=None)
     broadcast: Mapped[bool] = mapped_column(Boolean, default=False)
+    priority: Mapped[int] = mapped_column(Integer, default=PRIORITY_NORMAL, server_default="0")
     # {"text": str, "blocks": [...]}; the sender adds the metadata carrying the key.
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=STATUS_PENDING)

@@ -32,16 +32,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, Update, bindparam, or_, select, update
+from sqlalchemy import Table, Update, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, first_of
 from bot.outbox.store import enqueue_post, enqueue_update, refresh_pending_update
+from bot.outbox.tables import KIND_POST, PRIORITY_NORMAL, PRIORITY_NOTICE, OutboxMessage
+from bot.outbox.tables import STATUS_PENDING as OUTBOX_PENDING
 from bot.slack.message import Message
 from bot.vro import plan_states
 from bot.vro.errors import VroAuthError, VroError, VroNotFound, VroUnavailable
 from bot.vro.models import Page, PlanRuntimeDetails
+from bot.watcher.batching import BatchPolicy, ChannelLoad, RunPace, is_notice, is_urgent, should_write
 from bot.watcher.diff import Event, advance
 from bot.watcher.render import WatchInfo, status_card, summary_messages, thread_messages
 from bot.watcher.snapshot import (
@@ -65,20 +68,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Events that go out at once instead of waiting for the batching window to close.
-URGENT = frozenset(
-    {
-        "plan_state",
-        "plan_halted",
-        "plan_resumed",
-        "finished",
-        "vro_unreachable",
-        "vro_back",
-        "runtime_reset",
-        "stopped",
-    }
-)
-
 
 @dataclass(frozen=True)
 class WatcherConfig:
@@ -87,10 +76,14 @@ class WatcherConfig:
     poll_seconds: float = 5.0  # VRO_BOT_POLL_SECONDS: while a plan runs
     poll_max_seconds: float = 60.0  # VRO_BOT_POLL_MAX_SECONDS: the slowest poll when nothing moves
     backoff_factor: float = 2.0
-    batch_seconds: float = 60.0  # thread messages gather the events of this window
+    # The longest gap between two thread messages of a busy run (bot.watcher.batching); 0 writes
+    # every poll's events at once (tests, demos).
+    batch_seconds: float = 50.0
     card_interval: float = 5.0  # the status card is edited at most this often
     lease_grace_seconds: float = 60.0  # a lease outlives the next planned poll by this much
-    max_pending_events: int = 400  # a window this full is written out early
+    max_pending_events: int = 400  # a batch this full is written out early
+    # How often the per-channel load (runs narrated there, posts waiting) is read again.
+    load_refresh_seconds: float = 2.0
     announce_channel: str | None = None  # VRO_BOT_ANNOUNCE_CHANNEL
     announce_seconds: float = 30.0
     concurrency: int = 16  # watches polled at once
@@ -99,6 +92,10 @@ class WatcherConfig:
     # ``fetch_concurrency`` requests queue inside httpx's connection pool, whose bookkeeping
     # costs grow with the queue (and VRO gains nothing from a hundred parallel reads).
     vro_concurrency: int = 8
+
+    @property
+    def batching(self) -> BatchPolicy:
+        return _batch_policy(self.batch_seconds, self.max_pending_events)
 
 
 @dataclass
@@ -152,6 +149,8 @@ class Watcher:
         self._next_announce = 0.0
         self._wake = asyncio.Event()
         self._vro_limit = asyncio.Semaphore(self.config.vro_concurrency)
+        self._loads: dict[str, ChannelLoad] = {}
+        self._loads_until = float("-inf")
         self.stats = WatcherStats()
 
     # -- public API ------------------------------------------------------------------------------
@@ -271,9 +270,16 @@ class Watcher:
                     continue  # a poll committed in between: read again
                 info = _info(row)
                 snapshot = Snapshot.from_json(row.snapshot)
-                await self._write_thread(session, row, info, pending, now)
+                await self._write_thread(session, row, pending, now, thread_messages(pending, info=info))
                 await self._write_card(
-                    session, row, row.card_rev + 1, info, snapshot, now, status=STATUS_STOPPED
+                    session,
+                    row,
+                    row.card_rev + 1,
+                    info,
+                    snapshot,
+                    now,
+                    status=STATUS_STOPPED,
+                    priority=PRIORITY_NOTICE,
                 )
             self._cache.pop(row.id, None)
             self._notify()
@@ -297,6 +303,7 @@ class Watcher:
         rows = await self._claim_due(now)
         if not rows:
             return 0
+        await self._refresh_loads()
         limit = asyncio.Semaphore(self.config.concurrency)
 
         async def one(row: Watch) -> None:
@@ -449,14 +456,14 @@ class Watcher:
         pending = [*(_load_event(e) for e in row.pending), *numbered]
         opened = row.batch_opened_at or (now if numbered else None)
         finished = any(e.kind == "finished" for e in numbered)
-        flush = bool(pending) and (
-            finished
-            or any(e.kind in URGENT for e in numbered)
-            or len(pending) >= self.config.max_pending_events
-            or (opened is not None and (now - opened).total_seconds() >= self.config.batch_seconds)
+        urgent = is_urgent(e.kind for e in numbered)
+        pace = RunPace(messages=row.thread_messages or 0, flushed_at=row.flushed_at, pending=len(pending))
+        flush = should_write(
+            self.config.batching, pace, self._channel_load(row.channel), now=now, urgent=urgent
         )
         plan_name = new.plan.name if new.plan is not None and new.plan.name else row.plan_name
         info = _info(row, plan_name=plan_name)
+        messages = thread_messages(pending, info=info) if flush else []
         status = STATUS_FINISHED if finished else STATUS_ACTIVE
         cached = self._cache.get(row.id)
         card_due = (
@@ -484,6 +491,8 @@ class Watcher:
             "lease_expires_at": next_poll + timedelta(seconds=self.config.lease_grace_seconds),
             "plan_name": plan_name,
         }
+        if flush:
+            values.update(thread_messages=pace.messages + len(messages), flushed_at=now)
         if new != old:
             values["snapshot"] = new.to_json()
         if finished:
@@ -500,12 +509,15 @@ class Watcher:
                 return
             wrote = False
             if flush:
-                wrote = await self._write_thread(session, row, info, pending, now) or wrote
+                wrote = await self._write_thread(session, row, pending, now, messages) or wrote
             if finished:
                 wrote = await self._write_summary(session, row, info, new, now) or wrote
             if write_card:
+                priority = PRIORITY_NOTICE if urgent else PRIORITY_NORMAL
                 wrote = (
-                    await self._write_card(session, row, card_rev, info, new, now, status=status, card=card)
+                    await self._write_card(
+                        session, row, card_rev, info, new, now, status=status, card=card, priority=priority
+                    )
                     or wrote
                 )
         self.stats.events += len(numbered)
@@ -518,6 +530,35 @@ class Watcher:
         if wrote:
             self._notify()
 
+    # -- the channels' load ----------------------------------------------------------------------
+
+    async def _refresh_loads(self) -> None:
+        """Read how busy each channel is (runs narrated there, posts waiting), every few seconds."""
+        mono = self._clock.monotonic()
+        if mono < self._loads_until or self.config.batch_seconds <= 0:
+            return
+        self._loads_until = mono + self.config.load_refresh_seconds
+        async with self._sessions() as session:
+            runs = await session.execute(
+                select(Watch.channel, func.count())
+                .where(Watch.status == STATUS_ACTIVE)
+                .group_by(Watch.channel)
+            )
+            runs_in = {channel: int(count) for channel, count in runs.tuples()}
+            waiting = await session.execute(
+                select(OutboxMessage.channel, func.count())
+                .where(OutboxMessage.status == OUTBOX_PENDING, OutboxMessage.kind == KIND_POST)
+                .group_by(OutboxMessage.channel)
+            )
+            backlog = {channel: int(count) for channel, count in waiting.tuples()}
+        self._loads = {
+            channel: ChannelLoad(runs=runs_in.get(channel, 0), backlog=backlog.get(channel, 0))
+            for channel in runs_in.keys() | backlog.keys()
+        }
+
+    def _channel_load(self, channel: str) -> ChannelLoad:
+        return self._loads.get(channel, ChannelLoad())
+
     # -- outbox rows -----------------------------------------------------------------------------
 
     @staticmethod
@@ -528,12 +569,21 @@ class Watcher:
         return {"parent_key": row.card_key or _card_key(row.id)}
 
     async def _write_thread(
-        self, session: AsyncSession, row: Watch, info: WatchInfo, events: Sequence[Event], now: datetime
+        self,
+        session: AsyncSession,
+        row: Watch,
+        events: Sequence[Event],
+        now: datetime,
+        messages: Sequence[Message],
     ) -> bool:
+        """Write ``messages`` (the rendering of ``events``) as thread replies.
+
+        A message with a halt, the end, or VRO going away goes ahead of the channel's backlog.
+        """
         if not events:
             return False
         first, last = events[0].seq, events[-1].seq
-        messages = thread_messages(events, info=info)
+        priority = PRIORITY_NOTICE if is_notice(e.kind for e in events) else PRIORITY_NORMAL
         for part, message in enumerate(messages):
             await enqueue_post(
                 session,
@@ -541,6 +591,7 @@ class Watcher:
                 channel=row.channel,
                 message=message,
                 now=now,
+                priority=priority,
                 **self._thread(row),
             )
         self.stats.messages += len(messages)
@@ -558,6 +609,7 @@ class Watcher:
                 message=message,
                 now=now,
                 broadcast=part == 0,  # the summary also shows in the channel
+                priority=PRIORITY_NOTICE,
                 **self._thread(row),
             )
         self.stats.messages += len(messages)
@@ -574,12 +626,18 @@ class Watcher:
         *,
         status: str,
         card: Message | None = None,
+        priority: int = PRIORITY_NORMAL,
     ) -> bool:
+        """Queue the card's edit; ``priority`` when the plan changed state (the sender sends it first)."""
         message = card or status_card(
             info, snapshot, now=now, status=status, vro_unreachable=row.vro_unreachable
         )
+        if status != STATUS_ACTIVE:
+            priority = PRIORITY_NOTICE
         target = row.card_key or _card_key(row.id)
-        if await refresh_pending_update(session, channel=row.channel, target_key=target, message=message):
+        if await refresh_pending_update(
+            session, channel=row.channel, target_key=target, message=message, priority=priority
+        ):
             self.stats.card_updates += 1
             return True
         await enqueue_update(
@@ -589,6 +647,7 @@ class Watcher:
             message=message,
             now=now,
             target_key=target,
+            priority=priority,
         )
         self.stats.card_updates += 1
         return True
@@ -754,6 +813,11 @@ class Watcher:
 
 # Every column but the snapshot (a big plan's snapshot is large and usually cached in memory).
 _STATE_COLUMNS = tuple(column for column in Watch.__table__.columns if column.key != "snapshot")
+
+
+@functools.cache
+def _batch_policy(max_gap_seconds: float, max_pending_events: int) -> BatchPolicy:
+    return BatchPolicy(max_gap_seconds=max_gap_seconds, max_pending_events=max_pending_events)
 
 
 @functools.cache

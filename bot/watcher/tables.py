@@ -47,6 +47,10 @@ class Watch(Base):
     # Events seen but not yet written as a thread message (the batching window).
     pending: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     batch_opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    # The pace of the narration (see bot.watcher.batching): when the last thread message was
+    # written and how many were written so far.
+    flushed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    thread_messages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     card_rev: Mapped[int] = mapped_column(Integer, default=0)
     card_written_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
     lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)

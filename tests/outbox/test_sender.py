@@ -325,3 +325,80 @@ async def test_a_waiting_edit_is_refreshed_in_place_and_the_sender_sends_the_ref
     await sender(db_sessions, poster, clock).run_until_idle()
     assert [c.params["text"] for c in slack.sandbox.log.calls("chat.update", ok=True)] == ["v2"]
     assert len(await rows(db_sessions)) == 2  # the post and one edit row, not one row per refresh
+
+
+async def test_thirty_runs_in_one_channel_all_move_and_a_summary_jumps_the_backlog(
+    db_sessions: Sessions, clock: FakeClock
+) -> None:
+    """A site failover: thirty threads with a backlog each; every thread moves, summaries go first."""
+    recorder = Recorder()
+    out = sender(db_sessions, recorder, clock)
+    for run in range(30):
+        await post(db_sessions, clock, f"card{run}", f"card {run}")
+    await out.run_until_idle()  # the thirty cards are in Slack; now each thread has five replies waiting
+    for run in range(30):  # written run by run: in the order written, run 0 would take five seconds first
+        for n in range(5):
+            await post(db_sessions, clock, f"r{run}:{n}", f"run {run} step {n}", parent_key=f"card{run}")
+    first_wave = len(recorder.posts)
+    for _ in range(30):
+        clock.advance(1.0)
+        await out.send_due()
+    threads = [str(p["text"]).split(" step")[0] for p in recorder.posts[first_wave:]]
+    assert sorted(set(threads)) == sorted(f"run {run}" for run in range(30))  # one each before any twice
+    await post(db_sessions, clock, "summary29", "run 29 summary", parent_key="card29", priority=1)
+    for _ in range(6):
+        clock.advance(1.0)
+        await out.send_due()
+    recent = [str(p["text"]) for p in recorder.posts[-6:]]
+    assert "run 29 summary" in recent  # after the rest of its own thread, ahead of 100 other posts
+    order = [str(p["text"]) for p in recorder.posts if str(p["text"]).startswith("run 29")]
+    assert order == [f"run 29 step {n}" for n in range(5)] + ["run 29 summary"]
+    await out.run_until_idle()
+    assert out.stats.max_posts_in(10.0) <= 10 + 3  # the channel's pace (burst of three) held throughout
+
+
+async def test_card_edits_go_most_stale_first_within_the_workspaces_budget(
+    db_sessions: Sessions, clock: FakeClock
+) -> None:
+    recorder = EditRecorder()
+    out = sender(db_sessions, recorder, clock, update_rate=1.0, update_burst=1)
+    for card in ("a", "b", "c"):
+        await post(db_sessions, clock, card, card, channel=OTHER_CHANNEL if card == "b" else CHANNEL)
+    await out.run_until_idle()
+    for card, priority in (("c", 0), ("b", 0), ("a", 0)):  # c is the most stale: its change came first
+        async with db_sessions() as session, session.begin():
+            await enqueue_update(
+                session,
+                key=f"{card}:1",
+                channel=OTHER_CHANNEL if card == "b" else CHANNEL,
+                message=Message(f"{card}1"),
+                target_key=card,
+                now=clock.now(),
+                priority=priority,
+            )
+        clock.advance(1.0)
+    async with db_sessions() as session, session.begin():
+        await enqueue_update(
+            session,
+            key="a:2",
+            channel=CHANNEL,
+            message=Message("a halted"),
+            target_key="a",
+            now=clock.now(),
+            priority=1,
+        )
+    for _ in range(3):
+        await out.send_due()
+        clock.advance(1.0)
+    assert recorder.edits == ["a halted", "c1", "b1"]
+
+
+class EditRecorder(Recorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.edits: list[str] = []
+
+    async def update_message(
+        self, *, channel: str, ts: str, text: str, blocks: Sequence[Mapping[str, Any]] | None, key: str
+    ) -> None:
+        self.edits.append(text)
