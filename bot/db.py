@@ -60,21 +60,20 @@ def _split(url: str) -> tuple[str, str]:
 
 def async_url(url: str) -> str:
     """The SQLAlchemy URL for the application's async engine."""
-    scheme, rest = _split(url)
-    base = scheme.split("+", 1)[0]
-    if base == "sqlite":
-        return f"sqlite+aiosqlite://{rest}"
-    if base in ("postgresql", "postgres"):
-        return f"postgresql+psycopg://{rest}"
-    raise ValueError(f"unsupported database scheme {base!r}: use sqlite or postgresql")
+    return _with_driver(url, sqlite="sqlite+aiosqlite")
 
 
 def sync_url(url: str) -> str:
     """The SQLAlchemy URL for synchronous tools (Alembic)."""
+    return _with_driver(url, sqlite="sqlite")
+
+
+def _with_driver(url: str, *, sqlite: str) -> str:
+    """``url`` with the driver we use: ``sqlite`` for SQLite, psycopg (3) for PostgreSQL."""
     scheme, rest = _split(url)
     base = scheme.split("+", 1)[0]
     if base == "sqlite":
-        return f"sqlite://{rest}"
+        return f"{sqlite}://{rest}"
     if base in ("postgresql", "postgres"):
         return f"postgresql+psycopg://{rest}"
     raise ValueError(f"unsupported database scheme {base!r}: use sqlite or postgresql")

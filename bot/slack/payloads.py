@@ -61,7 +61,8 @@ class Click(_Payload):
         action = mapping_of(actions[0]) if isinstance(actions, Sequence) and actions else {}
         return cls(
             user=user_of(body),
-            channel=text_of(mapping_of(body.get("channel")).get("id")) or text_of(container.get("channel_id")),
+            channel=text_of(mapping_of(body.get("channel")).get("id"))
+            or text_of(container.get("channel_id")),
             action_id=text_of(action.get("action_id")),
             value=text_of(action.get("value")),
             trigger_id=text_of(body.get("trigger_id")),

@@ -14,7 +14,7 @@ from bot.slack.blocks.kit import (
     esc,
     pack_sections,
     page_of,
-    paging_blocks,
+    paged_list,
     plural,
     section,
 )
@@ -43,12 +43,7 @@ def locations_message(
             line += f"\n      {esc(clip(location.description, 200))}"
         lines.append(line)
     title = f"Recovery locations ({plural(len(locations), 'location')})"
-    blocks: list[Block] = [
-        section(f"*{title}*"),
-        *pack_sections(lines),
-        *paging_blocks(paged, "location", command=command),
-    ]
-    return Message(title, blocks)
+    return paged_list(title, lines, paged, "location", command=command)
 
 
 def scopes_message(scopes: Sequence[Scope], *, page: int = 0, command: str | None = "scopes") -> Message:
@@ -65,12 +60,7 @@ def scopes_message(scopes: Sequence[Scope], *, page: int = 0, command: str | Non
             line += f"\n      {esc(clip(scope.description, 200))}"
         lines.append(line)
     title = f"Scopes ({plural(len(scopes), 'scope')})"
-    blocks: list[Block] = [
-        section(f"*{title}*"),
-        *pack_sections(lines),
-        *paging_blocks(paged, "scope", command=command),
-    ]
-    return Message(title, blocks)
+    return paged_list(title, lines, paged, "scope", command=command)
 
 
 def _count(value: float) -> str:

@@ -369,6 +369,26 @@ def paging_blocks(paged: Paged, noun: str, *, command: str | None) -> list[Block
     return blocks
 
 
+def paged_list(
+    title: str,
+    lines: Iterable[str],
+    paged: Paged,
+    noun: str,
+    *,
+    command: str | None,
+    heading: str | None = None,
+    text: str | None = None,
+) -> Message:
+    """A list message: its heading (bold ``title`` unless given), the page's ``lines`` packed into
+    sections, then where the page is in the list and Prev / Next buttons."""
+    blocks: list[Block] = [
+        section(heading if heading is not None else f"*{esc(title)}*"),
+        *pack_sections(lines),
+        *paging_blocks(paged, noun, command=command),
+    ]
+    return Message(clip(text if text is not None else title, FALLBACK_TEXT_LIMIT), blocks)
+
+
 def cut_notice(shown: int, total: int, noun: str, hint: str = "") -> Block:
     """``Showing 40 of 1,000 VMs.`` for lists that are cut rather than paged."""
     return context(f"Showing {shown:,} of {plural(total, noun)}.{(' ' + hint) if hint else ''}")

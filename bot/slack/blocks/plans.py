@@ -20,7 +20,7 @@ from bot.slack.blocks.kit import (
     last_run_note,
     pack_sections,
     page_of,
-    paging_blocks,
+    paged_list,
     plan_action_id,
     plan_emoji,
     plan_state_label,
@@ -68,13 +68,15 @@ def plans_message(
         text = f"No plans match {filters}." if filters else "VRO has no plans I can see."
         return Message(text, [section(f":mag: {esc(text)}")])
     paged = page_of(len(plans), page, PLANS_PAGE_SIZE)
-    lines = [_plan_line(p) for p in plans[paged.start : paged.end]]
-    blocks: list[Block] = [
-        section(f"*{esc(what)}* ({plural(len(plans), 'plan')})"),
-        *pack_sections(lines),
-        *paging_blocks(paged, "plan", command=command),
-    ]
-    return Message(clip(f"{what}: {len(plans)}", FALLBACK_TEXT_LIMIT), blocks)
+    return paged_list(
+        what,
+        (_plan_line(p) for p in plans[paged.start : paged.end]),
+        paged,
+        "plan",
+        command=command,
+        heading=f"*{esc(what)}* ({plural(len(plans), 'plan')})",
+        text=f"{what}: {len(plans)}",
+    )
 
 
 def _capital(text: str) -> str:
@@ -270,12 +272,7 @@ def params_message(
 
 def _lines_message(title: str, lines: Sequence[str], *, noun: str, page: int, command: str | None) -> Message:
     paged = page_of(len(lines), page, LINES_PAGE_SIZE)
-    blocks: list[Block] = [
-        section(f"*{esc(title)}*"),
-        *pack_sections(lines[paged.start : paged.end]),
-        *paging_blocks(paged, noun, command=command),
-    ]
-    return Message(clip(title, FALLBACK_TEXT_LIMIT), blocks)
+    return paged_list(title, lines[paged.start : paged.end], paged, noun, command=command)
 
 
 def _grouped_message(
@@ -294,10 +291,4 @@ def _grouped_message(
             rendered.append(f"*{esc(owner)}*{label}")
             previous = owner
         rendered.append(f"    {line}")
-    full_title = f"{title} ({plural(len(flat), noun)})"
-    blocks: list[Block] = [
-        section(f"*{esc(full_title)}*"),
-        *pack_sections(rendered),
-        *paging_blocks(paged, noun, command=command),
-    ]
-    return Message(clip(full_title, FALLBACK_TEXT_LIMIT), blocks)
+    return paged_list(f"{title} ({plural(len(flat), noun)})", rendered, paged, noun, command=command)
