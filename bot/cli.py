@@ -48,6 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--output", default="-", help="file to write (default: stdout)")
+    audit_sub.add_parser("verify", help="check the audit log's hash chain; exit 1 naming the first bad row")
+
+    report = sub.add_parser("report", help="runs since a date: who asked and approved, duration, RTO, result")
+    report.add_argument(
+        "--since", type=datetime.fromisoformat, required=True, help="ISO date/time, e.g. 2026-11-01"
+    )
+    report.add_argument("--format", choices=("md", "csv"), default="md")
+    report.add_argument("--output", default="-", help="file to write (default: stdout)")
     return parser
 
 
@@ -86,9 +94,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(current(settings.database_url))
             return 0
         if args.command == "audit":
+            if args.audit_command == "verify":
+                from bot.approvals.verify import verify_audit
+
+                return verify_audit(settings.database_url)
             from bot.approvals.export import export_audit
 
             return export_audit(settings.database_url, since=args.since, fmt=args.format, output=args.output)
+        if args.command == "report":
+            from bot.approvals.report import run_report
+
+            return run_report(settings.database_url, since=args.since, fmt=args.format, output=args.output)
         if args.command == "check":
             from bot.runtime import check
 

@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from bot.approvals.outcomes import RequestView
 from bot.approvals.policy import CachedGroupResolver, GroupResolver, Policy, load_policy
 from bot.approvals.service import ApprovalService
+from bot.approvals.verify import ChainMonitor
 from bot.clock import Clock, SystemClock, first_of
 from bot.config import ConfigError, Settings
 from bot.db import create_engine, session_factory
@@ -294,6 +295,19 @@ async def build_bot(
     )
     metrics.sample_outbox(lambda: outbox_stats(sessions, the_clock))
     metrics.sample_active_watches(lambda: active_watches(sessions))
+    chain = ChainMonitor(sessions=sessions, clock=the_clock)
+
+    async def sample_audit_chain() -> None:
+        report = await chain.check()
+        metrics.set_audit_chain(
+            intact=report.ok,
+            rows=report.verified.rows,
+            head_row=report.verified.row_id,
+            head_hash=report.verified.hash,
+            broken_row=report.finding.row_id if report.finding else None,
+        )
+
+    metrics.add_sampler("audit_chain", sample_audit_chain)
 
     async def slack_events(request: Request) -> Response:
         bolt_request = repair_form_body(to_async_bolt_request(request, await request.body()))

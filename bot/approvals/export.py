@@ -1,4 +1,9 @@
-"""``vro-bot audit export``: the audit log as JSON lines or CSV, oldest first."""
+"""``vro-bot audit export``: the audit log as JSON lines or CSV, oldest first, with its hash chain.
+
+Every entry carries ``prev_hash`` and ``hash``; the chain's head (the last row's id and hash, and
+the number of rows) ends the JSON lines as ``{"chain_head": {...}}`` and is printed on stderr for
+both formats, so it can be kept elsewhere and compared with ``vro-bot audit verify`` later.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +20,13 @@ from sqlalchemy import create_engine, pool, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from bot.approvals.chain import Head
 from bot.approvals.tables import AuditEntry
+from bot.approvals.verify import read_head_sync
 from bot.db import is_sqlite, sync_url
 from bot.migrate import database_revision
 
-FIELDS = ("id", "at", "actor", "event", "request_id", "plan_id", "plan_name", "detail")
+FIELDS = ("id", "at", "actor", "event", "request_id", "plan_id", "plan_name", "detail", "prev_hash", "hash")
 BATCH = 500
 
 
@@ -35,12 +42,14 @@ def export_audit(
     Returns the process exit code: 0 on success, 1 when there is nothing to read from.
     """
     try:
-        count = _export(database_url, since=since, fmt=fmt, output=output)
+        count, head = _export(database_url, since=since, fmt=fmt, output=output)
     except ExportError as exc:
         sys.stderr.write(f"vro-bot: {exc}\n")
         return 1
     where = "stdout" if output == "-" else output
     sys.stderr.write(f"Exported {count} audit {'entry' if count == 1 else 'entries'} to {where}.\n")
+    if head is not None and head.row_id is not None:
+        sys.stderr.write(f"Chain head: row {head.row_id} of {head.rows}, hash {head.hash}.\n")
     return 0
 
 
@@ -55,10 +64,12 @@ def audit_record(entry: AuditEntry) -> dict[str, Any]:
         "plan_id": entry.plan_id,
         "plan_name": entry.plan_name,
         "detail": entry.detail,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
     }
 
 
-def _export(database_url: str, *, since: datetime | None, fmt: str, output: str) -> int:
+def _export(database_url: str, *, since: datetime | None, fmt: str, output: str) -> tuple[int, Head | None]:
     if fmt not in ("jsonl", "csv"):
         raise ExportError(f"unknown format {fmt!r}; use jsonl or csv")
     if is_sqlite(database_url):
@@ -76,9 +87,18 @@ def _export(database_url: str, *, since: datetime | None, fmt: str, output: str)
         query = query.where(AuditEntry.at >= since)
     engine = create_engine(sync_url(database_url), poolclass=pool.NullPool)
     try:
-        with Session(engine) as session, _opened(output) as out:
+        with Session(engine) as session, session.begin(), _opened(output) as out:
+            head = read_head_sync(session)  # read first: entries written meanwhile come after it
+            if head is not None and head.row_id is not None:
+                query = query.where(AuditEntry.id <= head.row_id)
             entries = session.scalars(query.execution_options(yield_per=BATCH))
-            return _write_csv(entries, out) if fmt == "csv" else _write_jsonl(entries, out)
+            if fmt == "csv":
+                return _write_csv(entries, out), head
+            count = _write_jsonl(entries, out)
+            if head is not None:
+                chain_head = {"id": head.row_id, "hash": head.hash, "rows": head.rows}
+                out.write(json.dumps({"chain_head": chain_head}) + "\n")
+            return count, head
     finally:
         engine.dispose()
 

@@ -21,6 +21,11 @@ series                                    labels                      recorded b
 ``slack_api_errors_total``                method, error               Slack callers
 ``active_watches``                        -                           watcher sampler / setter
 ``sampler_errors_total``                  sampler                     :meth:`Metrics.refresh`
+``audit_chain_intact``                    -                           audit chain sampler
+``audit_chain_verified_rows``             -                           audit chain sampler
+``audit_chain_head_row``                  -                           audit chain sampler
+``audit_chain_head_info``                 hash                        audit chain sampler
+``audit_chain_broken_row``                -                           audit chain sampler
 ========================================  ==========================  =========================
 
 VRO operations are ``METHOD /Path`` with the ``/api/<version>`` prefix dropped and every id
@@ -150,6 +155,28 @@ class Metrics:
         self.active_watches = Gauge(
             f"{PREFIX}_active_watches", "Plans the watcher is following right now.", registry=reg
         )
+        self.audit_intact = Gauge(
+            f"{PREFIX}_audit_chain_intact",
+            "1 when the audit log's hash chain verified clean at the last check, 0 when it is broken.",
+            registry=reg,
+        )
+        self.audit_rows = Gauge(
+            f"{PREFIX}_audit_chain_verified_rows", "Audit rows verified up to the head.", registry=reg
+        )
+        self.audit_head_row = Gauge(
+            f"{PREFIX}_audit_chain_head_row", "Id of the last verified audit row.", registry=reg
+        )
+        self.audit_head_info = Gauge(
+            f"{PREFIX}_audit_chain_head_info",
+            "The verified head of the audit chain (its hash as a label; always 1).",
+            ["hash"],
+            registry=reg,
+        )
+        self.audit_broken_row = Gauge(
+            f"{PREFIX}_audit_chain_broken_row",
+            "The first audit row that does not fit the chain (0 while it is intact).",
+            registry=reg,
+        )
         self.sampler_errors = Counter(
             f"{PREFIX}_sampler_errors",
             "Scrape-time samplers that failed or timed out (their gauges keep the last value).",
@@ -190,6 +217,17 @@ class Metrics:
     def set_active_watches(self, count: int) -> None:
         """Set the number of plans being watched (push style)."""
         self.active_watches.set(count)
+
+    def set_audit_chain(
+        self, *, intact: bool, rows: int, head_row: int | None, head_hash: str, broken_row: int | None
+    ) -> None:
+        """Publish the audit chain's verified head (push style; the runtime's sampler calls it)."""
+        self.audit_intact.set(1 if intact else 0)
+        self.audit_rows.set(rows)
+        self.audit_head_row.set(head_row or 0)
+        self.audit_head_info.clear()
+        self.audit_head_info.labels(hash=head_hash).set(1)
+        self.audit_broken_row.set(broken_row or 0)
 
     # -- scrape-time sampling --------------------------------------------------------------
 

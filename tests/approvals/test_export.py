@@ -43,7 +43,8 @@ async def test_export_writes_every_entry_as_json_lines(
     out = tmp_path / "audit.jsonl"
     settings = load_settings({"DATABASE_URL": migrated_database_url})
     assert export_audit(settings.database_url, since=None, fmt="jsonl", output=str(out)) == 0
-    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    *records, head = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert head["chain_head"]["hash"] == records[-1]["hash"]
     assert [r["event"] for r in records] == [
         AuditEvent.REQUESTED,
         AuditEvent.APPROVAL,
@@ -94,7 +95,9 @@ def test_cli_audit_export_to_stdout(
     monkeypatch.setenv("DATABASE_URL", migrated_database_url)
     assert cli.main(["audit", "export", "--since", "2026-01-01", "--format", "csv"]) == 0
     captured = capsys.readouterr()
-    assert captured.out.splitlines() == ["id,at,actor,event,request_id,plan_id,plan_name,detail"]
+    assert captured.out.splitlines() == [
+        "id,at,actor,event,request_id,plan_id,plan_name,detail,prev_hash,hash"
+    ]
     assert captured.err == "Exported 0 audit entries to stdout.\n"
 
 

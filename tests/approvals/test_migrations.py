@@ -80,9 +80,10 @@ def test_audit_log_refuses_updates_and_deletes(migrated_database_url: str) -> No
         with engine.begin() as conn:
             conn.execute(
                 text(
-                    "INSERT INTO audit_log (at, actor, event, detail) VALUES (:at, 'U1', 'requested', '{}')"
+                    "INSERT INTO audit_log (at, actor, event, detail, prev_hash, hash) "
+                    "VALUES (:at, 'U1', 'requested', '{}', :prev, :hash)"
                 ),
-                {"at": datetime(2026, 1, 1, tzinfo=UTC)},
+                {"at": datetime(2026, 1, 1, tzinfo=UTC), "prev": "0" * 64, "hash": "1" * 64},
             )
         for statement in ("UPDATE audit_log SET actor = 'U2'", "DELETE FROM audit_log"):
             with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:

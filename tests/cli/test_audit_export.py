@@ -76,7 +76,10 @@ async def test_jsonl_export_holds_every_step_of_the_approval_flow(
 ) -> None:
     assert main(["audit", "export", "--format", "jsonl"]) == 0
     captured = capsys.readouterr()
-    records = [json.loads(line) for line in captured.out.splitlines()]
+    *records, head = [json.loads(line) for line in captured.out.splitlines()]
+    assert head == {
+        "chain_head": {"id": records[-1]["id"], "hash": records[-1]["hash"], "rows": len(records)}
+    }
     assert [list(r) for r in records] == [list(FIELDS)] * len(records)
     assert events_of(records, audited) == EXPECTED_EVENTS
     requested = records[0]
@@ -89,7 +92,7 @@ async def test_csv_export_has_a_header_and_the_same_rows_as_jsonl(
     audited: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["audit", "export", "--format", "jsonl"]) == 0
-    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    *records, _head = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert main(["audit", "export", "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
 
@@ -111,5 +114,5 @@ async def test_export_writes_a_file_and_honours_since(
 
     assert main(["audit", "export", "--since", "2026-01-02"]) == 0  # the flow ran on 2026-01-01
     captured = capsys.readouterr()
-    assert captured.out == ""
+    assert [list(json.loads(line)) for line in captured.out.splitlines()] == [["chain_head"]]
     assert "Exported 0 audit entries" in captured.err

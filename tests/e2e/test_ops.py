@@ -21,7 +21,7 @@ from bot.migrate import downgrade, upgrade
 from bot.offline import OFFLINE_VRO_URL
 from bot.runtime import Bot, build_bot
 from bot.simulator.app import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator, create_simulator
-from tests.e2e.conftest import CHANNEL, VIEWER, Stack
+from tests.e2e.conftest import CHANNEL, OPERATOR, VIEWER, Stack
 
 TOKEN_PATH = "/api/token"
 FIRST_MIGRATION = "0001_approvals"
@@ -194,3 +194,29 @@ async def test_readyz_names_the_database_when_its_schema_is_behind(tmp_path: Pat
     assert status == 503, body
     assert body["failed"] == ["database"]
     assert "vro-bot db upgrade" in body["checks"]["database"]["error"]
+
+
+async def test_metrics_expose_the_verified_audit_chain_head_and_a_broken_row(
+    stack: Stack, tmp_path: Path
+) -> None:
+    from bot.approvals.verify import verify_database
+    from tests.approvals.test_audit_chain import _tamper
+
+    await stack.driver.command('enable "SAP Tier1"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    head = verify_database(url).verified
+    assert head.rows >= 1
+
+    text = (await stack.http.get("/metrics")).text
+    assert sample(text, "vro_bot_audit_chain_intact") == 1.0
+    assert sample(text, "vro_bot_audit_chain_verified_rows") == float(head.rows)
+    assert sample(text, "vro_bot_audit_chain_head_row") == float(head.row_id or 0)
+    assert sample(text, "vro_bot_audit_chain_head_info", hash=head.hash) == 1.0
+    assert sample(text, "vro_bot_audit_chain_broken_row") == 0.0
+
+    _tamper(url, "UPDATE audit_log SET actor = 'UMALLORY' WHERE id = 1")
+    stack.fake_clock.advance(3600)  # the next scrape walks the whole chain again
+    broken = (await stack.http.get("/metrics")).text
+    assert sample(broken, "vro_bot_audit_chain_intact") == 0.0
+    assert sample(broken, "vro_bot_audit_chain_broken_row") == 1.0
