@@ -271,7 +271,7 @@ async def test_the_monitor_checks_new_rows_and_notices_later_tampering_on_a_full
 
 def test_existing_rows_are_chained_by_the_migration(database_url: str) -> None:
     upgrade(database_url)
-    downgrade(database_url, "0002_watcher_outbox")
+    downgrade(database_url, "0004_audit_chain-1")  # just before the chain existed
     engine = create_sync_engine(sync_url(database_url), poolclass=pool.NullPool)
     try:
         with engine.begin() as conn:

@@ -3,8 +3,8 @@
 Existing audit rows are chained in id order (the append-only triggers are lifted for that one
 update and put back), so an upgraded database verifies clean from its first row.
 
-Revision ID: 0003_audit_chain
-Revises: 0002_watcher_outbox
+Revision ID: 0004_audit_chain
+Revises: 0003_narration
 Create Date: 2026-12-04
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 from bot.approvals.chain import GENESIS, link
 
-revision: str = "0003_audit_chain"
-down_revision: str | None = "0002_watcher_outbox"
+revision: str = "0004_audit_chain"
+down_revision: str | None = "0003_narration"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
