@@ -15,9 +15,12 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError as ConfigError  # re-exported: callers catch it from here
+from bot.vro.operations import AUTO, normalize_version
+from bot.vro.times import zone_named
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-DEFAULT_VRO_API_VERSION = "v7.21"
+DEFAULT_VRO_API_VERSION = AUTO
+DEFAULT_VRO_TIMEZONE = "UTC"
 DEFAULT_DATABASE_URL = "sqlite:///./vro-bot.db"
 DEFAULT_HTTP_HOST = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
 DEFAULT_HTTP_PORT = 3000
@@ -46,6 +49,7 @@ class Settings(BaseSettings):
     vro_client_secret: SecretStr | None = None
     vro_mfa_secret: SecretStr | None = None
     vro_api_version: str = DEFAULT_VRO_API_VERSION
+    vro_timezone: str = DEFAULT_VRO_TIMEZONE
     vro_ca_bundle: Path | None = None
     vro_verify_tls: bool = True
 
@@ -75,6 +79,27 @@ class Settings(BaseSettings):
                 "must be an http:// or https:// URL with a host, e.g. https://vro.corp.local:9898"
             )
         return value.rstrip("/")
+
+    @field_validator("vro_api_version")
+    @classmethod
+    def _check_vro_api_version(cls, value: str) -> str:
+        if value.strip().lower() == AUTO:
+            return AUTO
+        try:
+            return normalize_version(value)
+        except ValueError:
+            raise ValueError(
+                f"VRO_API_VERSION must be auto or a path version such as v7.21, v13 or v13.1, not {value!r}"
+            ) from None
+
+    @field_validator("vro_timezone")
+    @classmethod
+    def _check_vro_timezone(cls, value: str) -> str:
+        try:
+            zone_named(value)
+        except ValueError as exc:
+            raise ValueError(f"VRO_TIMEZONE: {exc}") from None
+        return value.strip() or DEFAULT_VRO_TIMEZONE
 
     @field_validator("slack_api_url")
     @classmethod

@@ -72,6 +72,7 @@ from bot.vro.auth import ClientCredentialsGrant, Credentials, PasswordCredential
 from bot.vro.client import VroClient, tls_verify
 from bot.vro.errors import VroAuthError, VroError
 from bot.vro.models import Plan
+from bot.vro.times import zone_named
 from bot.watcher.service import Watcher, WatcherConfig
 from bot.watcher.tables import STATUS_ACTIVE, Watch
 
@@ -581,6 +582,7 @@ def vro_client_from(
         base_url=settings.vro_url,
         credentials=vro_credentials_from(settings),
         api_version=settings.vro_api_version,
+        zone=zone_named(settings.vro_timezone),
         transport=transport,
         verify=tls_verify(
             ca_bundle=str(settings.vro_ca_bundle) if settings.vro_ca_bundle else None,

@@ -10,7 +10,8 @@ from bot.config import ConfigError, load_settings
 def test_defaults_match_the_contract() -> None:
     s = load_settings({})
     assert s.slack_api_url == "https://slack.com/api/"
-    assert s.vro_api_version == "v7.21"
+    assert s.vro_api_version == "auto"
+    assert s.vro_timezone == "UTC"
     assert s.database_url == "sqlite:///./vro-bot.db"
     assert (s.vro_bot_http_host, s.vro_bot_http_port) == ("0.0.0.0", 3000)  # noqa: S104
     assert s.vro_bot_poll_seconds == 5

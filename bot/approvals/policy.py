@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from bot.approvals.rules import CheckMode, CheckRule, GroupNeed
 from bot.clock import Clock
 from bot.errors import ConfigError
+from bot.vro import operations
 from bot.vro import plan_states as ps
 
 ANYONE = "*"
@@ -38,24 +39,7 @@ MAX_RTO_MINUTES = 30 * 24 * 60
 
 # The action verbs of the slash command and the VRO operation(s) each may send.
 VERB_ACTIONS: Mapping[str, frozenset[str]] = {
-    "enable": frozenset({ps.ENABLE}),
-    "disable": frozenset({ps.DISABLE}),
-    "halt": frozenset({ps.HALT}),
-    "failover": frozenset({ps.FAILOVER}),
-    "permanent-failover": frozenset({ps.PERMANENT_FAILOVER}),
-    "failback": frozenset({ps.FAILBACK_TO_PRODUCTION}),
-    "prepare-failback": frozenset({ps.PREPARE_TO_FAILBACK}),
-    "switchover": frozenset({ps.SWITCHOVER_TO_PRODUCTION}),
-    "commit-failback": frozenset({ps.COMMIT_FAILBACK}),
-    "undo": frozenset({ps.UNDO}),
-    "reset": frozenset({ps.RESET_STATE}),
-    "clear-log": frozenset({ps.RESET_CHANGE_LOG}),
-    "restore": frozenset({ps.RESTORE}),
-    "continue": frozenset({ps.CONTINUE}),
-    "check": frozenset({ps.READINESS_CHECK}),
-    "schedule": frozenset({ps.SCHEDULE_AT, ps.SCHEDULE_AFTER}),
-    "unschedule": frozenset({ps.DELETE_SCHEDULE}),
-    "clone": frozenset({ps.CLONE}),
+    verb: frozenset(action.value for action in actions) for verb, actions in operations.VERB_ACTIONS.items()
 }
 VERBS: tuple[str, ...] = tuple(sorted(VERB_ACTIONS))
 

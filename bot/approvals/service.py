@@ -43,7 +43,7 @@ from bot.approvals.tables import ActionRequest, AuditEntry, Decision, DecisionKi
 from bot.clock import Clock
 from bot.vro import plan_states
 from bot.vro.actions import ActionResult, PlanAction, validate_params
-from bot.vro.errors import VroError, VroUnavailable
+from bot.vro.errors import VroError, VroNotAvailable, VroOutcomeUnknown
 from bot.vro.models import Plan
 
 log = logging.getLogger(__name__)
@@ -669,7 +669,12 @@ class ApprovalService:
         except ValueError as exc:  # bad parameters: raised before anything is sent
             text = msg.NOT_SENT_BAD_PARAMS.format(problem=str(exc).rstrip("."))
             return await self._finish(plain, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT)
-        except VroUnavailable as exc:
+        except VroNotAvailable as exc:  # the server's API version lacks it: nothing was sent
+            text = msg.NOT_SENT_PLAN_STATE.format(reason=str(exc))
+            return await self._finish(plain, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT)
+        except VroOutcomeUnknown as exc:
+            # Only a connection that failed while the action was on its way leaves the outcome
+            # unknown; any answer from VRO (even a 500 or a 503) says what happened.
             log.warning("VRO outcome unknown for request %s: %s", plain.id, type(exc).__name__)
             text = msg.OUTCOME_UNKNOWN.format(verb=plain.verb, plan=plain.plan_name, plan_id=plain.plan_id)
             return await self._finish(

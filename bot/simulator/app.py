@@ -1,11 +1,17 @@
-"""The simulator as an ASGI application: VRO's REST API v7.21 plus an admin API.
+"""The simulator as an ASGI application: VRO's REST API (v7.21 to v13.2) plus an admin API.
 
 * ``POST /api/token`` — password, refresh_token, client_credentials and mfa grants (form fields,
   urlencoded or multipart); OWIN-style errors ``{"error", "error_description"}``.
-* ``/api/v7.21/...`` — every operation of vro-api-notes.md §2.2–§5, paths matched
+* ``/api/{version}/...`` — every operation of vro-api-notes.md §2.2–§5 on the path versions the
+  simulator serves (``SimulatorConfig.api_versions``: by default every version the bot knows;
+  ``vro-bot simulator --api-version`` serves one release's three), each with its differences as the action table
+  (:mod:`bot.vro.operations`) records them: Clients only before v13, ResetChangeLog only before
+  v13, MalwareScan from v13, schedule-at a POST from v13.1. An unserved version answers 404
+  "No HTTP resource was found that matches the request URI", as IIS does. Paths are matched
   case-insensitively, body keys in any casing; errors as ``{"Message": ...}``: 401 without a
   valid token, 404 for unknown ids, 400 (configurable) for an action the plan's state forbids,
   400 for malformed bodies, filters and parameters. Never a 500 unless a fault is injected.
+  Plan times are offset-less on the server's clock when ``SimulatorConfig.timezone`` is set.
 * ``/__sim/...`` — the admin API (JSON, no token; never subject to injected faults):
 
   ====== ============================ ==================================================
@@ -37,7 +43,7 @@ import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
@@ -62,6 +68,15 @@ from bot.simulator.render import (
 )
 from bot.vro import plan_states as ps
 from bot.vro.models import RunResult
+from bot.vro.operations import (
+    KNOWN_API_VERSIONS,
+    RELEASE_VERSIONS,
+    action_for_wire,
+    at_least,
+    normalize_version,
+    version_key,
+)
+from bot.vro.times import zone_named
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -89,7 +104,10 @@ class SimulatorConfig:
     illegal_action_status: int = 400
     halt_seconds: float = 2.0
     reset_leaves_disabled: bool = True
-    api_versions: tuple[str, ...] = ("v7.21",)
+    # Every version the bot knows, each with its own differences; `vro-bot simulator
+    # --api-version` serves one release's three instead (default: the newest release's).
+    api_versions: tuple[str, ...] = KNOWN_API_VERSIONS
+    timezone: str | None = None  # the server's zone for offset-less times; None: "Z" times
     single_session: bool = False
     fault_seed: int | None = None
     request_log_size: int = 10_000
@@ -106,6 +124,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     query: dict[str, str] = field(default_factory=dict)
+    version: str = ""  # the path version, once routed
 
     def __post_init__(self) -> None:
         for key, value in urllib.parse.parse_qsl(self.raw_query, keep_blank_values=True):
@@ -160,6 +179,13 @@ class Route:
     method: str
     parts: tuple[str, ...]
     handler: Handler
+    since: str | None = None  # first path version that has it
+    until: str | None = None  # first path version that no longer has it
+
+    def served_on(self, version: str) -> bool:
+        return at_least(version, self.since) and (
+            self.until is None or version_key(version) < version_key(self.until)
+        )
 
 
 # --- request bodies -------------------------------------------------------------------------
@@ -168,7 +194,8 @@ class Route:
 class Body:
     """A JSON object body with keys matched in any casing (as ASP.NET's binder does)."""
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, zone: tzinfo = UTC) -> None:
+        self.zone = zone
         self.fields: dict[str, Any] = {}
         text = raw.decode("utf-8", errors="replace").strip()
         if not text:
@@ -211,7 +238,7 @@ class Body:
         value = self.text(name)
         if value is None or value == "":
             return None
-        return parse_datetime(value, name)
+        return parse_datetime(value, name, self.zone)
 
     def integer(self, name: str) -> int | None:
         value = self.fields.get(name.lower())
@@ -232,15 +259,15 @@ def _guid(value: str, name: str) -> str:
 _SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})")
 
 
-def parse_datetime(value: str, name: str) -> datetime:
-    """ISO 8601, or VRO's documented ``2021/11/12T12:00:00``; no zone means UTC."""
+def parse_datetime(value: str, name: str, zone: tzinfo = UTC) -> datetime:
+    """ISO 8601, or VRO's documented ``2021/11/12T12:00:00``; no offset means the server's zone."""
     text = _SLASH_DATE.sub(lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", value.strip())
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise SimError(400, f"{name} is not a date and time: '{value}'.") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+        when = when.replace(tzinfo=zone)
     return when.astimezone(UTC)
 
 
@@ -307,7 +334,9 @@ def action_params(action: str, body: Body, request: Request) -> ActionParams:
         raw = request.arg("startTime") or body.text("startTime")
         if not raw:
             raise SimError(400, "startTime is required (query string, e.g. ?startTime=2026-11-12T12:00:00).")
-        return ActionParams(start_time=parse_datetime(raw, "startTime"), schedule_options=_scan_options(body))
+        return ActionParams(
+            start_time=parse_datetime(raw, "startTime", body.zone), schedule_options=_scan_options(body)
+        )
     if action == ps.SCHEDULE_AFTER:
         raw = request.arg("previousPlanId") or body.text("previousPlanId")
         if not raw:
@@ -318,30 +347,6 @@ def action_params(action: str, body: Body, request: Request) -> ActionParams:
     if action == ps.CLONE:
         return ActionParams(clone_name=body.text("name"))
     return ActionParams()
-
-
-# URL segment -> action name, for POST /Plans/{id}/<segment>.
-POST_ACTIONS: dict[str, str] = {
-    name.lower(): name
-    for name in (
-        ps.ENABLE,
-        ps.DISABLE,
-        ps.HALT,
-        ps.PERMANENT_FAILOVER,
-        ps.FAILBACK_TO_PRODUCTION,
-        ps.PREPARE_TO_FAILBACK,
-        ps.SWITCHOVER_TO_PRODUCTION,
-        ps.COMMIT_FAILBACK,
-        ps.UNDO,
-        ps.RESET_STATE,
-        ps.RESET_CHANGE_LOG,
-        ps.FAILOVER,
-        ps.RESTORE,
-        ps.CONTINUE,
-        ps.READINESS_CHECK,
-        ps.CLONE,
-    )
-}
 
 
 # --- the application ------------------------------------------------------------------------
@@ -361,7 +366,8 @@ class Simulator:
             single_session=config.single_session,
         )
         self.faults = Faults(seed=config.fault_seed, log_size=config.request_log_size)
-        self._versions = {v.lower() for v in config.api_versions}
+        self._versions = {normalize_version(v) for v in config.api_versions}
+        self.zone: tzinfo = zone_named(config.timezone) if config.timezone else UTC
         self._routes: dict[tuple[str, int], list[Route]] = {}
         self._register()
 
@@ -405,6 +411,15 @@ class Simulator:
 
     def clear_faults(self) -> None:
         self.faults.clear()
+
+    @property
+    def api_versions(self) -> tuple[str, ...]:
+        """The path versions served now, newest first."""
+        return tuple(sorted(self._versions, key=version_key, reverse=True))
+
+    def serve_versions(self, versions: tuple[str, ...]) -> None:
+        """Serve these path versions from now on: VRO was upgraded (or downgraded) in place."""
+        self._versions = {normalize_version(v) for v in versions}
 
     def expire_tokens(self) -> None:
         """Every token issued so far stops working now."""
@@ -554,31 +569,57 @@ class Simulator:
 
     # --- versioned API --------------------------------------------------------------------
 
+    def _version_of(self, segment: str) -> str | None:
+        try:
+            version = normalize_version(segment)
+        except ValueError:
+            return None
+        return version if version in self._versions and segment.lower().startswith("v") else None
+
     async def _api(self, request: Request, path: str) -> tuple[Response, str | None]:
         segments = [s for s in path.split("/") if s]
-        if len(segments) < 3 or segments[0].lower() != "api" or segments[1].lower() not in self._versions:
+        version = (
+            self._version_of(segments[1]) if len(segments) >= 3 and segments[0].lower() == "api" else None
+        )
+        if version is None:
             raise SimError(404, f"No HTTP resource was found that matches the request URI '{path}'.")
+        request.version = version
         rest = segments[2:]
         lowered = tuple(s.lower() for s in rest)
-        candidates = self._routes.get((request.method, len(rest)), [])
+        if request.method != "GET" and len(rest) >= 3 and lowered[0] == "plans":
+            spec = action_for_wire(request.method, tuple(rest[2:]), version)
+            if spec is not None:
+                principal = self._principal(request)
+                self.core.advance()
+                return self._perform(request, rest[1], spec.action.value, principal), principal.username
+        candidates = [r for r in self._routes.get((request.method, len(rest)), []) if r.served_on(version)]
         route, params = _match(candidates, lowered, rest)
         if route is None:
             other_methods = [
                 method
                 for (method, size), routes in self._routes.items()
-                if size == len(rest) and method != request.method and _match(routes, lowered, rest)[0]
+                if size == len(rest)
+                and method != request.method
+                and _match([r for r in routes if r.served_on(version)], lowered, rest)[0]
             ]
-            if other_methods:
+            if other_methods or self._other_action_method(request.method, rest, version):
                 raise SimError(
                     405, f"The requested resource does not support http method '{request.method}'."
                 )
             raise SimError(404, f"No HTTP resource was found that matches the request URI '{path}'.")
-        if route.handler == self._generate_mfa_code:
-            anonymous = Principal("", ())
-            return await route.handler(request, params, anonymous), None
         principal = self._principal(request)
         self.core.advance()
         return await route.handler(request, params, principal), principal.username
+
+    @staticmethod
+    def _other_action_method(method: str, rest: list[str], version: str) -> bool:
+        if len(rest) < 3 or rest[0].lower() != "plans":
+            return False
+        return any(
+            action_for_wire(other, tuple(rest[2:]), version) is not None
+            for other in ("GET", "POST", "PUT", "DELETE")
+            if other != method
+        )
 
     def _principal(self, request: Request) -> Principal:
         header = request.headers.get("authorization", "")
@@ -591,12 +632,16 @@ class Simulator:
         return principal
 
     def _register(self) -> None:
-        get, post, put, delete = "GET", "POST", "PUT", "DELETE"
+        get, post, delete = "GET", "POST", "DELETE"
+        # Plan actions (POST / PUT / DELETE under plans/{plan}/...) are routed by the action
+        # table in _api; these are the reads and the account operations.
+        versioned: list[tuple[str, str, Handler, str | None, str | None]] = [
+            (post, "mfa/generatemfacode", self._generate_mfa_code, "v7.21", None),  # [DCL] new in v7.21
+            (post, "clients", self._create_client, None, "v13"),  # [D13] Clients gone in v13
+            (get, "clients", self._list_clients, None, "v13"),
+            (delete, "clients", self._delete_client, None, "v13"),
+        ]
         table: list[tuple[str, str, Handler]] = [
-            (post, "mfa/generatemfacode", self._generate_mfa_code),
-            (post, "clients", self._create_client),
-            (get, "clients", self._list_clients),
-            (delete, "clients", self._delete_client),
             (get, "plans", self._plans),
             (get, "plans/{plan}", self._plan),
             (get, "plans/{plan}/groups", self._groups),
@@ -604,10 +649,6 @@ class Simulator:
             (get, "plans/{plan}/groups/{group}/steps", self._group_steps),
             (get, "plans/{plan}/vms/{vm}/steps", self._vm_steps),
             (get, "plans/{plan}/steps/{step}/parameters", self._step_parameters),
-            (post, "plans/{plan}/{action}", self._post_action),
-            (delete, "plans/{plan}/schedule", self._delete_schedule),
-            (put, "plans/{plan}/schedule/savetime", self._schedule_at),
-            (put, "plans/{plan}/schedule/saverunafter", self._schedule_after),
             (get, "recoverylocations", self._locations),
             (get, "recoverylocations/{location}", self._location),
             (get, "scopes", self._scopes),
@@ -623,9 +664,11 @@ class Simulator:
             (get, "runtimedetails/plans/{plan}/steps/{step}", self._rt_step),
             (get, "runtimedetails/plans/{plan}/step/{step}", self._rt_step),
         ]
-        for method, pattern, handler in table:
+        rows = [*versioned, *((method, pattern, handler, None, None) for method, pattern, handler in table)]
+        for method, pattern, handler, since, until in rows:
             parts = tuple(pattern.split("/"))
-            self._routes.setdefault((method, len(parts)), []).append(Route(method, parts, handler))
+            route = Route(method, parts, handler, since, until)
+            self._routes.setdefault((method, len(parts)), []).append(route)
 
     # --- auth-related operations ------------------------------------------------------------
 
@@ -715,29 +758,15 @@ class Simulator:
         spec = plan.layout.steps[self._step_of(plan, params["step"])].spec
         return page(parameter_json(spec), request)
 
-    async def _post_action(self, request: Request, params: dict[str, str], who: Principal) -> Response:
-        action = POST_ACTIONS.get(params["action"].lower())
-        if action is None:
-            raise SimError(404, f"No HTTP resource was found that matches the request URI '{request.path}'.")
-        return self._perform(request, params["plan"], action, who)
-
     def _perform(self, request: Request, plan_id: str, action: str, who: Principal) -> Response:
         self.core.plan(plan_id)  # 404 before looking at the body
-        body = Body(request.body)
+        body = Body(request.body, self.zone)
         result = self.core.perform(plan_id, action, action_params(action, body, request), _who(who))
         if action == ps.CLONE:
             return json_response({"success": True, "data": result})
+        if action == ps.DELETE_SCHEDULE:
+            return empty(204)
         return empty(200)
-
-    async def _delete_schedule(self, request: Request, params: dict[str, str], who: Principal) -> Response:
-        self._perform(request, params["plan"], ps.DELETE_SCHEDULE, who)
-        return empty(204)
-
-    async def _schedule_at(self, request: Request, params: dict[str, str], who: Principal) -> Response:
-        return self._perform(request, params["plan"], ps.SCHEDULE_AT, who)
-
-    async def _schedule_after(self, request: Request, params: dict[str, str], who: Principal) -> Response:
-        return self._perform(request, params["plan"], ps.SCHEDULE_AFTER, who)
 
     # --- locations, scopes, license -------------------------------------------------------
 
@@ -960,6 +989,15 @@ def _req_float(body: dict[str, Any], key: str) -> float:
     return float(value)
 
 
+def served_versions(text: str) -> tuple[str, ...]:
+    """``--api-version``: a release's newest version (``v13.1``: what VRO 13.1 serves, i.e.
+    v7.21, v13 and v13.1) or an exact comma-separated list (``v7.21,v13``)."""
+    if "," in text:
+        return tuple(normalize_version(part) for part in text.split(",") if part.strip())
+    version = normalize_version(text)
+    return RELEASE_VERSIONS.get(version, (version,))
+
+
 def create_simulator(
     *,
     clock: Clock,
@@ -975,6 +1013,7 @@ def create_simulator(
         illegal_action_status=config.illegal_action_status,
         halt_seconds=config.halt_seconds,
         reset_leaves_disabled=config.reset_leaves_disabled,
+        zone=zone_named(config.timezone) if config.timezone else None,
     )
     core = SimCore(estate=chosen, clock=clock, settings=settings)
     return Simulator(core=core, clock=clock, config=config)

@@ -9,14 +9,14 @@ Grants: ``password`` (an MFA user gets an ``mfa_token`` instead of tokens), ``mf
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
-import struct
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime
+
+import pyotp
 
 from bot.simulator.estate import UserSpec
 
@@ -27,13 +27,8 @@ CLIENT_SECRET_PREFIX = "AQAAANCMnd8BFdERjHoAwE/Cl+sBAAAA"  # noqa: S105 - DPAPI 
 
 
 def totp_code(secret: str, when: datetime, *, digits: int = 6, period: int = TOTP_PERIOD_SECONDS) -> str:
-    """RFC 6238 TOTP (HMAC-SHA1) of a base32 ``secret`` at ``when``."""
-    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
-    counter = int(when.timestamp()) // period
-    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    number = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
-    return str(number % 10**digits).zfill(digits)
+    """RFC 6238 TOTP (HMAC-SHA1) of a base32 ``secret`` at ``when`` (pyotp)."""
+    return pyotp.TOTP(secret.upper(), digits=digits, interval=period).at(int(when.timestamp()))
 
 
 class GrantError(Exception):

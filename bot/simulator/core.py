@@ -13,7 +13,7 @@ import copy
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from bot.clock import Clock
 from bot.simulator.engine import Detail, Layout, Run, result_name, worst
@@ -132,6 +132,9 @@ class SimSettings:
     illegal_action_status: int = 400
     halt_seconds: float = 2.0
     reset_leaves_disabled: bool = True
+    # The server's wall-clock zone: plan times are written without an offset in it, and
+    # offset-less times sent to it are read in it. ``None``: plan times carry "Z" (UTC).
+    zone: tzinfo | None = None
 
 
 class SimCore:
@@ -325,7 +328,7 @@ class SimCore:
         chained: bool = False,
         note: str | None = None,
     ) -> None:
-        is_check = action == ps.READINESS_CHECK
+        is_check = action in (ps.READINESS_CHECK, ps.MALWARE_SCAN)
         plan.previous_state = plan.state
         if rule.mode_after is not None:
             plan.mode = rule.mode_after

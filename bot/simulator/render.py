@@ -9,7 +9,7 @@ plan, its groups, VMs and steps always agree.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from bot.simulator.core import LivePlan, SimCore
@@ -43,6 +43,14 @@ def iso(when: datetime | None) -> str | None:
     if when.microsecond:
         text += f".{when.microsecond // 1000:03d}"
     return text + "Z"
+
+
+def wall_clock(when: datetime | None, zone: tzinfo | None) -> str | None:
+    """A plan-level time as VRO documents them: offset-less on the server's clock [DOC]; ``Z``
+    when the simulator has no zone configured."""
+    if when is None or zone is None:
+        return iso(when)
+    return when.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _detail(detail: Detail) -> Json:
@@ -90,7 +98,7 @@ def plan_json(core: SimCore, plan: LivePlan) -> Json:
         options = plan.schedule.options
         schedule = {
             "type": plan.schedule.type,
-            "startTime": iso(plan.schedule.start_time),
+            "startTime": wall_clock(plan.schedule.start_time, core.settings.zone),
             "previousPlanId": previous.id if previous else None,
             "previousPlanName": previous.name if previous else None,
             "virusScan": bool(options.get("virusscan", False)),
@@ -123,9 +131,9 @@ def plan_json(core: SimCore, plan: LivePlan) -> Json:
         "currentRunResult": plan.run_result,
         "currentTestResult": plan.test_result,
         "currentCheckResult": plan.check_result,
-        "lastRunTime": iso(plan.last_run_time),
-        "lastTestTime": iso(plan.last_test_time),
-        "lastCheckTime": iso(plan.last_check_time),
+        "lastRunTime": wall_clock(plan.last_run_time, core.settings.zone),
+        "lastTestTime": wall_clock(plan.last_test_time, core.settings.zone),
+        "lastCheckTime": wall_clock(plan.last_check_time, core.settings.zone),
         "schedule": schedule,
         "contactName": spec.contactName,
         "contactEmail": spec.contactEmail,

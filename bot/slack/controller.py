@@ -53,26 +53,12 @@ from bot.vro.models import (
     StepRuntimeDetails,
     VmRuntimeDetails,
 )
+from bot.vro.operations import NARRATED_ACTIONS
 
 log = logging.getLogger(__name__)
 
-# Actions after which VRO runs something worth narrating in the thread.
-WATCHED_ACTIONS = frozenset(
-    {
-        "Failover",
-        "PermanentFailover",
-        "FailbackToProduction",
-        "PrepareToFailback",
-        "SwitchoverToProduction",
-        "CommitFailback",
-        "Undo",
-        "Restore",
-        "Continue",
-        "ReadinessCheck",
-        "ResetState",
-        "Halt",
-    }
-)
+# Actions after which VRO runs something worth narrating in the thread (the action table says).
+WATCHED_ACTIONS = NARRATED_ACTIONS
 
 UNEXPECTED = (
     "Something went wrong on my side and nothing was sent to VRO. "

@@ -37,7 +37,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final
 
-from bot.vro.plan_states import PlanAction
+from bot.vro.operations import ActionSpec, PlanAction, product_name, spec_of
 
 COMMAND: Final = "/vro"
 MAX_REASON_LENGTH: Final = 500
@@ -178,6 +178,12 @@ class VerbSpec:
         return tuple(form.action for form in self.forms if form.action)
 
     @property
+    def versions(self) -> str:
+        """Which VRO releases have this command (``VRO 13+``); empty when all of them do."""
+        notes = {spec_of(action).versions_note for action in self.actions}
+        return " / ".join(sorted(note for note in notes if note))
+
+    @property
     def takes_plan(self) -> bool:
         return any(arg.ref is RefKind.PLAN and arg.name == "plan" for form in self.forms for arg in form.args)
 
@@ -275,30 +281,39 @@ _GROUP_OPTION = OptionSpec(
 )
 
 
+def _vro_call(spec: ActionSpec) -> str:
+    """``POST /Plans/{id}/Failover``; a call that changed shows each form with its release."""
+    first, *later = spec.wires
+    text = f"{first.method} {first.path}"
+    for wire in later:
+        changed = wire.method if wire.path == first.path else f"{wire.method} {wire.path}"
+        text += f" ({changed} from {product_name(wire.since or '')})"
+    return text
+
+
 def _plan_action(
-    verb: str,
-    action: str,
+    action: PlanAction,
     summary: str,
     help_text: str,
-    vro_call: str,
     *,
     options: tuple[OptionSpec, ...] = (),
-    destructive: bool,
     extra_args: tuple[ArgSpec, ...] = (),
     examples: tuple[str, ...] = (),
 ) -> VerbSpec:
+    """A verb that performs one action: its name, VRO call and confirm dialog come from the table."""
+    row = spec_of(action)
     plan = _PLAN_ALONE if all(a.required and not a.greedy for a in extra_args) else _PLAN
     return VerbSpec(
-        verb=verb,
+        verb=row.verb,
         kind=Kind.ACTION,
         summary=summary,
         help=help_text,
-        vro_call=vro_call,
-        forms=(Form(args=(plan, *extra_args), action=action),),
+        vro_call=_vro_call(row),
+        forms=(Form(args=(plan, *extra_args), action=action.value),),
         options=options,
-        policy_verb=verb,
-        destructive=destructive,
-        examples=examples or (f'{COMMAND} {verb} "SAP Tier1" --reason "INC-42"',),
+        policy_verb=row.verb,
+        destructive=row.destructive,
+        examples=examples or (f'{COMMAND} {row.verb} "SAP Tier1" --reason "INC-42"',),
     )
 
 
@@ -467,59 +482,42 @@ _TABLE: Final[tuple[VerbSpec, ...]] = (
         examples=(f"{COMMAND} audit", f'{COMMAND} audit "SAP Tier1"'),
     ),
     _plan_action(
-        "enable",
-        "Enable",
+        PlanAction("Enable"),
         "enable a plan",
         "Enables the plan so that it can run.",
-        "POST /Plans/{id}/Enable",
-        destructive=False,
     ),
     _plan_action(
-        "disable",
-        "Disable",
+        PlanAction("Disable"),
         "disable a plan",
         "Disables the plan; it cannot run until enabled again.",
-        "POST /Plans/{id}/Disable",
-        destructive=False,
     ),
     _plan_action(
-        "halt",
-        "Halt",
+        PlanAction("Halt"),
         "halt a running plan",
         "Stops the running plan after the current step; `--full-stop` also stops the plans chained after it.",
-        "POST /Plans/{id}/Halt",
         options=(
             OptionSpec(
                 "full-stop", ValueType.FLAG, "also stop the plans chained after this one", param="full_stop"
             ),
         ),
-        destructive=True,
     ),
     _plan_action(
-        "failover",
-        "Failover",
+        PlanAction("Failover"),
         "fail a replica or storage plan over to the DR site",
         "Starts the failover of the plan's VMs to their replicas, from the latest restore point or the one "
         "at `--restore-point`.",
-        "POST /Plans/{id}/Failover",
         options=(_RESTORE_POINT, _CHAINED),
-        destructive=True,
         examples=(f'{COMMAND} failover "SAP Tier1" --reason "INC-42 site A lost"',),
     ),
     _plan_action(
-        "permanent-failover",
-        "PermanentFailover",
+        PlanAction("PermanentFailover"),
         "make a failover permanent",
         "Turns the replicas into the production VMs; the original VMs stop being replicated.",
-        "POST /Plans/{id}/PermanentFailover",
-        destructive=True,
     ),
     _plan_action(
-        "failback",
-        "FailbackToProduction",
+        PlanAction("FailbackToProduction"),
         "fail back to the production site",
         "Fails the plan back to the source VMs, or to the recovery location given with `--location`.",
-        "POST /Plans/{id}/FailbackToProduction",
         options=(
             _LOCATION,
             OptionSpec(
@@ -529,46 +527,31 @@ _TABLE: Final[tuple[VerbSpec, ...]] = (
                 param="failback_restore_vm_tags",
             ),
         ),
-        destructive=True,
     ),
     _plan_action(
-        "prepare-failback",
-        "PrepareToFailback",
+        PlanAction("PrepareToFailback"),
         "prepare a failed-over plan for failback",
         "Synchronizes the production VMs with the replicas so that a failback can switch over.",
-        "POST /Plans/{id}/PrepareToFailback",
-        destructive=True,
     ),
     _plan_action(
-        "switchover",
-        "SwitchoverToProduction",
+        PlanAction("SwitchoverToProduction"),
         "switch over to production after a prepared failback",
         "Completes a prepared failback by switching the workload back to the production VMs.",
-        "POST /Plans/{id}/SwitchoverToProduction",
-        destructive=True,
     ),
     _plan_action(
-        "commit-failback",
-        "CommitFailback",
+        PlanAction("CommitFailback"),
         "commit a failback",
         "Makes the failback final; the plan stays in use until it is reset.",
-        "POST /Plans/{id}/CommitFailback",
-        destructive=True,
     ),
     _plan_action(
-        "undo",
-        "Undo",
+        PlanAction("Undo"),
         "undo a failover, failback or halted run",
         "Rolls the plan back: powers off replicas after a failover, or switches back after a failback.",
-        "POST /Plans/{id}/Undo",
-        destructive=True,
     ),
     _plan_action(
-        "reset",
-        "ResetState",
+        PlanAction("ResetState"),
         "reset a plan to its default state",
         "Puts the plan back to its default state (it is left disabled); `--check` runs a readiness check after.",
-        "POST /Plans/{id}/ResetState",
         options=(
             OptionSpec(
                 "check",
@@ -577,38 +560,29 @@ _TABLE: Final[tuple[VerbSpec, ...]] = (
                 param="execute_readiness_check",
             ),
         ),
-        destructive=True,
     ),
     _plan_action(
-        "clear-log",
-        "ResetChangeLog",
+        PlanAction("ResetChangeLog"),
         "clear a plan's change log history",
         "Deletes the plan's change log history; `--report` generates the plan definition report after.",
-        "POST /Plans/{id}/ResetChangeLog",
         options=(
             OptionSpec(
                 "report", ValueType.FLAG, "generate the plan definition report", param="generate_dr_report"
             ),
         ),
-        destructive=True,
     ),
     _plan_action(
-        "restore",
-        "Restore",
+        PlanAction("Restore"),
         "run a restore plan",
         "Restores the plan's machines from backup, to the plan's location or the one given with `--location`.",
-        "POST /Plans/{id}/Restore",
         options=(_LOCATION, _RESTORE_POINT, _CHAINED),
-        destructive=True,
     ),
     _plan_action(
-        "continue",
-        "Continue",
+        PlanAction("Continue"),
         "continue a halted plan",
         "Resumes a halted plan: "
         + "; ".join(f"`{c.aliases[0]}` ({c.value}) to {c.label}" for c in CONTINUE_OPTIONS)
         + ".",
-        "POST /Plans/{id}/Continue",
         extra_args=(
             ArgSpec(
                 "option",
@@ -618,28 +592,30 @@ _TABLE: Final[tuple[VerbSpec, ...]] = (
                 choices=CONTINUE_OPTIONS,
             ),
         ),
-        destructive=True,
         examples=(f'{COMMAND} continue "SAP Tier1" next-vm --reason "sap-db02 is gone for good"',),
     ),
     _plan_action(
-        "check",
-        "ReadinessCheck",
+        PlanAction("ReadinessCheck"),
         "run a readiness check",
         "Checks that the plan can run: replicas, restore points, locations, credentials.",
-        "POST /Plans/{id}/ReadinessCheck",
         options=(
             OptionSpec(
                 "report", ValueType.FLAG, "generate the readiness check report", param="generate_report"
             ),
         ),
-        destructive=False,
+    ),
+    _plan_action(
+        PlanAction.MALWARE_SCAN,
+        "scan a restore plan's restore points for malware",
+        "Runs VRO's malware scan for the restore plan (VRO 13 and later).",
+        examples=(f'{COMMAND} scan "Ontario Restore" --reason "INC-42 ransomware suspected"',),
     ),
     VerbSpec(
         "schedule",
         Kind.ACTION,
         "schedule a plan at a time, or after another plan",
         "Schedules the plan to run at a time (UTC unless an offset is given) or right after another plan.",
-        "PUT /Plans/{id}/Schedule/SaveTime, PUT /Plans/{id}/Schedule/SaveRunAfter",
+        f"{_vro_call(spec_of(PlanAction.SCHEDULE_AT))}, {_vro_call(spec_of(PlanAction.SCHEDULE_AFTER))}",
         forms=(
             Form(
                 args=(
@@ -653,7 +629,7 @@ _TABLE: Final[tuple[VerbSpec, ...]] = (
                         direction=TimeDirection.FUTURE,
                     ),
                 ),
-                action="ScheduleAt",
+                action=PlanAction.SCHEDULE_AT.value,
                 keyword="at",
             ),
             Form(
@@ -668,32 +644,26 @@ _TABLE: Final[tuple[VerbSpec, ...]] = (
                         metavar="other-plan",
                     ),
                 ),
-                action="ScheduleAfter",
+                action=PlanAction.SCHEDULE_AFTER.value,
                 keyword="after",
             ),
         ),
-        policy_verb="schedule",
+        policy_verb=spec_of(PlanAction.SCHEDULE_AT).verb,
         examples=(
             f'{COMMAND} schedule "SAP Tier1" at 2026-11-27 14:00 --reason "DR test"',
             f'{COMMAND} schedule "SAP Tier2" after "SAP Tier1"',
         ),
     ),
     _plan_action(
-        "unschedule",
-        "DeleteSchedule",
+        PlanAction("DeleteSchedule"),
         "remove a plan's schedule",
         "Deletes the plan's schedule.",
-        "DELETE /Plans/{id}/Schedule",
-        destructive=False,
     ),
     _plan_action(
-        "clone",
-        "Clone",
+        PlanAction("Clone"),
         "clone a plan",
         "Creates a copy of the plan, named as you say or by VRO.",
-        "POST /Plans/{id}/Clone",
         extra_args=(ArgSpec("name", "the new plan's name", required=False, greedy=True, param="name"),),
-        destructive=False,
         examples=(f'{COMMAND} clone "SAP Tier1" "SAP Tier1 copy"',),
     ),
 )

@@ -66,7 +66,10 @@ def _overview() -> list[str]:
     sections = [f"*`{COMMAND}` commands* — `{COMMAND} help <command>` explains one. {NAMING_NOTE}"]
     for kind in _KIND_ORDER:
         lines = [f"*{_KIND_TITLES[kind]}*"]
-        lines += [f"• `{_synopsis(spec)}` — {spec.summary}" for spec in _verbs_of(kind)]
+        lines += [
+            f"• `{_synopsis(spec)}` — {spec.summary}" + (f" ({spec.versions})" if spec.versions else "")
+            for spec in _verbs_of(kind)
+        ]
         sections.append("\n".join(lines))
     sections.append(
         f"Answers are only shown to you; add `--public` to post one in the channel. "
@@ -94,6 +97,8 @@ def _verb_help(spec: VerbSpec) -> list[str]:
     if details:
         sections.append("\n".join(details))
     notes = [f"VRO: {spec.vro_call}"] if spec.vro_call != "-" else []
+    if spec.versions:
+        notes.append(f"Available on {spec.versions} only; elsewhere the bot says so and sends nothing.")
     if spec.kind is Kind.ACTION:
         confirm = " Approving asks for confirmation." if spec.destructive else ""
         notes.append(
@@ -130,14 +135,15 @@ def command_reference_markdown() -> str:
         out += [
             f"#### {_KIND_TITLES[kind]}",
             "",
-            "| command | what it does | options | VRO call |",
-            "| --- | --- | --- | --- |",
+            "| command | what it does | options | VRO call | VRO versions |",
+            "| --- | --- | --- | --- | --- |",
         ]
         for spec in _verbs_of(kind):
             forms = "<br>".join(f"`{_md_cell(form.synopsis(spec.verb))}`" for form in spec.forms)
             options = "<br>".join(_md_cell(_md_option(o)) for o in spec.options) or "-"
             summary = _md_cell(spec.summary) + (" (confirm on approve)" if spec.destructive else "")
-            out.append(f"| {forms} | {summary} | {options} | {_md_cell(spec.vro_call)} |")
+            versions = _md_cell(spec.versions or "all")
+            out.append(f"| {forms} | {summary} | {options} | {_md_cell(spec.vro_call)} | {versions} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

@@ -1,4 +1,4 @@
-"""Typed async client for the Veeam Recovery Orchestrator REST API (v7.21).
+"""Typed async client for the Veeam Recovery Orchestrator REST API (v7.21 to v13.x).
 
 The public front: import from ``bot.vro``, not from its modules. ``tests/vro/test_public_api.py``
 keeps ``__all__`` honest.
@@ -26,24 +26,25 @@ if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ below imports on fi
         Credentials,
         PasswordCredentials,
         TokenManager,
-        decode_totp_secret,
-        hotp,
-        totp,
+        mfa_passcode,
     )
     from bot.vro.client import ActionAccepted, RetryPolicy, VroClient, tls_verify
     from bot.vro.errors import (
         VroAuthError,
         VroError,
         VroMfaRequired,
+        VroNotAvailable,
         VroNotFound,
+        VroOutcomeUnknown,
         VroRejected,
         VroUnavailable,
         VroUnexpected,
     )
+    from bot.vro.operations import ACTIONS, AUTO, ActionSpec, spec_of
     from bot.vro.query import Direction, Expression, F, Operator, Sort, encode_filter, encode_sort
 
 # the modules behind the names, lightest first (a name is looked up in each until found)
-_MODULES = ("errors", "query", "auth", "client", "actions")
+_MODULES = ("errors", "query", "operations", "auth", "client", "actions")
 
 
 def __getattr__(name: str) -> Any:
@@ -63,10 +64,13 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ACTIONS",
     "ACTION_LABELS",
     "ACTION_PARAMS",
+    "AUTO",
     "ActionAccepted",
     "ActionResult",
+    "ActionSpec",
     "ClientCredentialsGrant",
     "Credentials",
     "Direction",
@@ -82,16 +86,17 @@ __all__ = [
     "VroClient",
     "VroError",
     "VroMfaRequired",
+    "VroNotAvailable",
     "VroNotFound",
+    "VroOutcomeUnknown",
     "VroRejected",
     "VroUnavailable",
     "VroUnexpected",
-    "decode_totp_secret",
     "encode_filter",
     "encode_sort",
-    "hotp",
+    "mfa_passcode",
     "perform",
+    "spec_of",
     "tls_verify",
-    "totp",
     "validate_params",
 ]

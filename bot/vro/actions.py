@@ -10,84 +10,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final, Self
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.vro.client import VroClient
 from bot.vro.errors import VroError
 from bot.vro.models import ContinueOption
-from bot.vro.plan_states import PlanAction as PlanAction  # re-exported: the actions and their runner
+from bot.vro.operations import ACTIONS, ParamKind, spec_of
+from bot.vro.operations import PlanAction as PlanAction  # re-exported: the actions and their runner
 
-ACTION_LABELS: Final[Mapping[PlanAction, str]] = {
-    PlanAction.ENABLE: "Enable",
-    PlanAction.DISABLE: "Disable",
-    PlanAction.HALT: "Halt",
-    PlanAction.FAILOVER: "Failover",
-    PlanAction.PERMANENT_FAILOVER: "Permanent failover",
-    PlanAction.FAILBACK_TO_PRODUCTION: "Failback",
-    PlanAction.PREPARE_TO_FAILBACK: "Prepare for failback",
-    PlanAction.SWITCHOVER_TO_PRODUCTION: "Switchover to production",
-    PlanAction.COMMIT_FAILBACK: "Commit failback",
-    PlanAction.UNDO: "Undo",
-    PlanAction.RESET_STATE: "Reset",
-    PlanAction.RESET_CHANGE_LOG: "Clear change log",
-    PlanAction.RESTORE: "Restore",
-    PlanAction.CONTINUE: "Continue",
-    PlanAction.READINESS_CHECK: "Readiness check",
-    PlanAction.SCHEDULE_AT: "Schedule",
-    PlanAction.SCHEDULE_AFTER: "Schedule",
-    PlanAction.DELETE_SCHEDULE: "Delete schedule",
-    PlanAction.CLONE: "Clone",
-}
-"""How each action is named in messages for people."""
+if TYPE_CHECKING:
+    from bot.vro.client import VroClient
 
-_BOOL = "bool"
-_TIME = "time"
-_ID = "id"
-_TEXT = "text"
-_OPTION = "option"
+ACTION_LABELS: Final[Mapping[PlanAction, str]] = MappingProxyType(
+    {spec.action: spec.label for spec in ACTIONS}
+)
+"""How each action is named in messages for people (the table's one label)."""
 
-_FAILOVER_OPTIONS: Final = {
-    "restore_point_date": _TIME,
-    "execute_chained_plans": _BOOL,
-    "protect_storage_volumes": _BOOL,
-}
-
-ACTION_PARAMS: Final[Mapping[PlanAction, Mapping[str, str]]] = {
-    PlanAction.ENABLE: {},
-    PlanAction.DISABLE: {},
-    PlanAction.HALT: {"full_stop": _BOOL},
-    PlanAction.FAILOVER: _FAILOVER_OPTIONS,
-    PlanAction.PERMANENT_FAILOVER: {},
-    PlanAction.FAILBACK_TO_PRODUCTION: {"restore_location_id": _ID, "failback_restore_vm_tags": _BOOL},
-    PlanAction.PREPARE_TO_FAILBACK: {},
-    PlanAction.SWITCHOVER_TO_PRODUCTION: {},
-    PlanAction.COMMIT_FAILBACK: {},
-    PlanAction.UNDO: {},
-    PlanAction.RESET_STATE: {"execute_readiness_check": _BOOL},
-    PlanAction.RESET_CHANGE_LOG: {"generate_dr_report": _BOOL},
-    PlanAction.RESTORE: {
-        **_FAILOVER_OPTIONS,
-        "restore_location_id": _ID,
-        "virus_scan": _BOOL,
-        "yara_scan": _BOOL,
-        "yara_rule_id": _ID,
-    },
-    PlanAction.CONTINUE: {"option": _OPTION},
-    PlanAction.READINESS_CHECK: {"generate_report": _BOOL},
-    PlanAction.SCHEDULE_AT: {"start_time": _TIME},
-    PlanAction.SCHEDULE_AFTER: {"previous_plan_id": _ID},
-    PlanAction.DELETE_SCHEDULE: {},
-    PlanAction.CLONE: {"name": _TEXT},
-}
+ACTION_PARAMS: Final[Mapping[PlanAction, Mapping[str, str]]] = MappingProxyType(
+    {spec.action: {p.name: p.kind.value for p in spec.params} for spec in ACTIONS}
+)
 """The snake_case parameters each action accepts, with their kind."""
 
-REQUIRED_PARAMS: Final[Mapping[PlanAction, frozenset[str]]] = {
-    PlanAction.CONTINUE: frozenset({"option"}),
-    PlanAction.SCHEDULE_AT: frozenset({"start_time"}),
-    PlanAction.SCHEDULE_AFTER: frozenset({"previous_plan_id"}),
-}
+REQUIRED_PARAMS: Final[Mapping[PlanAction, frozenset[str]]] = MappingProxyType(
+    {spec.action: frozenset(p.name for p in spec.params if p.required) for spec in ACTIONS}
+)
 
 
 class ActionResult(BaseModel):
@@ -126,11 +74,11 @@ def _normalized_option(value: str) -> str | None:
 
 def _check_value(action: PlanAction, key: str, kind: str, value: Any) -> Any:
     label = ACTION_LABELS[action]
-    if kind == _BOOL:
+    if kind == ParamKind.BOOL:
         if not isinstance(value, bool):
             raise ValueError(f"{label}: {key} must be true or false, not {value!r}")
         return value
-    if kind == _TIME:
+    if kind == ParamKind.TIME:
         if isinstance(value, datetime):
             moment = value
         elif isinstance(value, str):
@@ -145,7 +93,7 @@ def _check_value(action: PlanAction, key: str, kind: str, value: Any) -> Any:
         if moment.tzinfo is None:
             raise ValueError(f"{label}: {key} needs a timezone, e.g. 2026-03-01T14:30:00+00:00")
         return moment
-    if kind == _OPTION:
+    if kind == ParamKind.OPTION:
         option = _normalized_option(value) if isinstance(value, str) else None
         if option is None:
             raise ValueError(f"{label}: option must be one of {', '.join(ContinueOption.ALL)}, not {value!r}")
@@ -185,77 +133,44 @@ def validate_params(action: PlanAction | str, params: Mapping[str, Any] | None) 
 async def perform(
     client: VroClient, action: PlanAction | str, plan_id: str, params: Mapping[str, Any] | None = None
 ) -> ActionResult:
-    """Run ``action`` on ``plan_id`` through ``client``.
+    """Run ``action`` on ``plan_id`` through ``client``: the one request the action table describes.
 
-    Bad parameters raise :class:`ValueError` before anything is sent; VRO's refusals and
-    failures raise the :class:`~bot.vro.errors.VroError` subclasses (an action is never retried).
+    Bad parameters raise :class:`ValueError` before anything is sent; so does an action that the
+    server's API version lacks (:class:`~bot.vro.errors.VroNotAvailable`, a ``VroError``). VRO's
+    refusals and failures raise the :class:`~bot.vro.errors.VroError` subclasses (an action is
+    never retried). Failback and Restore always name a recovery location: the plan's own (read
+    from VRO) unless the request named one.
     """
     kwargs = validate_params(action, params)
     action = PlanAction(action)
+    spec = spec_of(action)
     if not plan_id or not plan_id.strip():
-        raise ValueError(f"{ACTION_LABELS[action]} needs a plan id")
-    status: int
-    match action:
-        case PlanAction.CLONE:
-            cloned = await client.clone_plan(plan_id, **kwargs)
-            new_id = cloned.data
-            if not cloned.success:
-                return ActionResult(
-                    action=action,
-                    plan_id=plan_id,
-                    ok=False,
-                    status_code=200,
-                    message=f"VRO did not clone plan {plan_id}" + (f": {new_id}" if new_id else "."),
-                )
-            as_what = f" as plan {new_id}" if new_id else ""
+        raise ValueError(f"{spec.label} needs a plan id")
+    if action == PlanAction.CLONE:
+        cloned = await client.clone_plan(plan_id, **kwargs)
+        new_id = cloned.data
+        if not cloned.success:
             return ActionResult(
                 action=action,
                 plan_id=plan_id,
-                ok=True,
+                ok=False,
                 status_code=200,
-                message=f"VRO cloned plan {plan_id}{as_what}.",
-                new_plan_id=new_id,
+                message=f"VRO did not clone plan {plan_id}" + (f": {new_id}" if new_id else "."),
             )
-        case PlanAction.ENABLE:
-            status = (await client.enable_plan(plan_id)).status_code
-        case PlanAction.DISABLE:
-            status = (await client.disable_plan(plan_id)).status_code
-        case PlanAction.HALT:
-            status = (await client.halt_plan(plan_id, **kwargs)).status_code
-        case PlanAction.FAILOVER:
-            status = (await client.failover(plan_id, **kwargs)).status_code
-        case PlanAction.PERMANENT_FAILOVER:
-            status = (await client.permanent_failover(plan_id)).status_code
-        case PlanAction.FAILBACK_TO_PRODUCTION:
-            status = (await client.failback_to_production(plan_id, **kwargs)).status_code
-        case PlanAction.PREPARE_TO_FAILBACK:
-            status = (await client.prepare_to_failback(plan_id)).status_code
-        case PlanAction.SWITCHOVER_TO_PRODUCTION:
-            status = (await client.switchover_to_production(plan_id)).status_code
-        case PlanAction.COMMIT_FAILBACK:
-            status = (await client.commit_failback(plan_id)).status_code
-        case PlanAction.UNDO:
-            status = (await client.undo_plan(plan_id)).status_code
-        case PlanAction.RESET_STATE:
-            status = (await client.reset_state(plan_id, **kwargs)).status_code
-        case PlanAction.RESET_CHANGE_LOG:
-            status = (await client.reset_change_log(plan_id, **kwargs)).status_code
-        case PlanAction.RESTORE:
-            status = (await client.restore(plan_id, **kwargs)).status_code
-        case PlanAction.CONTINUE:
-            status = (await client.continue_plan(plan_id, kwargs["option"])).status_code
-        case PlanAction.READINESS_CHECK:
-            status = (await client.readiness_check(plan_id, **kwargs)).status_code
-        case PlanAction.SCHEDULE_AT:
-            status = (await client.schedule_at(plan_id, kwargs["start_time"])).status_code
-        case PlanAction.SCHEDULE_AFTER:
-            status = (await client.schedule_after(plan_id, kwargs["previous_plan_id"])).status_code
-        case PlanAction.DELETE_SCHEDULE:
-            status = (await client.delete_schedule(plan_id)).status_code
+        as_what = f" as plan {new_id}" if new_id else ""
+        return ActionResult(
+            action=action,
+            plan_id=plan_id,
+            ok=True,
+            status_code=200,
+            message=f"VRO cloned plan {plan_id}{as_what}.",
+            new_plan_id=new_id,
+        )
+    accepted = await client.run_action(spec, plan_id, kwargs)
     return ActionResult(
         action=action,
         plan_id=plan_id,
         ok=True,
-        status_code=status,
-        message=f"VRO accepted {ACTION_LABELS[action]} for plan {plan_id}.",
+        status_code=accepted.status_code,
+        message=f"VRO accepted {spec.label} for plan {plan_id}.",
     )

@@ -7,8 +7,9 @@
   answers 401 to a token it gave us;
 * logs in afresh when VRO refuses the refresh token;
 * lets exactly one login or refresh run at a time: every caller waiting meanwhile gets its result;
-* answers VRO's MFA challenge (a ``mfa_token`` instead of tokens) with a TOTP passcode computed
-  from ``VRO_MFA_SECRET``, or fails with :class:`VroMfaRequired` saying so.
+* answers VRO's MFA challenge (a ``mfa_token`` instead of tokens, in a 200 or in an error body)
+  with a TOTP passcode computed by ``pyotp`` from ``VRO_MFA_SECRET``, or fails with
+  :class:`VroMfaRequired` saying so.
 
 Passwords, client secrets, MFA secrets and tokens never appear in reprs, logs or error texts.
 """
@@ -16,17 +17,15 @@ Passwords, client secrets, MFA secrets and tokens never appear in reprs, logs or
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
-import hmac
 import logging
 import math
-import struct
 from dataclasses import dataclass, field
 from typing import Final
 
 import httpx
 import pydantic
+import pyotp
 
 from bot.clock import Clock
 from bot.vro.errors import VroAuthError, VroMfaRequired, VroUnavailable, VroUnexpected
@@ -69,37 +68,20 @@ class ClientCredentialsGrant:
 Credentials = PasswordCredentials | ClientCredentialsGrant
 
 
-# --- TOTP (RFC 6238 over RFC 4226 HOTP) -----------------------------------------------------
+# --- TOTP (pyotp) ----------------------------------------------------------------------------
 
 
-def hotp(key: bytes, counter: int, *, digits: int = TOTP_DIGITS, digest: str = "sha1") -> str:
-    """RFC 4226 HMAC-based one-time password for ``counter``."""
-    mac = hmac.new(key, struct.pack(">Q", counter), digest).digest()
-    offset = mac[-1] & 0x0F
-    code = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
-    return str(code % 10**digits).zfill(digits)
+def mfa_passcode(secret: str, unix_time: float) -> str:
+    """The 6-digit TOTP passcode (RFC 6238, SHA-1, 30 s) of a base32 ``secret`` at ``unix_time``.
 
-
-def totp(
-    key: bytes,
-    unix_time: float,
-    *,
-    step: int = TOTP_STEP_SECONDS,
-    digits: int = TOTP_DIGITS,
-    digest: str = "sha1",
-) -> str:
-    """RFC 6238 time-based one-time password at ``unix_time`` (seconds since the epoch)."""
-    return hotp(key, math.floor(unix_time / step), digits=digits, digest=digest)
-
-
-def decode_totp_secret(secret: str) -> bytes:
-    """The key bytes of a base32 TOTP secret as authenticator apps show it (spaces, any case)."""
+    Accepts the secret as authenticator apps and VRO's ``mfaKey`` show it (spaces, any case).
+    :class:`ValueError` names the problem without quoting the secret.
+    """
     cleaned = "".join(secret.split()).upper().rstrip("=")
     if not cleaned:
         raise ValueError("the MFA secret is empty")
-    padded = cleaned + "=" * (-len(cleaned) % 8)
     try:
-        return base64.b32decode(padded)
+        return pyotp.TOTP(cleaned, digits=TOTP_DIGITS, interval=TOTP_STEP_SECONDS).at(int(unix_time))
     except (binascii.Error, ValueError):
         # The secret itself must not appear in the message.
         raise ValueError("the MFA secret is not valid base32 (letters A-Z and digits 2-7)") from None
@@ -214,12 +196,11 @@ class TokenManager:
                 status=200,
             )
         try:
-            key = decode_totp_secret(secret)
+            passcode = mfa_passcode(secret, self._clock.now().timestamp())
         except ValueError as exc:
             raise VroMfaRequired(
                 f"VRO_MFA_SECRET cannot be used: {exc}.", method="POST", path=TOKEN_PATH
             ) from None
-        passcode = totp(key, self._clock.now().timestamp())
         try:
             return await self._grant({"grant_type": "mfa", "mfa_token": mfa_token, "mfa_passcode": passcode})
         except _TokenRefused as refused:
@@ -279,6 +260,11 @@ class TokenManager:
         status = response.status_code
         reason = vro_message_of(response)
         if status in (400, 401):
+            challenge = _mfa_challenge(response)
+            if challenge is not None and grant != "mfa":
+                # Some servers answer an MFA user's password grant with an error that carries
+                # the mfa_token: it is the same challenge as a 200 with one [INF].
+                return TokenResponse(mfa_token=challenge)
             raise _TokenRefused(status, reason)
         if status >= 500 or status == 429:
             raise self._unavailable(f"HTTP {status}", status=status, reason=reason)
@@ -313,24 +299,75 @@ class TokenManager:
 
 # --- small helpers shared with the client ---------------------------------------------------
 
-MAX_VRO_MESSAGE_CHARS: Final = 300
+MAX_VRO_MESSAGE_CHARS: Final = 1000
+_MESSAGE_KEYS: Final = ("message", "error_description", "errors", "error")
+_GENERIC_MESSAGE: Final = "an error has occurred."  # ASP.NET's text when details are hidden
+
+
+def _text_of(value: object) -> str | None:
+    """A message from a string, a list of them, or ASP.NET's ``{field: [messages]}``."""
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, list):
+        parts = [text for item in value if (text := _text_of(item))]
+        return "; ".join(parts) or None
+    if isinstance(value, dict):
+        inner = _message_in(value)
+        if inner:
+            return inner
+        parts = [f"{key}: {text}" if key else text for key, item in value.items() if (text := _text_of(item))]
+        return "; ".join(parts) or None
+    return None
+
+
+def _message_in(body: dict[str, object]) -> str | None:
+    by_key = {str(key).lower(): value for key, value in body.items()}
+    for key in _MESSAGE_KEYS:
+        text = _text_of(by_key.get(key))
+        if text is None:
+            continue
+        # {"Message": "An error has occurred.", "ExceptionMessage": "..."}: the detail says more.
+        if text.strip().lower() == _GENERIC_MESSAGE and (detail := _text_of(by_key.get("exceptionmessage"))):
+            return detail
+        # OAuth: {"error": "invalid_grant", "error_description": "..."} prefers the description.
+        return text
+    return None
 
 
 def vro_message_of(response: httpx.Response) -> str | None:
-    """VRO's own explanation in an error body (``Message``, ``message``, ``error_description``)."""
+    """VRO's own explanation in an error body, verbatim (whitespace folded; very long ones cut).
+
+    Looks for ``Message`` / ``message`` / ``error_description`` / ``errors`` / ``error`` in any
+    casing; ``errors`` may be a list or ASP.NET's ``{field: [messages]}``.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, str):
+        text: str | None = body if body.strip() else None
+    elif isinstance(body, dict):
+        text = _message_in(body)
+    else:
+        text = None
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    if len(text) > MAX_VRO_MESSAGE_CHARS:
+        text = text[: MAX_VRO_MESSAGE_CHARS - 1] + "…"
+    return text
+
+
+def _mfa_challenge(response: httpx.Response) -> str | None:
     try:
         body = response.json()
     except ValueError:
         return None
     if not isinstance(body, dict):
         return None
-    for key in ("Message", "message", "error_description", "error"):
-        value = body.get(key)
-        if isinstance(value, str) and value.strip():
-            text = " ".join(value.split())
-            if len(text) > MAX_VRO_MESSAGE_CHARS:
-                text = text[: MAX_VRO_MESSAGE_CHARS - 1] + "…"
-            return text
+    for key, value in body.items():
+        if str(key).lower() in ("mfa_token", "mfatoken") and isinstance(value, str) and value:
+            return value
     return None
 
 

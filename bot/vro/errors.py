@@ -3,16 +3,19 @@
 One tree, in the spirit of httpx's::
 
     VroError                      every failure talking to VRO
-    ├── VroUnavailable            network error, timeout, or a 5xx: VRO could not answer
+    ├── VroUnavailable            network error, timeout, 502 / 503 / 504 / 429: VRO unreachable
+    │   └── VroOutcomeUnknown     the connection failed while an action was being sent
     ├── VroAuthError              401, or the token endpoint refused the credentials
     │   └── VroMfaRequired        the account needs an MFA passcode and no secret is configured
     ├── VroNotFound               404: the plan / group / VM / step does not exist
-    ├── VroRejected               400 / 409: VRO refused the request (illegal state, bad body)
-    └── VroUnexpected             anything else: an HTML page, malformed JSON, an unknown status
+    ├── VroRejected               VRO said no in words (any status with a message), or 400 / 409
+    ├── VroNotAvailable           the server's API version lacks the operation (nothing sent)
+    └── VroUnexpected             anything else: an HTML page, malformed JSON, a bare 500
 
 Every error carries the HTTP method, the path (never the host's credentials or tokens), the
-status when there was a response, and VRO's own message (``Message``, ``message`` or
-``error_description``). ``str(error)`` is written for the person who will read it in Slack.
+status when there was a response, and VRO's own message (``Message``, ``message``, ``error``,
+``errors``, ``error_description``, in any casing), verbatim. ``str(error)`` is written for the
+person who will read it in Slack.
 """
 
 from __future__ import annotations
@@ -63,3 +66,11 @@ class VroRejected(VroError):
 
 class VroUnexpected(VroError):
     """VRO answered something we cannot interpret (HTML, malformed JSON, odd status)."""
+
+
+class VroNotAvailable(VroError):
+    """The server's API version lacks this operation; nothing was sent."""
+
+
+class VroOutcomeUnknown(VroUnavailable):
+    """The connection failed while an action was being sent: VRO may or may not have started it."""

@@ -11,18 +11,42 @@ and ``vro-api-notes.md`` (everything else, with confidence tags; inferred fields
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime, tzinfo
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
+from bot.vro.times import from_vro
 
 T = TypeVar("T")
 
 
+def _in_vro_zone(value: datetime, info: ValidationInfo) -> datetime:
+    """An offset-less time is VRO's wall clock: read it in ``VRO_TIMEZONE`` (the parse context)."""
+    context = info.context if isinstance(info.context, dict) else {}
+    zone = context.get("vro_zone")
+    return from_vro(value, zone if isinstance(zone, tzinfo) else UTC)
+
+
+VroTime = Annotated[datetime, AfterValidator(_in_vro_zone)]
+"""A time from VRO, always aware (UTC) once parsed."""
+
+
 class VroModel(BaseModel):
-    """Base for every VRO payload: unknown fields ignored, names kept as on the wire."""
+    """Base for every VRO payload: unknown fields ignored, names kept as on the wire.
+
+    A ``null`` VRO sends for a field is read as the field's default (a count of 0, an empty
+    list), so a half-filled answer still parses; only missing ids and names fail.
+    """
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and None in data.values():
+            return {key: value for key, value in data.items() if value is not None}
+        return data
 
 
 # --- known values of open enums -------------------------------------------------------------
@@ -89,10 +113,19 @@ class ContinueOption:
 
 
 class Page(VroModel, Generic[T]):
-    """VRO's collection envelope: ``{"total": N, "data": [...]}``."""
+    """VRO's collection envelope ``{"total": N, "data": [...]}``; a bare array is read as one page."""
 
     total: int = 0
     data: list[T] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_array(cls, data: Any) -> Any:
+        if isinstance(data, list):
+            return {"total": len(data), "data": data}
+        if isinstance(data, dict) and "total" not in data and isinstance(data.get("data"), list):
+            return {**data, "total": len(data["data"])}
+        return data
 
 
 # --- auth -----------------------------------------------------------------------------------
@@ -125,7 +158,7 @@ class ScheduleInfo(VroModel):
     """``RecoveryScheduleInfo`` (field set partly inferred)."""
 
     type: str | None = None  # "OnTime" | "AfterPlan"
-    startTime: datetime | None = None
+    startTime: VroTime | None = None
     previousPlanId: str | None = None
     previousPlanName: str | None = None
     virusScan: bool | None = None
@@ -160,9 +193,9 @@ class Plan(VroModel):
     currentRunResult: str | None = None
     currentTestResult: str | None = None
     currentCheckResult: str | None = None
-    lastRunTime: datetime | None = None
-    lastTestTime: datetime | None = None
-    lastCheckTime: datetime | None = None
+    lastRunTime: VroTime | None = None
+    lastTestTime: VroTime | None = None
+    lastCheckTime: VroTime | None = None
     schedule: ScheduleInfo | None = None
     contactName: str | None = None
     contactEmail: str | None = None
@@ -269,14 +302,14 @@ class ExecutionDetail(VroModel):
     friendlyInfo: str = ""
     level: str | None = None
     severity: str | None = None
-    timestamp: datetime | None = None
+    timestamp: VroTime | None = None
 
 
 class ExecutionResult(VroModel):
     result: str | None = None
     details: list[ExecutionDetail] = Field(default_factory=list)
-    startTime: datetime | None = None
-    finishTime: datetime | None = None
+    startTime: VroTime | None = None
+    finishTime: VroTime | None = None
 
 
 class RuntimeItem(VroModel):

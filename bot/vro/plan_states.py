@@ -18,39 +18,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
 from bot.vro.models import PlanMode, PlanType
+from bot.vro.operations import ACTIONS as _ACTION_ROWS
+from bot.vro.operations import PlanAction as PlanAction  # re-exported: the table's actions
 
 # --- actions --------------------------------------------------------------------------------
-
-
-class PlanAction(StrEnum):
-    """VRO plan operations the bot can run (values are VRO's operation names).
-
-    Defined here, with the state machine that says when each is allowed, so the simulator and
-    the bot share one list; ``bot.vro.actions`` re-exports it next to ``perform``.
-    """
-
-    ENABLE = "Enable"
-    DISABLE = "Disable"
-    HALT = "Halt"
-    FAILOVER = "Failover"
-    PERMANENT_FAILOVER = "PermanentFailover"
-    FAILBACK_TO_PRODUCTION = "FailbackToProduction"
-    PREPARE_TO_FAILBACK = "PrepareToFailback"
-    SWITCHOVER_TO_PRODUCTION = "SwitchoverToProduction"
-    COMMIT_FAILBACK = "CommitFailback"
-    UNDO = "Undo"
-    RESET_STATE = "ResetState"
-    RESET_CHANGE_LOG = "ResetChangeLog"
-    RESTORE = "Restore"
-    CONTINUE = "Continue"
-    READINESS_CHECK = "ReadinessCheck"
-    SCHEDULE_AT = "ScheduleAt"
-    SCHEDULE_AFTER = "ScheduleAfter"
-    DELETE_SCHEDULE = "DeleteSchedule"
-    CLONE = "Clone"
 
 
 # Short names for the tables below.
@@ -65,37 +38,19 @@ UNDO, RESET_STATE, RESET_CHANGE_LOG = PlanAction.UNDO, PlanAction.RESET_STATE, P
 RESTORE, CONTINUE, READINESS_CHECK = PlanAction.RESTORE, PlanAction.CONTINUE, PlanAction.READINESS_CHECK
 SCHEDULE_AT, SCHEDULE_AFTER = PlanAction.SCHEDULE_AT, PlanAction.SCHEDULE_AFTER
 DELETE_SCHEDULE, CLONE = PlanAction.DELETE_SCHEDULE, PlanAction.CLONE
+MALWARE_SCAN = PlanAction.MALWARE_SCAN
 
 ALL_ACTIONS: tuple[str, ...] = tuple(PlanAction)
 
-# How an action reads in a sentence ("Permanent failover is not possible ...").
-ACTION_TITLES: dict[str, str] = {
-    ENABLE: "Enable",
-    DISABLE: "Disable",
-    HALT: "Halt",
-    FAILOVER: "Failover",
-    PERMANENT_FAILOVER: "Permanent failover",
-    FAILBACK_TO_PRODUCTION: "Failback to production",
-    PREPARE_TO_FAILBACK: "Prepare for failback",
-    SWITCHOVER_TO_PRODUCTION: "Switchover to production",
-    COMMIT_FAILBACK: "Commit failback",
-    UNDO: "Undo",
-    RESET_STATE: "Reset",
-    RESET_CHANGE_LOG: "Clearing the change log",
-    RESTORE: "Restore",
-    CONTINUE: "Continue",
-    READINESS_CHECK: "A readiness check",
-    SCHEDULE_AT: "Scheduling",
-    SCHEDULE_AFTER: "Scheduling",
-    DELETE_SCHEDULE: "Removing the schedule",
-    CLONE: "Cloning",
-}
+# How an action reads in a sentence ("Permanent failover is not possible ..."): its one label.
+ACTION_TITLES: dict[str, str] = {row.action.value: row.label for row in _ACTION_ROWS}
 
 # --- states ---------------------------------------------------------------------------------
 
 READY = "Ready"
 CHECK_IN_PROGRESS = "CheckInProgress"
 CHECK_HALTING = "CheckHalting"
+MALWARE_SCAN_IN_PROGRESS = "MalwareScanInProgress"
 FAILOVER_IN_PROGRESS = "FailoverInProgress"
 FAILOVER_COMPLETE = "FailoverComplete"
 UNDO_FAILOVER_IN_PROGRESS = "UndoFailoverInProgress"
@@ -136,6 +91,7 @@ STATES: tuple[StateInfo, ...] = (
     StateInfo(READY, "Ready", "Ready", 100, running=False),
     StateInfo(CHECK_IN_PROGRESS, "Checking", "Checking", 110, running=True),
     StateInfo(CHECK_HALTING, "Check halting", "Check halting", 120, running=True),
+    StateInfo(MALWARE_SCAN_IN_PROGRESS, "Scanning for malware", "Malware scan", 130, running=True),
     StateInfo(FAILOVER_IN_PROGRESS, "Failover in progress", "Failover", 200, running=True),
     StateInfo(FAILOVER_COMPLETE, "Failover", "Failover", 210, running=False),
     StateInfo(UNDO_FAILOVER_IN_PROGRESS, "Undo failover in progress", "Undo Failover", 220, running=True),
@@ -187,7 +143,8 @@ _USED = frozenset({PlanMode.ENABLED, PlanMode.IN_USE})
 
 _RUNNING_STATES = frozenset(info.state for info in STATES if info.running)
 _STABLE_STATES = frozenset(info.state for info in STATES if not info.running)
-_HALTABLE = _RUNNING_STATES - {HALTING, CHECK_HALTING, CHECK_IN_PROGRESS}
+_CHECKING = frozenset({CHECK_IN_PROGRESS, MALWARE_SCAN_IN_PROGRESS})
+_HALTABLE = _RUNNING_STATES - {HALTING, CHECK_HALTING} - _CHECKING
 _AFTER_RUN = frozenset(
     {
         UNDO_FAILOVER_COMPLETE,
@@ -243,6 +200,8 @@ RULES: tuple[Rule, ...] = (
     ),
     # readiness checks run from Ready in either mode and return to Ready
     Rule(READINESS_CHECK, _ALL_TYPES, _s(READY), _ANY_MODE, CHECK_IN_PROGRESS, READY),
+    # [D13] "Run Malware Scan for Restore Plan" (v13+); like a check it leaves the plan Ready [INF]
+    Rule(MALWARE_SCAN, _RESTORE_TYPES, _s(READY), _ANY_MODE, MALWARE_SCAN_IN_PROGRESS, READY),
     # after a failover (replica plans)
     Rule(
         PERMANENT_FAILOVER,
@@ -311,7 +270,7 @@ RULES: tuple[Rule, ...] = (
     ),
     # halt any run; halting a check ends it back in Ready
     Rule(HALT, _ALL_TYPES, _HALTABLE, _ANY_MODE, HALTING, HALTED),
-    Rule(HALT, _ALL_TYPES, _s(CHECK_IN_PROGRESS), _ANY_MODE, CHECK_HALTING, READY),
+    Rule(HALT, _ALL_TYPES, _CHECKING, _ANY_MODE, CHECK_HALTING, READY),
     # continue resumes whatever was halted
     Rule(CONTINUE, _ALL_TYPES, _s(HALTED), _USED, RESUME_HALTED, RESUME_HALTED),
     # reset: back to Ready and (per the v3 docs) DISABLED; instantaneous here

@@ -17,7 +17,7 @@ from bot.approvals.tables import ActionRequest, RequestStatus
 from bot.clock import FakeClock
 from bot.vro import plan_states
 from bot.vro.actions import PlanAction
-from bot.vro.errors import VroNotFound, VroRejected, VroUnavailable
+from bot.vro.errors import VroError, VroNotFound, VroOutcomeUnknown, VroRejected, VroUnavailable
 from tests.approvals.conftest import (
     PLAN_ID,
     PLAN_NAME,
@@ -415,7 +415,7 @@ async def test_a_network_error_while_sending_leaves_the_outcome_unknown_and_neve
 ) -> None:
     service = make_service()
     request_id = await pending_id(service)
-    gateway.perform_error = vro_error(VroUnavailable, "VRO did not answer in time.")
+    gateway.perform_error = vro_error(VroOutcomeUnknown, "The connection failed while sending Failover.")
     outcome = await service.approve(request_id, LEAD1)
     assert (outcome.kind, outcome.message) == (
         OutcomeKind.OUTCOME_UNKNOWN,
@@ -424,6 +424,31 @@ async def test_a_network_error_while_sending_leaves_the_outcome_unknown_and_neve
     gateway.perform_error = None
     assert (await service.approve(request_id, LEAD2)).message == msg.CLOSED_OUTCOME_UNKNOWN
     assert await service.reconcile_unknown(older_than=timedelta(0)) == []
+    assert len(gateway.performed) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "said"),
+    [
+        (VroRejected, 500, "Plan 'SAP Tier1' is locked by DOMAIN\\alice."),
+        (VroUnavailable, 503, "VRO could not be reached for Failover (HTTP 503)."),
+    ],
+    ids=["500-with-a-message", "503"],
+)
+async def test_an_answer_from_vro_is_never_an_unknown_outcome(
+    make_service: ServiceFactory,
+    gateway: FakeGateway,
+    error: type[VroError],
+    status: int,
+    said: str,
+) -> None:
+    """Only a connection that failed mid-send leaves the outcome unknown; VRO's words are shown."""
+    service = make_service()
+    request_id = await pending_id(service)
+    gateway.perform_error = error(said, method="POST", path="/api/v13.2/Plans/x/Failover", status=status)
+    outcome = await service.approve(request_id, LEAD1)
+    assert outcome.kind is OutcomeKind.FAILED
+    assert said in outcome.message
     assert len(gateway.performed) == 1
 
 

@@ -276,6 +276,7 @@ async def test_the_vro_client_accepts_the_hooks_and_its_token_request_is_counted
 
     client = VroClient(
         base_url=VRO,
+        api_version="v7.21",
         credentials=PasswordCredentials(username="vro-bot", password="vro-bot-demo"),
         transport=httpx.MockTransport(vro),
         clock=clock,

@@ -8,13 +8,18 @@ import httpx
 import pytest
 
 from bot.clock import FakeClock
-from bot.simulator import Simulator, create_simulator
+from bot.simulator import Simulator, SimulatorConfig, create_simulator
+from bot.vro.operations import RELEASE_VERSIONS
 from tests.simulator.helpers import FreshToken
 
 
 @pytest.fixture
 def sim(clock: FakeClock) -> Simulator:
-    return create_simulator(clock=clock)
+    """A VRO 7.2.1 server (v7.1, v7.2, v7.21): the helpers speak ``API`` = /api/v7.21.
+
+    The v13.x differences have their own tests (tests/simulator/test_versions.py).
+    """
+    return create_simulator(clock=clock, config=SimulatorConfig(api_versions=RELEASE_VERSIONS["v7.21"]))
 
 
 @pytest.fixture

@@ -154,17 +154,21 @@ def test_totp_matches_rfc_6238_test_vector() -> None:
     assert totp_code(secret, datetime.fromtimestamp(1111111109, UTC), digits=8) == "07081804"
 
 
-async def test_generate_mfa_code_returns_the_secret_once(anon: httpx.AsyncClient) -> None:
+async def test_generate_mfa_code_returns_the_secret_once(anon: httpx.AsyncClient, sim: Simulator) -> None:
+    """The call needs a bearer token, as the reference documents (userAuth) [D721][D13]."""
     mfa_token = (
         await _login(anon, grant_type="password", username=MFA_USERNAME, password=MFA_PASSWORD)
     ).json()["mfa_token"]
-    first = await anon.post(f"{API}/Mfa/GenerateMfaCode", json={"mfaToken": mfa_token})
+    without_bearer = await anon.post(f"{API}/Mfa/GenerateMfaCode", json={"mfaToken": mfa_token})
+    assert without_bearer.status_code == 401
+    user = {"Authorization": f"Bearer {sim.token()}"}
+    first = await anon.post(f"{API}/Mfa/GenerateMfaCode", json={"mfaToken": mfa_token}, headers=user)
     assert first.status_code == 200
     assert first.json()["mfaKey"] == MFA_TOTP_SECRET
     assert first.json()["mfaQrCodeUrl"].startswith("otpauth://totp/")
-    second = await anon.post(f"{API}/Mfa/GenerateMfaCode", json={"mfaToken": mfa_token})
+    second = await anon.post(f"{API}/Mfa/GenerateMfaCode", json={"mfaToken": mfa_token}, headers=user)
     assert second.status_code == 401
-    malformed = await anon.post(f"{API}/Mfa/GenerateMfaCode", content=b"{not json")
+    malformed = await anon.post(f"{API}/Mfa/GenerateMfaCode", content=b"{not json", headers=user)
     assert malformed.status_code == 400
 
 

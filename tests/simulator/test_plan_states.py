@@ -21,9 +21,16 @@ def test_enabled_ready_replica_plan_can_fail_over_check_disable_schedule_and_clo
     }
 
 
-def test_disabled_plan_can_only_be_enabled_checked_cleared_or_cloned() -> None:
+def test_disabled_plan_can_only_be_enabled_checked_scanned_cleared_or_cloned() -> None:
     allowed = ps.allowed_actions(PlanType.RESTORE, ps.READY, PlanMode.DISABLED)
-    assert allowed == {ps.ENABLE, ps.READINESS_CHECK, ps.RESET_CHANGE_LOG, ps.DELETE_SCHEDULE, ps.CLONE}
+    assert allowed == {
+        ps.ENABLE,
+        ps.READINESS_CHECK,
+        ps.MALWARE_SCAN,
+        ps.RESET_CHANGE_LOG,
+        ps.DELETE_SCHEDULE,
+        ps.CLONE,
+    }
 
 
 def test_failover_of_a_disabled_plan_is_refused_with_a_hint_to_enable() -> None:

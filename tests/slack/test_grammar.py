@@ -26,7 +26,7 @@ from bot.slack.grammar import (
     parse,
     parse_time,
 )
-from bot.vro import plan_states
+from bot.vro import operations, plan_states
 from bot.vro.actions import PlanAction, validate_params
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -62,6 +62,7 @@ DESIGN_VERBS = [
     "restore",
     "continue",
     "check",
+    "scan",  # issue 12: MalwareScan, VRO 13+
     "schedule",
     "unschedule",
     "clone",
@@ -83,6 +84,7 @@ POLICY_VERBS = [
     "restore",
     "continue",
     "check",
+    "scan",
     "schedule",
     "unschedule",
     "clone",
@@ -113,6 +115,16 @@ def test_action_verbs_are_exactly_the_policy_verbs_and_name_themselves_as_policy
     assert actions == POLICY_VERBS
     assert all(VERBS[v].policy_verb == v for v in actions)
     assert all(spec.policy_verb is None for spec in VERBS.values() if spec.kind is not Kind.ACTION)
+
+
+def test_the_action_verbs_are_the_action_tables_verbs() -> None:
+    """The grammar offers exactly the verbs bot.vro.operations names, each for its actions,
+    with the table's confirm-dialog flag."""
+    grammar = {spec.verb: set(spec.actions) for spec in VERBS.values() if spec.actions}
+    assert grammar == {verb: {a.value for a in actions} for verb, actions in operations.VERB_ACTIONS.items()}
+    for row in operations.ACTIONS:
+        if row.action not in (PlanAction.SCHEDULE_AT, PlanAction.SCHEDULE_AFTER):
+            assert VERBS[row.verb].destructive is row.destructive, row.verb
 
 
 def test_every_plan_action_is_performed_by_exactly_one_verb() -> None:
@@ -279,6 +291,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ),
     ('schedule "Run at night" AT 23:00', {"plan": "Run at night", "action": "ScheduleAt"}),
     ("unschedule X", {"action": "DeleteSchedule"}),
+    ('scan "Ontario Restore"', {"plan": "Ontario Restore", "action": "MalwareScan", "params": {}}),
     ("clone X", {"action": "Clone", "params": {}}),
     ('clone "SAP Tier1" SAP Tier1 copy', {"plan": "SAP Tier1", "params": {"name": "SAP Tier1 copy"}}),
 ]

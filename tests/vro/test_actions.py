@@ -31,7 +31,7 @@ MAPPING: list[tuple[PlanAction, dict[str, Any], str, str, dict[str, str], Any]] 
         {},
         {
             "executeChainedPlans": True,
-            "restorePointDate": "2026-03-01T14:30:00Z",
+            "restorePointDate": "2026-03-01T14:30:00",
             "protectStorageVolumes": False,
         },
     ),
@@ -100,7 +100,7 @@ MAPPING: list[tuple[PlanAction, dict[str, Any], str, str, dict[str, str], Any]] 
         {"start_time": "2026-11-12T13:00:00+01:00"},
         "PUT",
         f"{PLAN}/Schedule/SaveTime",
-        {"startTime": "2026-11-12T12:00:00Z"},
+        {"startTime": "2026/11/12T12:00:00"},
         None,
     ),
     (
@@ -116,8 +116,8 @@ MAPPING: list[tuple[PlanAction, dict[str, Any], str, str, dict[str, str], Any]] 
 
 
 def test_mapping_covers_every_action_but_clone() -> None:
-    """Every PlanAction is exercised (Clone has its own test)."""
-    assert {row[0] for row in MAPPING} | {PlanAction.CLONE} == set(PlanAction)
+    """Every PlanAction is exercised (Clone has its own test; MalwareScan, v13+, in test_versions)."""
+    assert {row[0] for row in MAPPING} | {PlanAction.CLONE, PlanAction.MALWARE_SCAN} == set(PlanAction)
     assert set(ACTION_PARAMS) == set(PlanAction)
 
 
@@ -193,7 +193,7 @@ async def test_perform_lets_vro_refusals_through_typed(client: VroClient, fake_v
         (PlanAction.FAILOVER, {"restore_point_date": 12}, "must be an ISO date and time string"),
         (PlanAction.CONTINUE, {}, "Continue needs option"),
         (PlanAction.CONTINUE, {"option": "Sideways"}, "option must be one of ProceedToNextVm"),
-        (PlanAction.SCHEDULE_AT, {}, "Schedule needs start_time"),
+        (PlanAction.SCHEDULE_AT, {}, "Schedule at a time needs start_time"),
         (PlanAction.SCHEDULE_AFTER, {"previous_plan_id": "  "}, "previous_plan_id must be a non-empty text"),
         (PlanAction.RESTORE, {"yara_scan": True}, "YARA scan needs yara_rule_id"),
         (PlanAction.CLONE, {"name": 42}, "name must be a non-empty text"),

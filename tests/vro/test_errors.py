@@ -6,9 +6,16 @@ import httpx
 import pytest
 
 from bot.clock import FakeClock
-from bot.vro.auth import PasswordCredentials
+from bot.vro.auth import MAX_VRO_MESSAGE_CHARS, PasswordCredentials
 from bot.vro.client import RetryPolicy, VroClient
-from bot.vro.errors import VroError, VroNotFound, VroRejected, VroUnavailable, VroUnexpected
+from bot.vro.errors import (
+    VroError,
+    VroNotFound,
+    VroOutcomeUnknown,
+    VroRejected,
+    VroUnavailable,
+    VroUnexpected,
+)
 from tests.vro.conftest import BASE_URL, PASSWORD, USERNAME, FakeVro, fixture_json
 
 PLAN_ID = "b063f440-2f15-45aa-a8f7-196be6f652ba"
@@ -25,11 +32,13 @@ def html(status: int) -> httpx.Response:
     ("answer", "error_type", "vro_message"),
     [
         (
-            httpx.Response(500, json={"Message": "An error has occurred."}),
-            VroUnavailable,
-            "An error has occurred.",
+            httpx.Response(500, json={"Message": "Plan 'SAP' is already running."}),
+            VroRejected,
+            "Plan 'SAP' is already running.",
         ),
+        (httpx.Response(500, text=""), VroUnexpected, None),
         (httpx.Response(503, text="busy"), VroUnavailable, None),
+        (httpx.Response(504, json={"Message": "Gateway Timeout"}), VroUnavailable, "Gateway Timeout"),
         (
             httpx.Response(404, json={"message": f"Plan with id '{PLAN_ID}' was not found."}),
             VroNotFound,
@@ -41,10 +50,11 @@ def html(status: int) -> httpx.Response:
             VroRejected,
             "Plan is running.",
         ),
-        (httpx.Response(418, json={"Message": "teapot"}), VroUnexpected, "teapot"),
+        (httpx.Response(418, json={"Message": "teapot"}), VroRejected, "teapot"),
+        (httpx.Response(418, text="teapot"), VroUnexpected, None),
         (httpx.Response(302, headers={"location": "/login"}), VroUnexpected, None),
     ],
-    ids=["500", "503", "404", "400", "409", "418", "302"],
+    ids=["500-said", "500-bare", "503", "504-said", "404", "400", "409", "418-said", "418-bare", "302"],
 )
 async def test_status_codes_map_to_typed_errors(
     answer: httpx.Response,
@@ -56,7 +66,11 @@ async def test_status_codes_map_to_typed_errors(
     """Each status family raises its error class carrying method, path, status and VRO's message."""
     fake_vro.route("POST", FAILOVER_PATH, answer)
     async with VroClient(
-        base_url=BASE_URL, credentials=_creds(), transport=httpx.MockTransport(fake_vro), clock=clock
+        base_url=BASE_URL,
+        api_version="v7.21",
+        credentials=_creds(),
+        transport=httpx.MockTransport(fake_vro),
+        clock=clock,
     ) as vro:
         with pytest.raises(error_type) as caught:
             await vro.failover(PLAN_ID)
@@ -84,15 +98,15 @@ async def test_not_found_names_what_is_missing(client: VroClient, fake_vro: Fake
     assert str(caught.value) == f"VRO could not find plan {PLAN_ID}: Plan was not found."
 
 
-async def test_a_500_on_a_get_is_retried_with_growing_jittered_waits(
+async def test_a_503_on_a_get_is_retried_with_growing_jittered_waits(
     client: VroClient, fake_vro: FakeVro, clock: FakeClock
 ) -> None:
-    """Two 500s then a 200: the GET succeeds after two waits on the clock, each within its bounds."""
+    """Two 503s then a 200: the GET succeeds after two waits on the clock, each within its bounds."""
     fake_vro.route(
         "GET",
         PLAN_PATH,
-        httpx.Response(500),
-        httpx.Response(500),
+        httpx.Response(503),
+        httpx.Response(503),
         httpx.Response(200, json=fixture_json("plan")),
     )
     plan = await client.get_plan(PLAN_ID)
@@ -122,9 +136,10 @@ async def test_a_get_gives_up_when_the_next_wait_would_pass_the_total_time_cap(
 ) -> None:
     """The total-time cap stops retries before the attempt cap when waits are long."""
     policy = RetryPolicy(attempts=10, initial=4, multiplier=2, max_wait=100, jitter=0, total_seconds=15)
-    fake_vro.route("GET", PLAN_PATH, httpx.Response(500))
+    fake_vro.route("GET", PLAN_PATH, httpx.Response(504))
     async with VroClient(
         base_url=BASE_URL,
+        api_version="v7.21",
         credentials=_creds(),
         transport=httpx.MockTransport(fake_vro),
         clock=clock,
@@ -144,16 +159,63 @@ def test_retry_waits_are_capped() -> None:
     assert policy.wait(3, 0.999) < 7.5
 
 
-async def test_a_500_on_an_action_is_raised_at_once(
+async def test_a_500_with_a_message_on_an_action_shows_the_message_and_sends_once(
     client: VroClient, fake_vro: FakeVro, clock: FakeClock
 ) -> None:
-    """Actions are never retried automatically: one POST, no waits, and a message that says to check."""
-    fake_vro.route("POST", FAILOVER_PATH, httpx.Response(500, json={"Message": "An error has occurred."}))
-    with pytest.raises(VroUnavailable) as caught:
+    """VRO's words are its answer: shown verbatim, never retried, never called unreachable."""
+    said = "Cannot start failover: plan 'SAP Tier1' is being edited by DOMAIN\\alice."
+    fake_vro.route("POST", FAILOVER_PATH, httpx.Response(500, json={"message": said}))
+    with pytest.raises(VroRejected) as caught:
         await client.failover(PLAN_ID)
+    assert not isinstance(caught.value, VroUnavailable)
+    assert said in str(caught.value)
+    assert caught.value.vro_message == said
+    assert "unreachable" not in str(caught.value).lower()
     assert len([r for r in fake_vro.api_requests if r.method == "POST"]) == 1
     assert clock.sleeps == []
-    assert "check the plan's status" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"Message": "Plan is disabled."}, "Plan is disabled."),
+        ({"MESSAGE": "Plan is disabled."}, "Plan is disabled."),
+        ({"error": "invalid_request"}, "invalid_request"),
+        (
+            {"Errors": ["Plan is disabled.", "Location is offline."]},
+            "Plan is disabled.; Location is offline.",
+        ),
+        (
+            {"errors": {"restoreLocationId": ["The field is required."]}},
+            "restoreLocationId: The field is required.",
+        ),
+        (
+            {"Message": "An error has occurred.", "ExceptionMessage": "Location 'DR2' is unavailable."},
+            "Location 'DR2' is unavailable.",
+        ),
+    ],
+    ids=["Message", "MESSAGE", "error", "errors-list", "errors-dict", "exception-message"],
+)
+async def test_vro_messages_are_found_under_any_key_and_casing(
+    body: dict[str, object], said: str, client: VroClient, fake_vro: FakeVro
+) -> None:
+    """Message, message, error, errors (a list or ASP.NET's field map), in any casing."""
+    fake_vro.route("POST", FAILOVER_PATH, httpx.Response(500, json=body))
+    with pytest.raises(VroRejected) as caught:
+        await client.failover(PLAN_ID)
+    assert caught.value.vro_message == said
+
+
+async def test_a_bare_502_on_an_action_is_unreachable_but_not_an_unknown_outcome(
+    client: VroClient, fake_vro: FakeVro, clock: FakeClock
+) -> None:
+    """A gateway error is an answer: VRO was not reached, and the outcome is not called unknown."""
+    fake_vro.route("POST", FAILOVER_PATH, httpx.Response(502))
+    with pytest.raises(VroUnavailable) as caught:
+        await client.failover(PLAN_ID)
+    assert not isinstance(caught.value, VroOutcomeUnknown)
+    assert len([r for r in fake_vro.api_requests if r.method == "POST"]) == 1
+    assert clock.sleeps == []
 
 
 async def test_a_timeout_on_an_action_is_raised_at_once(clock: FakeClock) -> None:
@@ -167,9 +229,13 @@ async def test_a_timeout_on_an_action_is_raised_at_once(clock: FakeClock) -> Non
         raise httpx.ReadTimeout("timed out", request=request)
 
     async with VroClient(
-        base_url=BASE_URL, credentials=_creds(), transport=httpx.MockTransport(handler), clock=clock
+        base_url=BASE_URL,
+        api_version="v7.21",
+        credentials=_creds(),
+        transport=httpx.MockTransport(handler),
+        clock=clock,
     ) as vro:
-        with pytest.raises(VroUnavailable, match=r"timed out.*may or may not have started"):
+        with pytest.raises(VroOutcomeUnknown, match=r"timed out.*may or may not have started"):
             await vro.failover(PLAN_ID)
     assert len(posts) == 1
     assert clock.sleeps == []
@@ -184,7 +250,11 @@ async def test_network_errors_on_a_get_are_retried_then_unavailable(clock: FakeC
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
     async with VroClient(
-        base_url=BASE_URL, credentials=_creds(), transport=httpx.MockTransport(handler), clock=clock
+        base_url=BASE_URL,
+        api_version="v7.21",
+        credentials=_creds(),
+        transport=httpx.MockTransport(handler),
+        clock=clock,
     ) as vro:
         with pytest.raises(VroUnavailable) as caught:
             await vro.get_plan(PLAN_ID)
@@ -203,6 +273,7 @@ async def test_untrusted_certificate_says_to_set_the_ca_bundle(clock: FakeClock)
 
     async with VroClient(
         base_url=BASE_URL,
+        api_version="v7.21",
         credentials=_creds(),
         transport=httpx.MockTransport(handler),
         clock=clock,
@@ -266,7 +337,7 @@ async def test_long_vro_messages_are_shortened(client: VroClient, fake_vro: Fake
     fake_vro.route("POST", FAILOVER_PATH, httpx.Response(400, json={"Message": "x" * 5000}))
     with pytest.raises(VroRejected) as caught:
         await client.failover(PLAN_ID)
-    assert len(str(caught.value)) < 500
+    assert len(str(caught.value)) < MAX_VRO_MESSAGE_CHARS + 200
 
 
 def _creds() -> PasswordCredentials:

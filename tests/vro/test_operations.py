@@ -213,7 +213,7 @@ CASES: dict[str, Case] = {
         f"{API}/Plans/{P}/Failover",
         body={
             "executeChainedPlans": True,
-            "restorePointDate": "2026-03-01T14:30:00Z",
+            "restorePointDate": "2026-03-01T14:30:00",  # offset-less, in VRO_TIMEZONE (UTC)
             "protectStorageVolumes": False,
         },
         expect=accepted,
@@ -272,7 +272,7 @@ CASES: dict[str, Case] = {
         lambda c: c.schedule_at(P, datetime(2026, 11, 12, 12, 0, tzinfo=UTC)),
         "PUT",
         f"{API}/Plans/{P}/Schedule/SaveTime",
-        query={"startTime": "2026-11-12T12:00:00Z"},
+        query={"startTime": "2026/11/12T12:00:00"},  # the documented form
         expect=accepted,
     ),
     "Plans.ScheduleAfter": Case(
@@ -421,7 +421,21 @@ def test_every_public_client_operation_has_a_case() -> None:
     methods = {
         name
         for name in dir(VroClient)
-        if not name.startswith("_") and name not in {"aclose", "iter_plans", "ensure_token"}
+        if not name.startswith("_")
+        and name
+        not in {
+            # plumbing and the version in use, not operations
+            "aclose",
+            "iter_plans",
+            "ensure_token",
+            "api_version",
+            "negotiate",
+            "negotiates",
+            "zone",
+            "check_available",
+            "run_action",  # every wrapper below goes through it
+            "malware_scan",  # v13+: tests/vro/test_versions.py
+        }
     }
     called: set[str] = set()
     for case in CASES.values():

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from bot.slack.grammar import PLAN_TYPES, VERB_FOR_ACTION, format_time, match_choice
+from bot.slack.grammar import PLAN_TYPES, format_time, match_choice
 from bot.slack.message import Block, Message
 from bot.vro import plan_states
+from bot.vro.operations import VERB_ACTIONS, label_of
 
 __all__ = ["Block", "Message"]  # and everything defined below
 
@@ -396,15 +397,18 @@ def cut_notice(shown: int, total: int, noun: str, hint: str = "") -> Block:
 
 # --- verbs and plans in words -------------------------------------------------------------------
 
-_ACTION_LABELS: Final = {"ScheduleAt": "Schedule at a time", "ScheduleAfter": "Schedule after another plan"}
-
-
-_VERB_TITLES: Final = {"vms": "VMs", "params": "Parameters", "check": "Readiness check"}
+_VERB_TITLES: Final = {"vms": "VMs", "params": "Parameters", "schedule": "Schedule"}
 
 
 def verb_title(verb: str) -> str:
-    """``Permanent failover`` for ``permanent-failover``."""
-    return _VERB_TITLES.get(verb) or verb.replace("-", " ").capitalize()
+    """``Failback to production`` for ``failback``: an action verb reads as its action's one label."""
+    titled = _VERB_TITLES.get(verb)
+    if titled:
+        return titled
+    actions = VERB_ACTIONS.get(verb, ())
+    if len(actions) == 1:
+        return label_of(actions[0])
+    return verb.replace("-", " ").capitalize()
 
 
 REQUEST_PHRASES: Final = {
@@ -424,6 +428,7 @@ REQUEST_PHRASES: Final = {
     "restore": "{v:run} restore plan {plan}",
     "continue": "{v:continue} plan {plan}",
     "check": "run a {v:readiness check} of plan {plan}",
+    "scan": "run a {v:malware scan} of restore plan {plan}",
     "schedule": "{v:schedule} plan {plan}",
     "unschedule": "{v:remove the schedule} of plan {plan}",
     "clone": "{v:clone} plan {plan}",
@@ -442,9 +447,8 @@ def request_phrase(verb: str, plan: str, *, mrkdwn: bool = True) -> str:
 
 
 def action_label(action: str) -> str:
-    """How a ``PlanAction`` name reads on a button or in a picker."""
-    spec = VERB_FOR_ACTION.get(action)
-    return _ACTION_LABELS.get(action) or (verb_title(spec.verb) if spec else action)
+    """How a ``PlanAction`` name reads on a button, a card, a picker or in a thread."""
+    return label_of(action)
 
 
 def plan_type_label(plan_type: str | None) -> str:
