@@ -21,8 +21,17 @@ REASON_REQUIRED: Final = (
 )
 BAD_PARAMS: Final = "That can't be sent: {problem}. Fix the options and try again."
 PLAN_STATE_REFUSED: Final = "{reason}"
+READINESS_REFUSED: Final = (
+    "{problem} To {verb} *{plan}* the policy asks for a passed readiness check from the last {limit}. "
+    "Run one now (the button below, or /vro check), then ask again once it passes."
+)
+READINESS_WARNING: Final = "Readiness not proven: {problem} Approvers see this on the card."
 REQUEST_PENDING: Final = (
     "Request to {verb} *{plan}* is waiting for {needed} from the {role} role (someone other than you). "
+    "It expires in {ttl_minutes} minutes."
+)
+REQUEST_PENDING_GROUPS: Final = (
+    "Request to {verb} *{plan}* is waiting for {needed}: one person counts once, and not you. "
     "It expires in {ttl_minutes} minutes."
 )
 
@@ -40,6 +49,11 @@ NOT_YOUR_REQUEST: Final = (
     "Only <@{requester}>, who made this request, can cancel it. Use Deny if you hold the {role} role."
 )
 APPROVAL_RECORDED: Final = "Approval recorded. The request to {verb} *{plan}* still needs {needed}."
+GROUP_ALREADY_FILLED: Final = (
+    "Your approval can't count here: the group you belong to ({roles}) already has its approvals. "
+    "This request still needs {needed}."
+)
+APPROVER_GROUPS_REQUIRED: Final = "You need one of these roles to approve or deny this request: {roles}."
 DENIED: Final = "You denied the request to {verb} *{plan}*. Nothing was sent to VRO."
 CANCELLED: Final = "You cancelled your request to {verb} *{plan}*. Nothing was sent to VRO."
 
@@ -65,6 +79,9 @@ NOT_SENT_PLAN_UNREADABLE: Final = (
     "Request it again when VRO answers."
 )
 NOT_SENT_BAD_PARAMS: Final = "Not sent to VRO: {problem}."
+NOT_SENT_READINESS: Final = (
+    "Not sent to VRO: {problem} Run a readiness check on *{plan}* and request it again once it passes."
+)
 VRO_REFUSED: Final = "VRO refused {verb} for *{plan}*: {problem}"
 OUTCOME_UNKNOWN: Final = (
     "I lost contact with VRO while sending {verb} for *{plan}*, so I can't tell whether it started. "

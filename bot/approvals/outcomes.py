@@ -6,11 +6,13 @@ builders, the watcher or a log line. Every outcome carries the sentence to show 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from bot.approvals.rules import GroupNeed
 from bot.approvals.tables import RequestStatus
 
 
@@ -42,9 +44,21 @@ class RequestView:
     vro_status: int | None
     vro_message: str | None
     status_reason: str | None
+    # approvals: {all_of: [...]}: the groups, and who fills each (every person at most once)
+    approval_groups: tuple[GroupNeed, ...] = ()
+    groups_assigned: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # require_check in warn mode: why readiness was not proven when the request was made
+    readiness_warning: str | None = None
+
+    @property
+    def groups_missing(self) -> dict[str, int]:
+        """Approvals still missing per group (empty for a plain number of approvals)."""
+        return {g.role: g.count - len(self.groups_assigned.get(g.role, ())) for g in self.approval_groups}
 
     @property
     def approvals_missing(self) -> int:
+        if self.approval_groups:
+            return sum(self.groups_missing.values())
         return max(0, self.approvals_required - len(self.approvers))
 
     @property
@@ -96,6 +110,8 @@ class Refusal(StrEnum):
     NOT_REQUESTER = "not_requester"
     EXPIRED = "expired"
     CLOSED = "closed"
+    READINESS = "readiness"  # require_check: the plan's readiness is not proven
+    GROUP_FULL = "group_full"  # the approver's groups already have their approvals
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
+from typing import Any
 
 CHECK_PASSED = frozenset({"success", "warning"})
 CHECK_FAILED = frozenset({"error", "failed", "failure"})
@@ -82,7 +83,7 @@ class ReadinessVerdict:
             return f"The last readiness check failed ({self.result}) {_ago(self.age)}."
         return f"The last readiness check passed {_ago(self.age)}, longer ago than the {limit} this action allows."
 
-    def audit(self) -> dict[str, object]:
+    def audit(self) -> dict[str, Any]:
         """The verdict as audit detail."""
         return {
             "readiness": str(self.state),
@@ -137,6 +138,7 @@ class Matching:
 
     assigned: Mapping[str, tuple[str, ...]]
     missing: Mapping[str, int]
+    open_roles: tuple[str, ...] = ()  # roles whose holder, approving next, would count
 
     @property
     def complete(self) -> bool:
@@ -147,8 +149,26 @@ class Matching:
         return sum(len(users) for users in self.assigned.values())
 
     def missing_text(self) -> str:
-        """``dr_lead (1), app_owner (1)``, or an empty string."""
-        return ", ".join(f"{role} ({n})" for role, n in self.missing.items() if n)
+        """``dr_lead (1), app_owner (1)``; ``1 more from dr_lead or app_owner`` when someone who
+        holds both could move to either group; an empty string when complete."""
+        short = [role for role, n in self.missing.items() if n]
+        if not short:
+            return ""
+        if set(short) == set(self.open_roles):
+            return ", ".join(f"{role} ({self.missing[role]})" for role in short)
+        more = sum(self.missing.values())
+        return f"{more} more from " + " or ".join(self.open_roles)
+
+    def needed_text(self) -> str:
+        """What the request still needs, as the end of a sentence: ``approval from app_owner (1)``,
+        ``1 more approval from dr_lead or app_owner``, or ``nothing more``."""
+        text = self.missing_text()
+        if not text:
+            return "nothing more"
+        if " more from " in text:
+            more, _, roles = text.partition(" more from ")
+            return f"{more} more {'approval' if more == '1' else 'approvals'} from {roles}"
+        return f"approval from {text}"
 
 
 def match_approvers(needs: Sequence[GroupNeed], approvers: Sequence[tuple[str, frozenset[str]]]) -> Matching:
@@ -183,10 +203,25 @@ def match_approvers(needs: Sequence[GroupNeed], approvers: Sequence[tuple[str, f
     for user, _ in approvers:  # click order within each group
         if user in slot_of_user:
             assigned[slots[slot_of_user[user]]].append(user)
+    filled = len(slot_of_user)
+    open_roles: list[str] = []
+    if filled < len(slots):
+        for need in needs:
+            # Would a newcomer holding only this role count? (Someone may have to move over.)
+            saved = (dict(slot_of_user), dict(user_of_slot))
+            roles[_NEWCOMER] = frozenset({need.role})
+            if augment(_NEWCOMER, set()):
+                open_roles.append(need.role)
+            slot_of_user, user_of_slot = saved
+            del roles[_NEWCOMER]
     return Matching(
         assigned={role: tuple(users) for role, users in assigned.items()},
         missing={need.role: need.count - len(assigned[need.role]) for need in needs},
+        open_roles=tuple(open_roles),
     )
+
+
+_NEWCOMER = "\x00newcomer"
 
 
 # --- recovery time objective ----------------------------------------------------------------

@@ -29,7 +29,7 @@ import logging
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, func, select, update
@@ -38,7 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.approvals import messages as msg
 from bot.approvals.outcomes import AuditView, Outcome, OutcomeKind, Refusal, RequestView
-from bot.approvals.policy import VERB_ACTIONS, GroupResolver, Policy
+from bot.approvals.policy import VERB_ACTIONS, ActionRule, GroupResolver, Policy
+from bot.approvals.rules import CheckMode, CheckRule, GroupNeed, ReadinessVerdict, match_approvers, readiness
 from bot.approvals.tables import ActionRequest, AuditEntry, Decision, DecisionKind, RequestStatus
 from bot.clock import Clock
 from bot.vro import plan_states
@@ -119,6 +120,7 @@ class ApprovalService:
         notifier: Notifier,
         instance_id: str,
         claim_timeout: timedelta = DEFAULT_CLAIM_TIMEOUT,
+        vro_timezone: tzinfo = UTC,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -128,6 +130,7 @@ class ApprovalService:
         self._notifier = notifier
         self._instance = instance_id
         self._claim_timeout = claim_timeout
+        self._vro_timezone = vro_timezone
 
     @property
     def policy(self) -> Policy:
@@ -158,6 +161,15 @@ class ApprovalService:
         rule = self._policy.rule(verb)
         reason = (reason or "").strip() or None
         refusal = await self._request_refusal(requester, verb, action, plan, params, reason, channel)
+        verdict = self._readiness(rule, plan)
+        if refusal is None and verdict is not None and _blocks(rule, verdict):
+            assert rule.require_check is not None
+            limit = _hours(rule.require_check)
+            text = msg.READINESS_REFUSED.format(
+                problem=verdict.describe(), verb=verb, plan=plan.name, limit=limit
+            )
+            refusal = Refusal.READINESS, text
+        warning = verdict.describe() if verdict is not None and not verdict.ok and refusal is None else None
         if refusal is not None:
             code, text = refusal
             async with self._sessions.begin() as session:
@@ -173,6 +185,7 @@ class ApprovalService:
                     message=text,
                     channel=channel,
                     reason=reason,
+                    **(verdict.audit() if verdict is not None and code is Refusal.READINESS else {}),
                 )
             return Outcome(OutcomeKind.REFUSED, text, refusal=code)
 
@@ -196,6 +209,8 @@ class ApprovalService:
             expires_at=now + rule.ttl,
             decided_at=now if immediate else None,
             decided_by=requester if immediate else None,
+            approval_groups=[{"role": g.role, "count": g.count} for g in rule.groups] or None,
+            readiness_warning=warning,
         )
         async with self._sessions.begin() as session:
             session.add(row)
@@ -212,7 +227,10 @@ class ApprovalService:
                 plan_state=plan.state,
                 approvals_required=rule.approvals,
                 approver_role=rule.approver_role,
+                approval_groups=row.approval_groups,
                 expires_at=row.expires_at.isoformat(),
+                readiness_warning=warning,
+                **(verdict.audit() if verdict is not None else {}),
             )
             if immediate:
                 self._audit(
@@ -222,16 +240,33 @@ class ApprovalService:
             return await self._execute(row.id, actor=requester)
         view = await self.get(row.id)
         assert view is not None
-        return Outcome(
-            OutcomeKind.PENDING,
-            msg.REQUEST_PENDING.format(
+        if view.approval_groups:
+            text = msg.REQUEST_PENDING_GROUPS.format(
+                verb=verb, plan=plan.name, needed=_needed(view), ttl_minutes=rule.ttl_minutes
+            )
+        else:
+            text = msg.REQUEST_PENDING.format(
                 verb=verb,
                 plan=plan.name,
-                needed=msg.count_of(rule.approvals, "approval"),
+                needed=_needed(view),
                 role=rule.approver_role,
                 ttl_minutes=rule.ttl_minutes,
-            ),
-            request=view,
+            )
+        if warning is not None:
+            text += " " + msg.READINESS_WARNING.format(problem=warning)
+        return Outcome(OutcomeKind.PENDING, text, request=view)
+
+    def _readiness(self, rule: ActionRule, plan: Plan) -> ReadinessVerdict | None:
+        """The readiness gate's verdict on ``plan`` (None when the action has no ``require_check``)."""
+        if rule.require_check is None:
+            return None
+        return readiness(
+            check_result=plan.currentCheckResult,
+            checked_at=plan.lastCheckTime,
+            check_running=plan.state in (plan_states.CHECK_IN_PROGRESS, plan_states.CHECK_HALTING),
+            rule=rule.require_check,
+            now=self._clock.now(),
+            vro_timezone=self._vro_timezone,
         )
 
     async def _request_refusal(
@@ -269,8 +304,9 @@ class ApprovalService:
         if early is not None:
             return early
         assert seen is not None
+        roles = await self._group_roles(seen, user)
         try:
-            refused, quorum, missing = await self._record_approval(request_id, user)
+            refused, quorum, needed = await self._record_approval(request_id, user, roles)
         except IntegrityError:  # the same user's concurrent click won the unique constraint
             return await self._refuse(
                 request_id, seen, user, Refusal.ALREADY_DECIDED, msg.ALREADY_DECIDED, DecisionKind.APPROVE
@@ -281,35 +317,70 @@ class ApprovalService:
             return await self._execute(request_id, actor=user)
         return Outcome(
             OutcomeKind.APPROVAL_RECORDED,
-            msg.APPROVAL_RECORDED.format(
-                verb=seen.verb, plan=seen.plan_name, needed=msg.count_of(missing, "approval")
-            ),
+            msg.APPROVAL_RECORDED.format(verb=seen.verb, plan=seen.plan_name, needed=needed),
             request=await self.get(request_id),
         )
 
-    async def _record_approval(self, request_id: str, user: str) -> tuple[Outcome | None, bool, int]:
-        """Under the row lock: (refusal or None, whether the quorum is now met, approvals missing)."""
+    async def _group_roles(self, seen: RequestView, user: str) -> frozenset[str]:
+        """The request's group roles ``user`` holds now (empty for a plain number of approvals)."""
+        if not seen.approval_groups:
+            return frozenset()
+        return await self._policy.roles_of(user, [g.role for g in seen.approval_groups], self._groups)
+
+    async def _record_approval(
+        self, request_id: str, user: str, roles: frozenset[str]
+    ) -> tuple[Outcome | None, bool, str]:
+        """Under the row lock: (refusal or None, whether the quorum is now met, what is still needed).
+
+        With approvals from groups, the quorum is a complete matching of approvers to group
+        slots (:func:`~bot.approvals.rules.match_approvers`, each person once), and an approval
+        that fills no slot the others could not (every group the user holds is full) is refused
+        with what is still missing, rather than recorded as if it counted.
+        """
         async with self._sessions.begin() as session:
             row = await self._locked(session, request_id)
             assert row is not None  # rows are never deleted
             closed = self._closed(session, row, user, DecisionKind.APPROVE)
             if closed is not None:
-                return closed, False, 0
+                return closed, False, ""
+            needs = _group_needs(row)
+            before = (await self._approvals(session, [request_id])).get(request_id, ())
             if await self._decision_of(session, request_id, user) is not None:
-                missing = row.approvals_required - await self._approval_count(session, request_id)
                 refused = self._refuse_in(
                     session,
                     row,
                     user,
                     Refusal.ALREADY_DECIDED,
-                    msg.ALREADY_APPROVED_BY_YOU.format(needed=msg.count_of(max(missing, 0), "approval")),
+                    msg.ALREADY_APPROVED_BY_YOU.format(needed=_still_needed(row, needs, before)),
                     DecisionKind.APPROVE,
                 )
-                return refused, False, 0
+                return refused, False, ""
+            if needs and match_approvers(needs, [*before, (user, roles)]).filled <= len(before):
+                refused = self._refuse_in(
+                    session,
+                    row,
+                    user,
+                    Refusal.GROUP_FULL,
+                    msg.GROUP_ALREADY_FILLED.format(
+                        roles=", ".join(sorted(roles)), needed=match_approvers(needs, before).needed_text()
+                    ),
+                    DecisionKind.APPROVE,
+                )
+                return refused, False, ""
             now = self._clock.now()
-            session.add(Decision(request_id=request_id, user_id=user, decision=DecisionKind.APPROVE, at=now))
+            session.add(
+                Decision(
+                    request_id=request_id,
+                    user_id=user,
+                    decision=DecisionKind.APPROVE,
+                    at=now,
+                    roles=sorted(roles) if needs else None,
+                )
+            )
             await session.flush()
             count = await self._approval_count(session, request_id)
+            after = [*before, (user, roles)]
+            matching = match_approvers(needs, after) if needs else None
             self._audit(
                 session,
                 event=AuditEvent.APPROVAL,
@@ -317,9 +388,11 @@ class ApprovalService:
                 row=row,
                 approvals=count,
                 approvals_required=row.approvals_required,
+                roles=sorted(roles) if needs else None,
+                groups_missing=matching.missing_text() or None if matching else None,
             )
             quorum = False
-            if count >= row.approvals_required:
+            if matching.complete if matching is not None else count >= row.approvals_required:
                 quorum = await self._transition(
                     session,
                     request_id,
@@ -337,8 +410,9 @@ class ApprovalService:
                         row=row,
                         approvers=list(approvers.get(request_id, ())),
                         approvals=count,
+                        groups={k: list(v) for k, v in matching.assigned.items()} if matching else None,
                     )
-            return None, quorum, max(row.approvals_required - count, 0)
+            return None, quorum, _still_needed(row, needs, after)
 
     async def deny(self, request_id: str, user: str) -> Outcome:
         """An approver's deny ends the request; the requester's own deny cancels it."""
@@ -372,13 +446,15 @@ class ApprovalService:
             if closed is not None:
                 return closed
             if await self._decision_of(session, request_id, user) is not None:
-                missing = row.approvals_required - await self._approval_count(session, request_id)
+                approvals = (await self._approvals(session, [request_id])).get(request_id, ())
                 return self._refuse_in(
                     session,
                     row,
                     user,
                     Refusal.ALREADY_DECIDED,
-                    msg.ALREADY_APPROVED_BY_YOU.format(needed=msg.count_of(max(missing, 0), "approval")),
+                    msg.ALREADY_APPROVED_BY_YOU.format(
+                        needed=_still_needed(row, _group_needs(row), approvals)
+                    ),
                     DecisionKind.DENY,
                 )
             now = self._clock.now()
@@ -447,13 +523,19 @@ class ApprovalService:
             )
         if seen.status is not RequestStatus.PENDING or seen.expires_at <= self._clock.now():
             return None  # the locked pass reports it (and records an expiry)
-        if not await self._policy.has_role(user, seen.approver_role, self._groups):
+        if seen.approval_groups:
+            allowed = bool(await self._group_roles(seen, user))
+        else:
+            allowed = await self._policy.has_role(user, seen.approver_role, self._groups)
+        if not allowed:
             return await self._refuse(
                 seen.id,
                 seen,
                 user,
                 Refusal.APPROVER_ROLE,
-                msg.APPROVER_ROLE_REQUIRED.format(role=seen.approver_role),
+                msg.APPROVER_GROUPS_REQUIRED.format(roles=", ".join(g.role for g in seen.approval_groups))
+                if seen.approval_groups
+                else msg.APPROVER_ROLE_REQUIRED.format(role=seen.approver_role),
                 kind,
             )
         return None
@@ -663,6 +745,14 @@ class ApprovalService:
             return await self._finish(
                 plain, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT, plan_state=plan.state
             )
+        rule = self._policy.rule(plain.verb)
+        verdict = self._readiness(rule, plan)
+        if verdict is not None and _blocks(rule, verdict):
+            # Readiness may have lapsed (or a check failed) while the approvals came in.
+            text = msg.NOT_SENT_READINESS.format(problem=verdict.describe(), plan=plain.plan_name)
+            return await self._finish(
+                plain, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT, **verdict.audit()
+            )
         try:
             action = PlanAction(plain.action)
             result = await self._gateway.perform(action, plain.plan_id, plain.params)
@@ -799,8 +889,8 @@ class ApprovalService:
             query = query.where(ActionRequest.requester == user)
         async with self._sessions.begin() as session:
             rows = (await session.scalars(query.order_by(ActionRequest.created_at, ActionRequest.id))).all()
-            approvers = await self._approvers(session, [r.id for r in rows])
-            return [_view(r, approvers.get(r.id, ())) for r in rows]
+            approvals = await self._approvals(session, [r.id for r in rows])
+            return [_view(r, approvals.get(r.id, ())) for r in rows]
 
     async def audit(self, plan_id: str | None = None, limit: int = DEFAULT_AUDIT_LIMIT) -> list[AuditView]:
         """The newest audit lines first, for one plan or for all."""
@@ -820,9 +910,9 @@ class ApprovalService:
             rows = (
                 await session.scalars(select(ActionRequest).where(ActionRequest.id.in_(request_ids)))
             ).all()
-            approvers = await self._approvers(session, request_ids)
+            approvals = await self._approvals(session, request_ids)
         by_id = {r.id: r for r in rows}
-        return [_view(by_id[i], approvers.get(i, ())) for i in request_ids if i in by_id]
+        return [_view(by_id[i], approvals.get(i, ())) for i in request_ids if i in by_id]
 
     @staticmethod
     async def _locked(session: AsyncSession, request_id: str) -> ActionRequest | None:
@@ -864,18 +954,26 @@ class ApprovalService:
         )
         return int(count or 0)
 
+    @classmethod
+    async def _approvers(
+        cls, session: AsyncSession, request_ids: Sequence[str]
+    ) -> dict[str, tuple[str, ...]]:
+        approvals = await cls._approvals(session, request_ids)
+        return {k: tuple(user for user, _ in v) for k, v in approvals.items()}
+
     @staticmethod
-    async def _approvers(session: AsyncSession, request_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    async def _approvals(session: AsyncSession, request_ids: Sequence[str]) -> dict[str, Approvals]:
+        """Each request's approvers in click order, with the group roles they held at click time."""
         if not request_ids:
             return {}
         rows = await session.execute(
-            select(Decision.request_id, Decision.user_id)
+            select(Decision.request_id, Decision.user_id, Decision.roles)
             .where(Decision.request_id.in_(request_ids), Decision.decision == DecisionKind.APPROVE)
             .order_by(Decision.id)
         )
-        out: dict[str, list[str]] = {}
-        for request_id, user_id in rows:
-            out.setdefault(request_id, []).append(user_id)
+        out: dict[str, list[tuple[str, frozenset[str]]]] = {}
+        for request_id, user_id, roles in rows:
+            out.setdefault(request_id, []).append((user_id, frozenset(roles or ())))
         return {k: tuple(v) for k, v in out.items()}
 
     def _audit(
@@ -916,7 +1014,9 @@ def _hhmm(row: ActionRequest) -> str:
     return row.expires_at.strftime("%Y-%m-%d %H:%M")
 
 
-def _view(row: ActionRequest, approvers: tuple[str, ...]) -> RequestView:
+def _view(row: ActionRequest, approvals: Approvals) -> RequestView:
+    needs = _group_needs(row)
+    matching = match_approvers(needs, approvals) if needs else None
     return RequestView(
         id=row.id,
         requester=row.requester,
@@ -933,7 +1033,7 @@ def _view(row: ActionRequest, approvers: tuple[str, ...]) -> RequestView:
         status=RequestStatus(row.status),
         approvals_required=row.approvals_required,
         approver_role=row.approver_role,
-        approvers=approvers,
+        approvers=tuple(user for user, _ in approvals),
         created_at=row.created_at,
         expires_at=row.expires_at,
         decided_at=row.decided_at,
@@ -942,7 +1042,40 @@ def _view(row: ActionRequest, approvers: tuple[str, ...]) -> RequestView:
         vro_status=row.vro_status,
         vro_message=row.vro_message,
         status_reason=row.status_reason,
+        approval_groups=needs,
+        groups_assigned=dict(matching.assigned) if matching else {},
+        readiness_warning=row.readiness_warning,
     )
+
+
+Approvals = Sequence[tuple[str, frozenset[str]]]
+
+
+def _blocks(rule: ActionRule, verdict: ReadinessVerdict) -> bool:
+    """Whether the readiness gate stops the action (``require_check`` in refuse mode, not proven)."""
+    return rule.require_check is not None and rule.require_check.mode is CheckMode.REFUSE and not verdict.ok
+
+
+def _group_needs(row: ActionRequest) -> tuple[GroupNeed, ...]:
+    return tuple(GroupNeed(str(g["role"]), int(g["count"])) for g in row.approval_groups or ())
+
+
+def _still_needed(row: ActionRequest, needs: Sequence[GroupNeed], approvals: Approvals) -> str:
+    """``1 approval``, or ``approval from app_owner (1)`` for groups; ``nothing more`` when complete."""
+    if needs:
+        return match_approvers(needs, approvals).needed_text()
+    return msg.count_of(max(row.approvals_required - len(approvals), 0), "approval")
+
+
+def _needed(view: RequestView) -> str:
+    if view.approval_groups:
+        return "approval from " + ", ".join(f"{g.role} ({g.count})" for g in view.approval_groups)
+    return msg.count_of(view.approvals_required, "approval")
+
+
+def _hours(rule: CheckRule) -> str:
+    hours = rule.max_age_hours
+    return f"{hours:g} hour" + ("" if hours == 1 else "s")
 
 
 def audit_view(entry: AuditEntry) -> AuditView:

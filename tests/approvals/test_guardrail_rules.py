@@ -180,6 +180,9 @@ def test_one_person_holding_both_roles_fills_only_one_group() -> None:
     assert not both.complete
     assert both.filled == 1
     assert sum(both.missing.values()) == 1
+    # either group may still come: U0BOTH can move to the other one
+    assert both.open_roles == ("dr_lead", "app_owner")
+    assert both.needed_text() == "1 more approval from dr_lead or app_owner"
 
 
 def test_someone_holding_both_roles_moves_aside_for_a_later_single_role_approver() -> None:
@@ -199,6 +202,7 @@ def test_two_holders_of_the_same_single_role_leave_the_other_group_missing() -> 
     assert not matching.complete
     assert matching.missing == {"dr_lead": 0, "app_owner": 1}
     assert matching.missing_text() == "app_owner (1)"
+    assert matching.needed_text() == "approval from app_owner (1)"
 
 
 def test_counts_above_one_need_that_many_distinct_people() -> None:
