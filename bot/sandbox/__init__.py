@@ -22,11 +22,12 @@ from bot.sandbox.manifest import (
     manifest_events,
     manifest_scopes,
 )
+from bot.sandbox.models import SlackApiFailure
 from bot.sandbox.retry import ClockRateLimitRetryHandler
 from bot.sandbox.scopes import METHOD_SCOPES, missing_scopes, required_scope
 from bot.sandbox.server import RunningSandbox, SlackSandbox, create_sandbox, serve_asgi, serve_sandbox
 from bot.sandbox.transcript import ButtonRef, Transcript, render_blocks, render_channel, render_channel_rich
-from bot.sandbox.workspace import SlackApiFailure, Workspace
+from bot.sandbox.workspace import Workspace
 
 __all__ = [
     "METHOD_SCOPES",

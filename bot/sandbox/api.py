@@ -23,19 +23,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bot.clock import Clock
+from bot.sandbox.content import blocks_param, metadata_param
 from bot.sandbox.faults import ChannelRateLimit, FaultQueue
+from bot.sandbox.models import JsonDict, Message, SlackApiFailure, View, as_str, truthy
 from bot.sandbox.scopes import CONVERSATION_METHOD_SCOPES, required_scope
-from bot.sandbox.workspace import (
-    JsonDict,
-    Message,
-    SlackApiFailure,
-    View,
-    Workspace,
-    as_str,
-    blocks_param,
-    metadata_param,
-    truthy,
-)
+from bot.sandbox.workspace import Workspace
 
 RESPONSE_URL_METHOD = "response_url"
 """The pseudo method name under which POSTs to ``/hooks/...`` are recorded and faulted."""

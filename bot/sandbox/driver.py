@@ -40,10 +40,8 @@ import httpx
 from slack_sdk.signature import SignatureVerifier
 
 from bot.clock import Clock
-from bot.sandbox.server import SlackSandbox
-from bot.sandbox.socket_mode import EnvelopeType, SocketModeHub
-from bot.sandbox.transcript import ButtonRef
-from bot.sandbox.workspace import (
+from bot.sandbox.content import find_element
+from bot.sandbox.models import (
     DEFAULT_APP_ID,
     DEFAULT_BOT_USER_ID,
     DEFAULT_TEAM_DOMAIN,
@@ -51,8 +49,10 @@ from bot.sandbox.workspace import (
     HookSource,
     JsonDict,
     View,
-    find_element,
 )
+from bot.sandbox.server import SlackSandbox
+from bot.sandbox.socket_mode import EnvelopeType, SocketModeHub
+from bot.sandbox.transcript import ButtonRef
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"

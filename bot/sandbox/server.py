@@ -42,9 +42,10 @@ from starlette.routing import Route, WebSocketRoute
 from bot.clock import Clock, SystemClock
 from bot.sandbox.api import ApiReply, CallLog, SandboxApi
 from bot.sandbox.faults import ChannelRateLimit, Fault, FaultQueue
+from bot.sandbox.models import Hook, HookSource
 from bot.sandbox.socket_mode import LINK_PATH, SocketModeHub
 from bot.sandbox.transcript import Transcript, render_channel
-from bot.sandbox.workspace import Hook, HookSource, Workspace
+from bot.sandbox.workspace import Workspace
 
 DEFAULT_BASE_URL = "http://slack.sandbox"
 """The base URL used for response_urls while the sandbox is not served on a port."""

@@ -31,7 +31,7 @@ from typing import Any, Final, Literal
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from bot.sandbox.workspace import JsonDict
+from bot.sandbox.models import JsonDict
 
 EnvelopeType = Literal["slash_commands", "interactive", "events_api"]
 DisconnectReason = Literal["warning", "refresh_requested", "link_disabled"]

@@ -25,7 +25,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bot.sandbox.workspace import EphemeralMessage, Message, Workspace, ts_to_datetime
+from bot.sandbox.content import ts_to_datetime
+from bot.sandbox.models import EphemeralMessage, Message
+from bot.sandbox.workspace import Workspace
 
 Segment = tuple[str, str | None]
 """A piece of text and its rich style (None: unstyled)."""
@@ -90,15 +92,15 @@ class Transcript:
         button numbers and :attr:`buttons` stay those of the whole transcript."""
         if ts is None:
             return self
-        after = _ts_key(ts)
-        kept = [line for line in self.lines_detail if line.changed_ts and _ts_key(line.changed_ts) > after]
+        after = ts_key(ts)
+        kept = [line for line in self.lines_detail if line.changed_ts and ts_key(line.changed_ts) > after]
         return Transcript(channel=self.channel, title=self.title, lines_detail=kept, buttons=self.buttons)
 
     @property
     def latest_ts(self) -> str | None:
         """The newest post or edit shown (for a later :meth:`since`)."""
         stamps = [line.changed_ts for line in self.lines_detail if line.changed_ts]
-        return max(stamps, key=_ts_key) if stamps else None
+        return max(stamps, key=ts_key) if stamps else None
 
     def rich(self, *, title: str | None = None) -> Panel:
         """The same transcript as a ``rich`` panel (styles for names, times, buttons); wrapped
@@ -148,7 +150,7 @@ def render_channel(
         ephemerals = workspace.ephemerals_for(channel_id, viewer) if viewer is not None else []
         top: list[Message | EphemeralMessage] = [*workspace.top_level(channel_id)]
         top.extend(e for e in ephemerals if e.thread_ts is None)
-        for item in sorted(top, key=lambda m: _ts_key(m.ts)):
+        for item in sorted(top, key=lambda m: ts_key(m.ts)):
             if isinstance(item, EphemeralMessage):
                 renderer.ephemeral(item, in_thread=False)
                 continue
@@ -157,7 +159,7 @@ def render_channel(
                 continue  # a broadcast reply: its thread is shown under the parent
             thread: list[Message | EphemeralMessage] = [*workspace.thread(channel_id, item.ts)]
             thread.extend(e for e in ephemerals if e.thread_ts == item.ts)
-            for reply in sorted(thread, key=lambda m: _ts_key(m.ts)):
+            for reply in sorted(thread, key=lambda m: ts_key(m.ts)):
                 if isinstance(reply, EphemeralMessage):
                     renderer.ephemeral(reply, in_thread=True)
                 else:
@@ -432,7 +434,7 @@ def _rich_text(block: Mapping[str, Any]) -> str:
     return walk(block.get("elements") or [])
 
 
-def _ts_key(ts: str) -> tuple[int, int]:
+def ts_key(ts: str) -> tuple[int, int]:
     seconds, _, micros = ts.partition(".")
     return int(seconds), int(micros or 0)
 

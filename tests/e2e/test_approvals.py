@@ -8,7 +8,7 @@ import httpx
 
 from bot.approvals import messages as msg
 from bot.approvals.tables import RequestStatus
-from bot.sandbox.workspace import Message
+from bot.sandbox.models import Message
 from tests.e2e.conftest import CHANNEL, LEAD1, LEAD2, OPERATOR, OTHER_CHANNEL, VIEWER, Stack
 
 PLAN = "SAP Tier1"

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bot.approvals import messages as msg
+from bot.sandbox.content import find_element
 from bot.sandbox.driver import FORM, SlackRequest
-from bot.sandbox.workspace import find_element
 from bot.simulator.estate import default_estate
 from bot.slack.blocks.kit import ActionId, plan_action_id
 from bot.slack.controller import UNEXPECTED

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.sandbox.workspace import Message
+from bot.sandbox.models import Message
 from tests.e2e.conftest import CHANNEL, LEAD1, LEAD2, OPERATOR, Stack
 
 

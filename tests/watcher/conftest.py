@@ -20,8 +20,8 @@ from bot.clock import FakeClock
 from bot.outbox.sender import OutboxSender
 from bot.outbox.slack_poster import SlackWebPoster
 from bot.outbox.tables import OutboxMessage
+from bot.sandbox.models import Message as SlackMessage
 from bot.sandbox.server import RunningSandbox, create_sandbox, serve_sandbox
-from bot.sandbox.workspace import Message as SlackMessage
 from bot.simulator.app import Simulator, create_simulator
 from bot.vro.auth import PasswordCredentials
 from bot.vro.client import RetryPolicy, VroClient
