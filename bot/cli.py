@@ -29,6 +29,15 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     sim.add_argument("--scenario", default=None, help="estate file (JSON) to load instead of the default")
     sim.add_argument(
+        "--api-version",
+        default=None,
+        help="the VRO release to be, by its newest API version (v7.21, v13, v13.1, v13.2: it serves "
+        "what that release serves; default: the newest) or an exact list (v7.21,v13)",
+    )
+    sim.add_argument(
+        "--timezone", default=None, help="the server's time zone: plan times are written without offset in it"
+    )
+    sim.add_argument(
         "--tls", action="store_true", help="serve HTTPS with a generated self-signed certificate"
     )
     sim.add_argument(
@@ -73,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 port=args.port,
                 speed=args.speed,
                 scenario=args.scenario,
+                api_version=args.api_version,
+                timezone=args.timezone,
                 tls=args.tls,
                 cert_dir=args.cert_dir,
             )

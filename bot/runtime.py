@@ -72,6 +72,7 @@ from bot.vro.auth import ClientCredentialsGrant, Credentials, PasswordCredential
 from bot.vro.client import VroClient, tls_verify
 from bot.vro.errors import VroAuthError, VroError
 from bot.vro.models import Plan
+from bot.vro.operations import product_name
 from bot.vro.times import zone_named
 from bot.watcher.service import Watcher, WatcherConfig
 from bot.watcher.tables import STATUS_ACTIVE, Watch
@@ -319,10 +320,11 @@ async def build_bot(
             await conn.execute(text("SELECT 1"))
         await asyncio.to_thread(check_at_head, settings.database_url)
 
-    async def vro_ready() -> None:
+    async def vro_ready() -> str:
         # A token cached from an earlier login proves nothing about VRO now: read one plan, which
         # also logs in again when VRO no longer accepts the token.
         await vro.get_plans(limit=1)
+        return vro_version_text(vro)
 
     socket_mode: SocketModeLink | None = None
     readiness = {"database": database_ready, "vro": vro_ready}
@@ -496,7 +498,7 @@ async def _check(settings: Settings) -> int:
             ) from None
         finally:
             await client.aclose()
-        return f"{settings.vro_url}: credentials accepted, {page.total} plans visible"
+        return f"{settings.vro_url}: credentials accepted, {page.total} plans visible, {vro_version_text(client)}"
 
     async def slack_check() -> str:
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
@@ -566,6 +568,15 @@ def watcher_config_from(settings: Settings, **overrides: Any) -> WatcherConfig:
     }
     values.update(overrides)
     return WatcherConfig(**values)
+
+
+def vro_version_text(client: VroClient) -> str:
+    """``REST API v13.1 (VRO 13.1), negotiated``: what ``check``, ``/readyz`` and App Home show."""
+    version = client.api_version
+    if version is None:
+        return "REST API version not negotiated yet"
+    how = "negotiated (VRO_API_VERSION=auto)" if client.negotiates else "set by VRO_API_VERSION"
+    return f"REST API {version} ({product_name(version)}), {how}"
 
 
 def vro_client_from(

@@ -53,7 +53,8 @@ DEFAULT_CHECK_TIMEOUT: Final = 5.0
 MAX_ERROR_CHARS: Final = 300
 NO_STORE: Final = {"Cache-Control": "no-store"}
 
-ReadinessCheck = Callable[[], Awaitable[None]]
+ReadinessCheck = Callable[[], Awaitable[object]]
+"""Raises when its dependency is unusable; may return a short text shown next to its verdict."""
 
 _log = structlog.stdlib.get_logger(__name__)
 
@@ -66,11 +67,14 @@ class CheckVerdict:
     ok: bool
     seconds: float
     error: str | None = None
+    detail: str | None = None  # what a passing check says about its dependency (VRO's API version)
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"ok": self.ok, "seconds": round(self.seconds, 3)}
         if self.error is not None:
             data["error"] = self.error
+        if self.detail is not None:
+            data["detail"] = self.detail
         return data
 
 
@@ -88,13 +92,14 @@ async def evaluate_readiness(
         began = clock.monotonic()
         try:
             async with asyncio.timeout(check_timeout):
-                await check()
+                said = await check()
         except TimeoutError:
             error = f"no answer within {check_timeout:g} s"
         except Exception as exc:  # a check reports any failure by raising; we turn it into a verdict
             error = _describe(exc, redact)
         else:
-            return CheckVerdict(name, ok=True, seconds=clock.monotonic() - began)
+            detail = redact.text(said) if isinstance(said, str) else None
+            return CheckVerdict(name, ok=True, seconds=clock.monotonic() - began, detail=detail)
         _log.warning("readiness check failed", check=name, error=error)
         return CheckVerdict(name, ok=False, seconds=clock.monotonic() - began, error=error)
 

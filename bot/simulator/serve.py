@@ -15,8 +15,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.clock import SystemClock
-from bot.simulator.app import DEFAULT_PASSWORD, DEFAULT_USERNAME, MFA_TOTP_SECRET, create_simulator
+from bot.simulator.app import (
+    DEFAULT_PASSWORD,
+    DEFAULT_USERNAME,
+    MFA_TOTP_SECRET,
+    SimulatorConfig,
+    create_simulator,
+    served_versions,
+)
 from bot.simulator.estate import Estate, EstateError, default_estate, load_estate
+from bot.vro.operations import NEWEST_API_VERSION
+from bot.vro.times import zone_named
 
 CERT_DAYS = 30
 TLS_MISSING = (
@@ -123,6 +132,8 @@ def run_simulator(
     port: int = 9898,
     speed: float = 1.0,
     scenario: str | None = None,
+    api_version: str | None = None,
+    timezone: str | None = None,
     tls: bool = False,
     cert_dir: str | None = None,
 ) -> int:
@@ -138,8 +149,16 @@ def run_simulator(
     except EstateError as exc:
         sys.stderr.write(f"vro-bot simulator: {exc}\n")
         return 2
+    try:
+        versions = served_versions(api_version or NEWEST_API_VERSION)
+        if timezone:
+            zone_named(timezone)
+    except ValueError as exc:
+        sys.stderr.write(f"vro-bot simulator: {exc}\n")
+        return 2
     clock = SystemClock()
-    sim = create_simulator(clock=clock, estate=estate, speed=speed)
+    config = SimulatorConfig(api_versions=versions, timezone=timezone)
+    sim = create_simulator(clock=clock, estate=estate, speed=speed, config=config)
     certfile: str | None = None
     keyfile: str | None = None
     scheme = "http"
@@ -155,13 +174,14 @@ def run_simulator(
         out(f"TLS certificate authority: {paths.ca}\n  export VRO_CA_BUNDLE={paths.ca}\n")
     shown_host = "localhost" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only compared
     out(
-        f"VRO simulator on {scheme}://{shown_host}:{port} (API /api/v7.21, admin /__sim/state), "
+        f"VRO simulator on {scheme}://{shown_host}:{port} (API {', '.join(f'/api/{v}' for v in sim.api_versions)}, "
+        f"admin /__sim/state), "
         f"speed x{speed:g}, {len(estate.plans)} plans, {estate.vm_count()} VMs\n"
         f"  VRO_URL={scheme}://{shown_host}:{port} VRO_USERNAME={DEFAULT_USERNAME} "
         f"VRO_PASSWORD={DEFAULT_PASSWORD}   (MFA user mfa-user, TOTP secret {MFA_TOTP_SECRET})\n"
     )
     sys.stdout.flush()
-    config = uvicorn.Config(
+    server_config = uvicorn.Config(
         sim,
         host=host,
         port=port,
@@ -170,5 +190,5 @@ def run_simulator(
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(server_config).run()
     return 0

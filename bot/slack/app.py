@@ -369,7 +369,13 @@ def build_app(
                 continue
             if await policy.has_role(user, request.approver_role, parts.groups):
                 decidable.append(ApprovalCardView.from_request(request))
-        view = home_view(plans=plans, approvals=decidable, updated_at=clock.now(), problem=problem)
+        view = home_view(
+            plans=plans,
+            approvals=decidable,
+            updated_at=clock.now(),
+            problem=problem,
+            api_version=controller.vro.api_version,
+        )
         await client.views_publish(user_id=user, view=view)
 
     @app.event(HOME_OPENED)

@@ -53,7 +53,7 @@ from bot.vro.models import (
     StepRuntimeDetails,
     VmRuntimeDetails,
 )
-from bot.vro.operations import NARRATED_ACTIONS
+from bot.vro.operations import NARRATED_ACTIONS, not_available_reason, spec_of
 
 log = logging.getLogger(__name__)
 
@@ -350,6 +350,10 @@ class Controller:
     async def _action(self, who: Invoker, cmd: ParsedCommand, reply: Reply) -> str:
         assert cmd.plan is not None
         assert cmd.action is not None
+        unavailable = not_available_reason(spec_of(cmd.action), await self._vro.negotiate())
+        if unavailable is not None:  # e.g. `scan` on VRO 7.2.1: no card, nothing to approve
+            await reply(notice_message(f"{unavailable} Nothing was sent.", emoji=":no_entry:"))
+            return "refused"
         plan = await self._vro.get_plan((await self._plan(cmd.plan)).id)
         resolved = await self._resolve_refs(cmd)
         params = cmd.perform_params(resolved)

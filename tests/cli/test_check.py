@@ -61,6 +61,7 @@ def test_check_passes_when_every_dependency_answers(
     out = capsys.readouterr().out
     assert "All 5 checks passed" in out
     assert "credentials accepted" in out
+    assert "REST API v13.2 (VRO 13.2), negotiated (VRO_API_VERSION=auto)" in out
 
 
 def test_check_names_the_missing_variable(

@@ -24,7 +24,7 @@ from bot.observability.health import (
 from bot.observability.logging import REDACTED, Redactor
 from bot.observability.metrics import Metrics, OutboxStats
 
-ReadinessCheck = Callable[[], Awaitable[None]]
+ReadinessCheck = Callable[[], Awaitable[object]]
 
 
 async def passes() -> None:
@@ -75,6 +75,19 @@ async def test_readyz_is_200_with_a_verdict_per_check_when_all_pass(
     assert "failed" not in body
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["vro"]["ok"] is True
+
+
+async def test_readyz_shows_what_a_passing_check_says_such_as_the_vro_api_version(
+    metrics: Metrics, clock: FakeClock
+) -> None:
+    async def vro() -> str:
+        return "REST API v13.1 (VRO 13.1), negotiated (VRO_API_VERSION=auto)"
+
+    app = app_with({"database": passes, "vro": vro}, metrics, clock)
+    async with client_for(app) as client:
+        body = (await client.get(READYZ_PATH)).json()
+    assert body["checks"]["vro"]["detail"] == "REST API v13.1 (VRO 13.1), negotiated (VRO_API_VERSION=auto)"
+    assert "detail" not in body["checks"]["database"]
 
 
 async def test_readyz_is_503_naming_the_failed_check(metrics: Metrics, clock: FakeClock) -> None:

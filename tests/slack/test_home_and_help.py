@@ -28,6 +28,13 @@ from tests.slack.samples import NOW
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
+def test_home_names_the_vro_release_and_api_version_in_use() -> None:
+    view = home_view(plans=samples.many_plans(2), updated_at=NOW, api_version="v7.21")
+    validate_view(view)
+    assert "VRO 7.2.1, REST API v7.21" in json.dumps(view)
+    assert "REST API" not in json.dumps(home_view(plans=[], updated_at=NOW))
+
+
 def test_home_with_a_thousand_plans_and_many_approvals_is_a_valid_view() -> None:
     approvals = [samples.card(request_id=f"r{i}", verb="failover" if i % 2 else "check") for i in range(50)]
     view = home_view(

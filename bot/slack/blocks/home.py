@@ -31,6 +31,7 @@ from bot.slack.blocks.kit import (
 )
 from bot.vro import plan_states
 from bot.vro.models import Plan
+from bot.vro.operations import product_name
 
 MAX_HOME_APPROVALS: Final = 15  # two blocks each
 MAX_HOME_RUNNING: Final = 40
@@ -62,14 +63,17 @@ def home_view(
     approvals: Sequence[ApprovalCardView] = (),
     updated_at: datetime | None = None,
     problem: str | None = None,
+    api_version: str | None = None,
 ) -> dict[str, Any]:
     """The Home tab for one viewer. ``approvals`` are those the viewer may decide (the caller filters).
 
-    ``problem`` is a short sentence shown on top when something could not be read (VRO down).
+    ``problem`` is a short sentence shown on top when something could not be read (VRO down);
+    ``api_version`` the VRO REST API version in use (``v13.1``), once known.
     """
     blocks: list[Block] = [header("Veeam Recovery Orchestrator")]
     refreshed = f"Updated {when(updated_at)}" if updated_at else "Open the tab again to refresh"
-    blocks.append(context(f"{refreshed} · `/vro help` lists the commands"))
+    speaking = f" · {product_name(api_version)}, REST API {api_version}" if api_version else ""
+    blocks.append(context(f"{refreshed}{speaking} · `/vro help` lists the commands"))
     blocks.append(actions([button("Refresh", ActionId.HOME_REFRESH, "refresh")], block_id="home_refresh"))
     if problem:
         blocks.append(section(f":warning: {esc(problem)}"))
