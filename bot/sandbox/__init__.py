@@ -12,7 +12,7 @@ Used by the tests and by ``vro-bot demo``; nothing here talks to the real Slack.
 """
 
 from bot.sandbox.api import ApiReply, CallLog, CallRecord, SandboxApi
-from bot.sandbox.driver import SlackDriver, SlackRequest, view_state
+from bot.sandbox.driver import SlackDriver
 from bot.sandbox.faults import ChannelRateLimit, Fault, FaultQueue
 from bot.sandbox.manifest import (
     Manifest,
@@ -23,6 +23,7 @@ from bot.sandbox.manifest import (
     manifest_scopes,
 )
 from bot.sandbox.models import SlackApiFailure
+from bot.sandbox.requests import SlackRequest, view_state
 from bot.sandbox.retry import ClockRateLimitRetryHandler
 from bot.sandbox.scopes import METHOD_SCOPES, missing_scopes, required_scope
 from bot.sandbox.server import RunningSandbox, SlackSandbox, create_sandbox, serve_asgi, serve_sandbox

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from bot.approvals import messages as msg
 from bot.sandbox.content import find_element
-from bot.sandbox.driver import FORM, SlackRequest
+from bot.sandbox.requests import FORM, SlackRequest
 from bot.simulator.estate import default_estate
 from bot.slack.blocks.kit import ActionId, plan_action_id
 from bot.slack.controller import UNEXPECTED

@@ -17,8 +17,8 @@ import httpx
 from bot.approvals import messages as msg
 from bot.approvals.tables import RequestStatus
 from bot.sandbox.content import find_element
-from bot.sandbox.driver import FORM, SlackRequest, StateValue, view_state
 from bot.sandbox.models import View
+from bot.sandbox.requests import FORM, SlackRequest, StateValue, view_state
 from bot.slack.app import BROKEN_BUTTON
 from bot.slack.blocks.kit import MODAL_CALLBACK_ID, ActionId, plan_action_id
 from bot.slack.blocks.modal import ModalBlock

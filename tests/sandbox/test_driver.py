@@ -22,7 +22,8 @@ from starlette.routing import Route
 
 from bot.clock import FakeClock, SystemClock
 from bot.sandbox import RunningSandbox, SlackSandbox
-from bot.sandbox.driver import SlackDriver, view_state
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.requests import view_state
 from tests.sandbox.conftest import ALICE, BOB, OPS, TOKEN
 
 SECRET = "sandbox-signing-secret"
