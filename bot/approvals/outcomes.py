@@ -47,6 +47,7 @@ class RequestView:
     # approvals: {all_of: [...]}: the groups, and who fills each (every person at most once)
     approval_groups: tuple[GroupNeed, ...] = ()
     groups_assigned: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    groups_needed: str = ""  # "approval from app_owner (1)", "1 more approval from dr_lead or app_owner"
     # require_check in warn mode: why readiness was not proven when the request was made
     readiness_warning: str | None = None
 

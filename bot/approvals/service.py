@@ -1044,6 +1044,7 @@ def _view(row: ActionRequest, approvals: Approvals) -> RequestView:
         status_reason=row.status_reason,
         approval_groups=needs,
         groups_assigned=dict(matching.assigned) if matching else {},
+        groups_needed=matching.needed_text() if matching else "",
         readiness_warning=row.readiness_warning,
     )
 

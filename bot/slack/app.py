@@ -64,6 +64,7 @@ BROKEN_BUTTON = "That button doesn't carry a request I recognise. Run `/vro appr
 ACTION_ACK = "Checking *{plan}* with VRO before asking for approval…"
 MODAL_UNAVAILABLE = "I couldn't open the form ({error}). Type the command instead, e.g. `/vro help`."
 SEEN_EVENTS_KEPT = 2048
+DIRECT_ACTIONS = frozenset({"continue", "undo", "check"})  # plan buttons that request without the form
 
 
 @dataclass(frozen=True)
@@ -200,9 +201,10 @@ def build_app(
             return
         who = Invoker(user, channel, response_url=body.get("response_url"))
         reason_required = bool(spec.policy_verb and policy.rule(spec.policy_verb).reason_required)
-        if spec.kind is not Kind.ACTION or (verb in ("continue", "undo") and not reason_required):
+        if spec.kind is not Kind.ACTION or (verb in DIRECT_ACTIONS and not reason_required):
             # A view button (status, groups, watch, ...) is answered like the typed command; a
-            # halt notice's Continue / Undo asks for approval at once (the card follows).
+            # halt notice's Continue / Undo and "Run readiness check now" ask at once (the card
+            # follows; the check is its own request under the policy).
             text = f"{verb} {plan_id}" + (f" {option}" if verb == "continue" and option else "")
             parsed = parse(text, now=clock.now())
             if isinstance(parsed, ParseError):

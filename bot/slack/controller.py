@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.outcomes import Outcome, OutcomeKind, RequestView
+from bot.approvals.outcomes import Outcome, OutcomeKind, Refusal, RequestView
 from bot.approvals.policy import GroupResolver
 from bot.approvals.service import ApprovalService
 from bot.clock import Clock
@@ -28,6 +28,7 @@ from bot.slack.blocks.approvals import (
     audit_message,
     mention,
     pending_approvals_message,
+    readiness_refusal_message,
 )
 from bot.slack.blocks.estate import license_message, locations_message, scopes_message
 from bot.slack.blocks.kit import Message, action_label
@@ -371,6 +372,9 @@ class Controller:
             # Names the person typed for the ids in the params (locations, plans), so redrawn
             # cards read the same; lost on restart, when the card falls back to the ids.
             self._names[outcome.request.id] = names
+        if outcome.refusal is Refusal.READINESS:
+            await reply(readiness_refusal_message(outcome.message, plan_id=plan.id))
+            return "refused"
         if outcome.kind is OutcomeKind.REFUSED or outcome.request is None:
             await reply(notice_message(outcome.message, emoji=":no_entry:"))
             return "refused"

@@ -29,6 +29,7 @@ from bot.slack.blocks.kit import (
     pack_sections,
     page_of,
     paging_blocks,
+    plan_action_id,
     plural,
     request_phrase,
     section,
@@ -104,6 +105,23 @@ class RequestLike(Protocol):
     def status_reason(self) -> str | None: ...
     @property
     def card_channel(self) -> str | None: ...
+    @property
+    def approval_groups(self) -> Sequence[GroupLike]: ...
+    @property
+    def groups_assigned(self) -> Mapping[str, tuple[str, ...]]: ...
+    @property
+    def groups_needed(self) -> str: ...
+    @property
+    def readiness_warning(self) -> str | None: ...
+
+
+class GroupLike(Protocol):
+    """One group of ``approvals: {all_of: [...]}`` (``bot.approvals.rules.GroupNeed`` fits)."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def count(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -132,6 +150,11 @@ class ApprovalCardView:
     status_reason: str | None = None
     card_channel: str | None = None
     param_names: Mapping[str, str] = field(default_factory=dict)
+    # approvals from distinct groups: (role, count, who fills it), and what is still needed
+    groups: tuple[tuple[str, int, tuple[str, ...]], ...] = ()
+    groups_needed: str = ""
+    # require_check in warn mode: why readiness was not proven when the request was made
+    readiness_warning: str | None = None
 
     @classmethod
     def from_request(
@@ -165,6 +188,12 @@ class ApprovalCardView:
             status_reason=request.status_reason,
             card_channel=request.card_channel,
             param_names=dict(param_names or {}),
+            groups=tuple(
+                (g.role, g.count, tuple(request.groups_assigned.get(g.role, ())))
+                for g in request.approval_groups
+            ),
+            groups_needed=request.groups_needed,
+            readiness_warning=request.readiness_warning,
         )
 
     @property
@@ -174,6 +203,8 @@ class ApprovalCardView:
 
     @property
     def approvals_missing(self) -> int:
+        if self.groups:
+            return sum(max(0, count - len(users)) for _, count, users in self.groups)
         return max(0, self.approvals_required - len(self.approvers))
 
     @property
@@ -242,6 +273,9 @@ def describe_params(
 def _status_line(view: ApprovalCardView) -> str:
     status = view.status
     if status is ApprovalStatus.PENDING:
+        if view.groups:
+            waiting = esc(view.groups_needed or "approvals")
+            return f":hourglass_flowing_sand: Waiting for {waiting} · expires {when(view.expires_at)}"
         missing = view.approvals_missing
         return f":hourglass_flowing_sand: Waiting for {plural(missing, 'more approval')} · expires {when(view.expires_at)}"
     if status in {ApprovalStatus.APPROVED, ApprovalStatus.EXECUTING}:
@@ -317,22 +351,55 @@ def approval_card_message(view: ApprovalCardView) -> Message:
         if view.approvals_required
         else "*Approvals*\nnone needed (policy)"
     )
+    if view.groups:
+        approvals = "*Approvals* (one person counts once)\n" + "\n".join(_group_line(g) for g in view.groups)
     fields = [
         f"*Options*\n{esc(', '.join(options)) if options else 'defaults'}",
         approvals,
         f"*Expires*\n{when(view.expires_at)}" if view.approvals_required else "*Expires*\n—",
         f"*Request*\n`{esc(view.request_id)}`",
     ]
-    blocks: list[Block] = [
-        section(intro, fields=fields, block_id=f"approval:{view.request_id}"),
-        context(_status_line(view)),
-    ]
+    blocks: list[Block] = [section(intro, fields=fields, block_id=f"approval:{view.request_id}")]
+    if view.readiness_warning and view.is_open:
+        blocks.append(
+            section(
+                f":warning: *Readiness not proven.* {esc(view.readiness_warning)} "
+                "Approving runs it anyway; a passed readiness check first is safer.",
+                block_id=f"readiness:{view.request_id}",
+            )
+        )
+    blocks.append(context(_status_line(view)))
     if view.is_open:
         # a new block id per count of approvals, so Slack redraws the buttons on update
-        blocks.append(decision_buttons(view, block_id=f"decide:{view.request_id}:{len(view.approvers)}"))
+        buttons = decision_buttons(view, block_id=f"decide:{view.request_id}:{len(view.approvers)}")
+        if view.readiness_warning:
+            buttons["elements"].append(readiness_button(view.plan_id))
+        blocks.append(buttons)
     status_word = view.status.value.replace("_", " ")
     text = f"{what.capitalize()} of {view.plan_name} requested by {mention(view.requester)}: {status_word}"
     return Message(clip(text, FALLBACK_TEXT_LIMIT), blocks)
+
+
+def _group_line(group: tuple[str, int, tuple[str, ...]]) -> str:
+    role, count, users = group
+    mark = ":white_check_mark:" if len(users) >= count else ":hourglass_flowing_sand:"
+    return f"{mark} *{esc(role)}* {len(users)} of {count}: {_mentions(users)}"
+
+
+RUN_CHECK_LABEL: Final = "Run readiness check now"
+
+
+def readiness_button(plan_id: str) -> Block:
+    """``vro_action:check`` with the plan id: a readiness check request of its own, under the policy."""
+    return button(RUN_CHECK_LABEL, plan_action_id("check"), plan_id)
+
+
+def readiness_refusal_message(text: str, *, plan_id: str) -> Message:
+    """The answer to a request the readiness gate refused, with the button that runs the check."""
+    return Message(
+        clip(text, FALLBACK_TEXT_LIMIT),
+        [section(f":no_entry: {esc(text)}"), actions([readiness_button(plan_id)], block_id="readiness")],
+    )
 
 
 # --- lists ------------------------------------------------------------------------------------

@@ -1,0 +1,142 @@
+"""The guardrails through the sandbox: the readiness gate and its button, approvals from two groups."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from bot.approvals.policy import Policy
+from bot.clock import FakeClock
+from bot.offline import offline_stack
+from bot.sandbox.workspace import Message
+from bot.slack.blocks.approvals import RUN_CHECK_LABEL
+from bot.slack.blocks.kit import ActionId, plan_action_id
+from bot.watcher.service import WatcherConfig
+from tests.e2e.conftest import CHANNEL, OPERATOR, Stack
+from tests.e2e.test_narration import run_until_stable
+
+LEAD = "U0LEAD1"
+OWNER = "U0OWNER1"
+BOTH = "U0BOTH1"
+PLAN = "SAP Tier1"
+RESTORE_PLAN = "Payroll Restore"
+
+POLICY = f"""
+channels: [{CHANNEL}]
+roles:
+  viewer:    {{users: ["*"]}}
+  operator:  {{users: [{OPERATOR}]}}
+  dr_lead:   {{users: [{LEAD}, {BOTH}]}}
+  app_owner: {{users: [{OWNER}, {BOTH}]}}
+defaults: {{role: operator, approvals: 1, approver_role: dr_lead}}
+actions:
+  failover:
+    approvals: {{all_of: [{{role: dr_lead, count: 1}}, {{role: app_owner, count: 1}}]}}
+    require_check: {{max_age_hours: 24}}
+  restore:
+    require_check: {{max_age_hours: 24, mode: warn}}
+  check: {{approvals: 0}}
+"""
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Stack]:
+    async with offline_stack(
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        clock=clock,
+        policy=Policy.from_yaml(POLICY),
+        users={OPERATOR: "olivia", LEAD: "lee", OWNER: "owen", BOTH: "bea"},
+        channels={CHANNEL: "dr-war-room"},
+        watcher_config=WatcherConfig(poll_seconds=5.0, batch_seconds=0.0, card_interval=0.0),
+        instance_id="e2e-guardrails",
+    ) as offline:
+        yield Stack(**{f.name: getattr(offline, f.name) for f in fields(offline)})
+
+
+async def _check_passes(stack: Stack) -> None:
+    await stack.driver.command(f'check "{PLAN}"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    await run_until_stable(stack, PLAN)
+    plan = await stack.bot.vro.get_plan(stack.sim.plan_id(PLAN))
+    assert plan.currentCheckResult in ("Success", "Warning")
+    assert plan.lastCheckTime is not None
+
+
+def _card(stack: Stack) -> Message:
+    return stack.sandbox.workspace.find_message_with_action(CHANNEL, ActionId.APPROVE)[-1]
+
+
+async def _approve(stack: Stack, user: str) -> None:
+    card = _card(stack)
+    await stack.driver.click(user_id=user, channel_id=CHANNEL, message_ts=card.ts, action_id=ActionId.APPROVE)
+    await stack.settle()
+
+
+async def test_a_failover_refused_by_a_stale_check_is_unblocked_by_the_check_run_from_the_answer(
+    stack: Stack,
+) -> None:
+    await _check_passes(stack)
+    stack.fake_clock.advance(25 * 3600)  # the passed check is now older than the 24 hours allowed
+
+    await stack.driver.command(f'failover "{PLAN}" --reason "INC-9"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    assert stack.sandbox.workspace.find_message_with_action(CHANNEL, ActionId.APPROVE) == []
+    refusal = stack.sandbox.workspace.ephemerals_for(CHANNEL, OPERATOR)[-1]
+    assert "longer ago than the 24 hours this action allows" in refusal.text
+    assert RUN_CHECK_LABEL in json.dumps(refusal.blocks)
+
+    await stack.driver.click(
+        user_id=OPERATOR,
+        channel_id=CHANNEL,
+        message_ts=refusal.ts,
+        action_id=plan_action_id("check"),
+        ephemeral=True,
+    )
+    await stack.settle()
+    await run_until_stable(stack, PLAN)
+
+    await stack.driver.command(f'failover "{PLAN}" --reason "INC-9"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    card = _card(stack)
+    assert "failover" in card.text.lower()
+    assert "dr_lead" in json.dumps(card.blocks)
+
+
+async def test_a_person_holding_both_roles_counts_once_and_a_lead_completes_the_two_groups(
+    stack: Stack,
+) -> None:
+    await _check_passes(stack)
+    await stack.driver.command(f'failover "{PLAN}" --reason "INC-10"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    card = json.dumps(_card(stack).blocks)
+    assert "one person counts once" in card
+    assert "dr_lead" in card
+    assert "app_owner" in card
+
+    await _approve(stack, BOTH)
+    after_both = json.dumps(_card(stack).blocks)
+    assert "Waiting for 1 more approval from dr_lead or app_owner" in after_both
+    assert stack.sim.plan(PLAN).state == "Ready"  # nothing sent yet
+
+    await _approve(stack, BOTH)  # a second click by the same person changes nothing
+    assert stack.sim.plan(PLAN).state == "Ready"
+
+    await _approve(stack, LEAD)
+    done = stack.sandbox.workspace.find_message_with_action(CHANNEL, ActionId.APPROVE)
+    assert done == []  # the card lost its buttons: the request is no longer open
+    runtime = await stack.bot.vro.get_plan_runtime(stack.sim.plan_id(PLAN))
+    assert runtime.state != "Ready"  # VRO got the failover
+
+
+async def test_warn_mode_puts_a_prominent_warning_and_the_check_button_on_the_card(stack: Stack) -> None:
+    await stack.driver.command(f'restore "{RESTORE_PLAN}"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    card = _card(stack)
+    blocks = json.dumps(card.blocks)
+    assert "Readiness not proven." in blocks
+    assert "No readiness check has run on this plan." in blocks
+    assert RUN_CHECK_LABEL in blocks
