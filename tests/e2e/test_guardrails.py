@@ -12,7 +12,7 @@ import pytest
 from bot.approvals.policy import Policy
 from bot.clock import FakeClock
 from bot.offline import offline_stack
-from bot.sandbox.workspace import Message
+from bot.sandbox.models import Message
 from bot.slack.blocks.approvals import RUN_CHECK_LABEL
 from bot.slack.blocks.kit import ActionId, plan_action_id
 from bot.watcher.service import WatcherConfig
