@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.approvals.membership import DEFAULT_GROUP_GRACE_SECONDS, DEFAULT_GROUP_TTL_SECONDS
 from bot.errors import ConfigError as ConfigError  # re-exported: callers catch it from here
 from bot.vro.operations import AUTO, normalize_version
 from bot.vro.times import zone_named
@@ -60,6 +61,7 @@ class Settings(BaseSettings):
     vro_bot_admin_host: str | None = None
     vro_bot_admin_port: int | None = Field(default=None, ge=1, le=65535)
     vro_bot_poll_seconds: float = Field(default=DEFAULT_POLL_SECONDS, gt=0, le=3600)
+    vro_bot_group_ttl_seconds: float = Field(default=DEFAULT_GROUP_TTL_SECONDS, ge=0, le=3600)
 
     # Operational knobs beyond the contract (documented in the README).
     vro_bot_poll_max_seconds: float = Field(default=60.0, gt=0, le=3600)
@@ -67,6 +69,16 @@ class Settings(BaseSettings):
     vro_bot_announce_channel: str | None = None
     vro_bot_log_format: Literal["auto", "json", "console"] = "auto"
     vro_bot_log_level: str = "INFO"
+    vro_bot_group_grace_seconds: float = Field(default=DEFAULT_GROUP_GRACE_SECONDS, ge=0, le=86400)
+
+    @model_validator(mode="after")
+    def _check_group_grace(self) -> Settings:
+        if self.vro_bot_group_grace_seconds < self.vro_bot_group_ttl_seconds:
+            raise ValueError(
+                "VRO_BOT_GROUP_GRACE_SECONDS must be at least VRO_BOT_GROUP_TTL_SECONDS "
+                "(an answer is trusted for the TTL, and for the grace only when a refresh fails)"
+            )
+        return self
 
     @field_validator("vro_url")
     @classmethod

@@ -110,6 +110,7 @@ async def offline_stack(
             watcher_config=watcher_config,
             slack_retries=False,
         )
+        await bot.identify()
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=bot.http), base_url="http://bot.offline")
         # Bolt checks signatures against the real time, so the driver signs with it.
         driver = SlackDriver(

@@ -32,8 +32,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from bot.approvals.membership import CachedGroupResolver, GroupResolver
 from bot.approvals.outcomes import RequestView
-from bot.approvals.policy import CachedGroupResolver, GroupResolver, Policy, load_policy
+from bot.approvals.policy import Policy, load_policy
 from bot.approvals.service import ApprovalService
 from bot.approvals.verify import ChainMonitor
 from bot.clock import Clock, SystemClock, first_of
@@ -54,6 +55,7 @@ from bot.observability.metrics import Metrics, OutboxStats, create_metrics, inst
 from bot.outbox.sender import DeliveryFailure, OutboxSender
 from bot.outbox.slack_poster import SlackWebPoster
 from bot.outbox.tables import STATUS_PENDING, OutboxMessage
+from bot.slack.access import Access
 from bot.slack.app import SlackAppParts, build_app, repair_form_body
 from bot.slack.connection import (
     SlackRefused,
@@ -63,8 +65,10 @@ from bot.slack.connection import (
     refusal_advice,
 )
 from bot.slack.controller import Controller
+from bot.slack.deliveries import DeliveryLog
 from bot.slack.grammar import VERBS
 from bot.slack.groups import SlackGroupResolver
+from bot.slack.origin import BotIdentity, IdentityUnknown, Workspace, slack_identity
 from bot.slack.socket_mode import SocketModeLink
 from bot.slack.work import BackgroundWork
 from bot.vro.actions import ActionResult, PlanAction, perform
@@ -137,10 +141,20 @@ class Bot:
     metrics: Metrics
     work: BackgroundWork
     instance_id: str
+    identity: BotIdentity
+    deliveries: DeliveryLog
     socket_mode: SocketModeLink | None = None
     """The Socket Mode connection (when ``SLACK_APP_TOKEN`` is set); connect it with ``connect``."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def identify(self) -> Workspace:
+        """Learn (``auth.test``) which workspace and app the bot token belongs to.
+
+        Requests from anywhere else are refused; raises
+        :class:`~bot.slack.origin.IdentityUnknown` when Slack does not say.
+        """
+        return await self.identity.workspace()
 
     async def start_background(self) -> None:
         """Reconcile interrupted sends, then run the watcher, the outbox sender and expiry."""
@@ -160,6 +174,7 @@ class Bot:
                 await self.controller.expire_due()
                 # Another replica may have died mid-send: settle its stale claims too.
                 await self.approvals.reconcile_unknown()
+                await self.deliveries.forget_old()
             except Exception:
                 log.exception("expiry sweep failed")
             await first_of(self.clock.sleep(EXPIRY_SWEEP_SECONDS), self._stop.wait())
@@ -235,8 +250,14 @@ async def build_bot(
     slack = AsyncWebClient(token=token, base_url=settings.slack_api_url)
     if slack_retries:
         slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
-    groups = CachedGroupResolver(inner=SlackGroupResolver(client=slack), clock=the_clock)
+    groups = CachedGroupResolver(
+        inner=SlackGroupResolver(client=slack),
+        clock=the_clock,
+        ttl_seconds=settings.vro_bot_group_ttl_seconds,
+        grace_seconds=settings.vro_bot_group_grace_seconds,
+    )
     notifier = LateNotifier()
+    identity = BotIdentity(slack_identity(slack))
     approvals = ApprovalService(
         sessions=sessions,
         clock=the_clock,
@@ -245,7 +266,9 @@ async def build_bot(
         gateway=VroPlanGateway(client=vro),
         notifier=notifier,
         instance_id=name,
+        workspace=identity,
     )
+    access = Access(policy=the_policy, groups=groups, audit=approvals)
 
     async def delivery_failed(failure: DeliveryFailure) -> None:
         metrics.record_slack_error("chat.postMessage", failure.error)
@@ -268,10 +291,11 @@ async def build_bot(
         on_outbox=sender.wake,
     )
     work = BackgroundWork()
+    deliveries = DeliveryLog(sessions=sessions, clock=the_clock)
     controller = Controller(
         vro=vro,
         approvals=approvals,
-        groups=groups,
+        access=access,
         watcher=watcher,
         slack=slack,
         clock=the_clock,
@@ -285,6 +309,9 @@ async def build_bot(
             approvals=approvals,
             policy=the_policy,
             groups=groups,
+            access=access,
+            identity=identity,
+            deliveries=deliveries,
             work=work,
             clock=the_clock,
             slack_api_url=settings.slack_api_url,
@@ -362,6 +389,8 @@ async def build_bot(
         metrics=metrics,
         work=work,
         instance_id=name,
+        identity=identity,
+        deliveries=deliveries,
         socket_mode=socket_mode,
     )
 
@@ -411,6 +440,10 @@ async def _serve(settings: Settings, policy: Policy) -> int:
             loop.add_signal_handler(sig, stop.set)
     bot = await build_bot(settings, policy=policy)
     await bot.start_background()
+    try:
+        await bot.identify()
+    except IdentityUnknown as exc:  # Slack may be down at start: requests are refused until it answers
+        log.error("%s Requests are refused until Slack answers.", exc)
     servers = [
         health_server(Starlette(routes=routes), host=host, port=port)
         for host, port, routes in listeners(settings, bot)

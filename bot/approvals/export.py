@@ -26,7 +26,19 @@ from bot.approvals.verify import read_head_sync
 from bot.db import is_sqlite, sync_url
 from bot.migrate import database_revision
 
-FIELDS = ("id", "at", "actor", "event", "request_id", "plan_id", "plan_name", "detail", "prev_hash", "hash")
+FIELDS = (
+    "id",
+    "at",
+    "actor",
+    "event",
+    "request_id",
+    "plan_id",
+    "plan_name",
+    "detail",
+    "prev_hash",
+    "hash",
+    "actor_team",
+)
 BATCH = 500
 
 
@@ -66,6 +78,7 @@ def audit_record(entry: AuditEntry) -> dict[str, Any]:
         "detail": entry.detail,
         "prev_hash": entry.prev_hash,
         "hash": entry.hash,
+        "actor_team": entry.actor_team,
     }
 
 

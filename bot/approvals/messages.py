@@ -19,6 +19,10 @@ ROLE_REQUIRED_TO_REQUEST: Final = (
 REASON_REQUIRED: Final = (
     '{verb} needs a reason. Add --reason "..." (an incident number, for example) and try again.'
 )
+GROUPS_UNAVAILABLE: Final = (
+    "I can't check who is in @{group} right now ({problem}), so I can't {what}. Nothing was changed. "
+    "Try again in a few minutes; if it keeps happening, tell whoever runs the bot."
+)
 BAD_PARAMS: Final = "That can't be sent: {problem}. Fix the options and try again."
 PLAN_STATE_REFUSED: Final = "{reason}"
 READINESS_REFUSED: Final = (

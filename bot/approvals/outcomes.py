@@ -80,6 +80,7 @@ class AuditView:
     plan_id: str | None
     plan_name: str | None
     detail: dict[str, Any]
+    actor_team: str | None = None
 
 
 class OutcomeKind(StrEnum):
@@ -113,6 +114,9 @@ class Refusal(StrEnum):
     CLOSED = "closed"
     READINESS = "readiness"  # require_check: the plan's readiness is not proven
     GROUP_FULL = "group_full"  # the approver's groups already have their approvals
+    GROUPS_UNAVAILABLE = "groups_unavailable"  # a role depends on a user group Slack won't tell us about
+    VIEWER_ROLE = "viewer_role"  # a read (query, App Home, form) without the viewer role
+    WORKSPACE = "workspace"  # another workspace, enterprise or app
 
 
 @dataclass(frozen=True, slots=True)

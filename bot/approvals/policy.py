@@ -6,9 +6,9 @@ whether a reason is required), per-verb overrides, and the channels where ``/vro
 Every mistake in the file is reported with the key that holds it, e.g.
 ``policy file: actions.failovr: unknown verb; known verbs: check, clear-log, ...``.
 
-Group membership is asked of a :class:`GroupResolver` (the Slack layer implements it over
-``usergroups.users.list``); :class:`CachedGroupResolver` keeps answers for a while, timed by
-the injected clock.
+Group membership is asked of a :class:`~bot.approvals.membership.GroupResolver` (the Slack
+layer implements it over ``usergroups.users.list``); ``bot.approvals.membership`` says how long
+an answer is trusted, and a lookup that fails raises rather than grants.
 """
 
 from __future__ import annotations
@@ -18,20 +18,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
+from bot.approvals.membership import GroupResolver
 from bot.approvals.rules import CheckMode, CheckRule, GroupNeed
-from bot.clock import Clock
 from bot.errors import ConfigError
 from bot.vro import operations
 from bot.vro import plan_states as ps
 
 ANYONE = "*"
 QUERY_ROLE = "viewer"
-DEFAULT_GROUP_TTL_SECONDS = 300.0
 MAX_APPROVALS = 10
 MAX_TTL_MINUTES = 7 * 24 * 60
 MAX_CHECK_AGE_HOURS = 365 * 24
@@ -58,51 +57,6 @@ class PolicyError(ConfigError):
         self.problems = tuple(problems)
         self.source = source
         super().__init__("\n".join(f"{source}: {problem}" for problem in problems))
-
-
-class GroupResolver(Protocol):
-    """Answers who is in a Slack user group."""
-
-    async def members(self, handle: str) -> frozenset[str]:
-        """User ids of the group with this handle (empty when there is no such group)."""
-        ...
-
-
-class CachedGroupResolver:
-    """Keeps each group's members for ``ttl_seconds`` (on the injected clock).
-
-    When a refresh fails and an older answer is at hand, the older answer is used; otherwise
-    the error goes to the caller.
-    """
-
-    def __init__(
-        self, *, inner: GroupResolver, clock: Clock, ttl_seconds: float = DEFAULT_GROUP_TTL_SECONDS
-    ) -> None:
-        self._inner = inner
-        self._clock = clock
-        self._ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
-
-    async def members(self, handle: str) -> frozenset[str]:
-        now = self._clock.monotonic()
-        cached = self._cache.get(handle)
-        if cached is not None and now < cached[0]:
-            return cached[1]
-        try:
-            members = await self._inner.members(handle)
-        except Exception:
-            if cached is not None:
-                return cached[1]
-            raise
-        self._cache[handle] = (now + self._ttl, members)
-        return members
-
-    def forget(self, handle: str | None = None) -> None:
-        """Drop one group's cached members (or all of them)."""
-        if handle is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(handle, None)
 
 
 # --- the file's shape --------------------------------------------------------------------
@@ -329,7 +283,9 @@ class Policy:
     async def has_role(self, user_id: str, role: str, groups: GroupResolver) -> bool:
         """Whether ``user_id`` holds ``role`` now: listed by id, ``"*"``, or in a listed group.
 
-        A role the policy does not define is held by nobody.
+        A role the policy does not define is held by nobody. Raises
+        :class:`~bot.approvals.membership.GroupLookupError` when it depends on a group whose
+        members cannot be found out: the caller refuses, never grants.
         """
         spec = self._spec.roles.get(role)
         if spec is None:

@@ -37,8 +37,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.approvals import messages as msg
+from bot.approvals.membership import GroupLookupError, GroupResolver
 from bot.approvals.outcomes import AuditView, Outcome, OutcomeKind, Refusal, RequestView
-from bot.approvals.policy import VERB_ACTIONS, ActionRule, GroupResolver, Policy
+from bot.approvals.policy import VERB_ACTIONS, ActionRule, Policy
 from bot.approvals.rules import CheckMode, CheckRule, GroupNeed, ReadinessVerdict, match_approvers, readiness
 from bot.approvals.tables import ActionRequest, AuditEntry, Decision, DecisionKind, RequestStatus
 from bot.clock import Clock
@@ -71,6 +72,14 @@ class AuditEvent:
     VRO_ACCEPTED = "vro_accepted"
     VRO_REFUSED = "vro_refused"
     OUTCOME_UNKNOWN = "outcome_unknown"
+    ACCESS_REFUSED = "access_refused"  # a read or a request refused before it reached the service's rules
+
+
+class Workspace(Protocol):
+    """The Slack workspace the bot serves (learned from ``auth.test``); its id goes in every audit line."""
+
+    @property
+    def team_id(self) -> str | None: ...
 
 
 class PlanGateway(Protocol):
@@ -121,6 +130,7 @@ class ApprovalService:
         instance_id: str,
         claim_timeout: timedelta = DEFAULT_CLAIM_TIMEOUT,
         vro_timezone: tzinfo = UTC,
+        workspace: Workspace | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -131,6 +141,7 @@ class ApprovalService:
         self._instance = instance_id
         self._claim_timeout = claim_timeout
         self._vro_timezone = vro_timezone
+        self._workspace = workspace
 
     @property
     def policy(self) -> Policy:
@@ -282,7 +293,11 @@ class ApprovalService:
         rule = self._policy.rule(verb)
         if not self._policy.channel_allowed(channel):
             return Refusal.CHANNEL, msg.CHANNEL_NOT_ALLOWED
-        if not await self._policy.has_role(requester, rule.role, self._groups):
+        try:
+            allowed = await self._policy.has_role(requester, rule.role, self._groups)
+        except GroupLookupError as exc:
+            return Refusal.GROUPS_UNAVAILABLE, groups_unavailable(exc, f"take a request to {verb}")
+        if not allowed:
             return Refusal.ROLE, msg.ROLE_REQUIRED_TO_REQUEST.format(role=rule.role, verb=verb)
         if rule.reason_required and reason is None:
             return Refusal.REASON, msg.REASON_REQUIRED.format(verb=verb.capitalize())
@@ -304,7 +319,10 @@ class ApprovalService:
         if early is not None:
             return early
         assert seen is not None
-        roles = await self._group_roles(seen, user)
+        try:
+            roles = await self._group_roles(seen, user)
+        except GroupLookupError as exc:
+            return await self._groups_unavailable(seen, user, DecisionKind.APPROVE, exc)
         try:
             refused, quorum, needed = await self._record_approval(request_id, user, roles)
         except IntegrityError:  # the same user's concurrent click won the unique constraint
@@ -523,10 +541,16 @@ class ApprovalService:
             )
         if seen.status is not RequestStatus.PENDING or seen.expires_at <= self._clock.now():
             return None  # the locked pass reports it (and records an expiry)
-        if seen.approval_groups:
-            allowed = bool(await self._group_roles(seen, user))
-        else:
-            allowed = await self._policy.has_role(user, seen.approver_role, self._groups)
+        if not self._policy.channel_allowed(seen.card_channel or seen.channel):
+            # The card's channel as stored, never the channel a click reports.
+            return await self._refuse(seen.id, seen, user, Refusal.CHANNEL, msg.CHANNEL_NOT_ALLOWED, kind)
+        try:
+            if seen.approval_groups:
+                allowed = bool(await self._group_roles(seen, user))
+            else:
+                allowed = await self._policy.has_role(user, seen.approver_role, self._groups)
+        except GroupLookupError as exc:
+            return await self._groups_unavailable(seen, user, kind, exc)
         if not allowed:
             return await self._refuse(
                 seen.id,
@@ -539,6 +563,14 @@ class ApprovalService:
                 kind,
             )
         return None
+
+    async def _groups_unavailable(
+        self, seen: RequestView, user: str, kind: DecisionKind, exc: GroupLookupError
+    ) -> Outcome:
+        what = "accept your approval" if kind is DecisionKind.APPROVE else "accept your deny"
+        return await self._refuse(
+            seen.id, seen, user, Refusal.GROUPS_UNAVAILABLE, groups_unavailable(exc, what), kind
+        )
 
     def _closed(self, session: AsyncSession, row: ActionRequest, user: str, kind: str) -> Outcome | None:
         """The refusal for a request that no longer takes decisions; expires it when due."""
@@ -600,6 +632,32 @@ class ApprovalService:
             message=text,
         )
         return Outcome(OutcomeKind.REFUSED, text, request=_view(row, ()), refusal=code)
+
+    async def record_refusal(
+        self,
+        *,
+        actor: str,
+        surface: str,
+        refusal: Refusal,
+        message: str,
+        actor_team: str | None = None,
+        **detail: Any,
+    ) -> None:
+        """Audit a refusal made outside the service's own rules (a read, a form, another workspace).
+
+        ``actor_team`` is the team the refused request came from, when it is not the bot's own.
+        """
+        async with self._sessions.begin() as session:
+            self._audit(
+                session,
+                event=AuditEvent.ACCESS_REFUSED,
+                actor=actor,
+                actor_team=actor_team,
+                surface=surface,
+                refusal=str(refusal),
+                message=message,
+                **detail,
+            )
 
     # --- expiry and recovery ---------------------------------------------------------------
 
@@ -986,6 +1044,7 @@ class ApprovalService:
         request_id: str | None = None,
         plan_id: str | None = None,
         plan_name: str | None = None,
+        actor_team: str | None = None,
         **detail: Any,
     ) -> None:
         if row is not None:
@@ -999,6 +1058,7 @@ class ApprovalService:
                 request_id=request_id,
                 plan_id=plan_id,
                 plan_name=plan_name,
+                actor_team=actor_team or (self._workspace.team_id if self._workspace else None),
                 detail={k: v for k, v in detail.items() if v is not None},
             )
         )
@@ -1089,4 +1149,10 @@ def audit_view(entry: AuditEntry) -> AuditView:
         plan_id=entry.plan_id,
         plan_name=entry.plan_name,
         detail=dict(entry.detail),
+        actor_team=entry.actor_team,
     )
+
+
+def groups_unavailable(exc: GroupLookupError, what: str) -> str:
+    """The refusal for a role that hangs on a user group Slack won't tell us about now."""
+    return msg.GROUPS_UNAVAILABLE.format(group=exc.handle, problem=exc.problem, what=what)

@@ -135,6 +135,8 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     actor: Mapped[str] = mapped_column(String(128))
+    actor_team: Mapped[str | None] = mapped_column(String(32))
+    """The Slack team (workspace) the actor acted from; a refused foreign request keeps its own."""
     event: Mapped[str] = mapped_column(String(40))
     request_id: Mapped[str | None] = mapped_column(String(32), index=True)
     plan_id: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -181,6 +181,7 @@ class SandboxApi:
             "api.test": lambda params: {"ok": True, "args": dict(params)},
             "apps.connections.open": self._apps_connections_open,
             "auth.test": self._auth_test,
+            "bots.info": self._bots_info,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
@@ -338,8 +339,16 @@ class SandboxApi:
             "team_id": ws.team_id,
             "user_id": ws.bot_user_id,
             "bot_id": ws.bot_id,
+            "app_id": ws.app_id,
             "is_enterprise_install": False,
         }
+
+    def _bots_info(self, params: JsonDict) -> JsonDict:
+        ws = self.workspace
+        if as_str(params.get("bot")) != ws.bot_id:
+            return {"ok": False, "error": "bot_not_found"}
+        bot = {"id": ws.bot_id, "name": ws.bot_name, "app_id": ws.app_id, "user_id": ws.bot_user_id}
+        return {"ok": True, "bot": {**bot, "deleted": False}}
 
     def _chat_post_message(self, params: JsonDict) -> JsonDict:
         message = self.workspace.post_message(

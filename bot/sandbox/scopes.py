@@ -20,6 +20,7 @@ NO_SCOPE: frozenset[str] = frozenset()
 METHOD_SCOPES: Mapping[str, frozenset[str]] = {
     "api.test": NO_SCOPE,
     "auth.test": NO_SCOPE,
+    "bots.info": frozenset({"users:read"}),
     "chat.postMessage": frozenset({"chat:write"}),
     "chat.update": frozenset({"chat:write"}),
     "chat.delete": frozenset({"chat:write"}),

@@ -1,9 +1,15 @@
 """The Bolt app: listeners that parse, ack at once, and hand the rest to the controller.
 
 ``build_app`` registers every listener with its collaborators closed over; there is no
-module-level app. Listeners do only pure work before ``ack()`` (parsing, the channel
-allow-list), so Slack gets its answer in milliseconds; VRO, the database and Slack's Web API are
-used afterwards in :class:`~bot.slack.work.BackgroundWork`.
+module-level app. Before any listener runs, two global middlewares read the request once into
+an :class:`~bot.slack.origin.Envelope` and (1) refuse a request from any workspace, enterprise
+or app other than the bot's own, (2) answer a delivery seen before (same ``trigger_id`` or
+``event_id``, in the database so it holds across replicas) with an empty ack and nothing else.
+Listeners then do only cheap work before ``ack()`` (parsing, the channel allow-list), so Slack
+gets its answer in milliseconds; VRO, the database and Slack's Web API are used afterwards in
+:class:`~bot.slack.work.BackgroundWork`, where every read is checked by
+:class:`~bot.slack.access.Access` (channel, viewer role) and every action by the approval
+service.
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,15 +25,19 @@ from urllib.parse import parse_qsl
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals import messages as approval_messages
-from bot.approvals.policy import GroupResolver, Policy
-from bot.approvals.service import ApprovalService
+from bot.approvals.membership import GroupLookupError, GroupResolver
+from bot.approvals.outcomes import Refusal
+from bot.approvals.policy import QUERY_ROLE, Policy
+from bot.approvals.service import ApprovalService, groups_unavailable
 from bot.clock import Clock
 from bot.observability.logging import start_request
+from bot.slack.access import ASK_FOR_ACCESS, Access, Refused
 from bot.slack.blocks.approvals import ApprovalCardView
-from bot.slack.blocks.home import home_view
+from bot.slack.blocks.home import access_home_view, home_view
 from bot.slack.blocks.kit import (
     MODAL_CALLBACK_ID,
     PLAN_ACTION_PATTERN,
@@ -38,6 +47,7 @@ from bot.slack.blocks.kit import (
 from bot.slack.blocks.modal import (
     ModalErrors,
     ModalPlan,
+    access_modal,
     command_modal,
     parse_modal_submission,
     plan_suggestions,
@@ -45,7 +55,10 @@ from bot.slack.blocks.modal import (
 )
 from bot.slack.blocks.replies import error_message, notice_message
 from bot.slack.controller import Controller, Invoker, slack_error
+from bot.slack.deliveries import DeliveryLog, is_retry
 from bot.slack.grammar import VERB_FOR_ACTION, VERBS, Kind, ParseError, parse
+from bot.slack.origin import COMMAND as COMMAND_KIND
+from bot.slack.origin import BotIdentity, Envelope, IdentityUnknown, foreign_reason
 from bot.slack.respond import Responder
 from bot.slack.work import BackgroundWork
 from bot.vro.errors import VroError
@@ -63,8 +76,12 @@ PLAN_BUTTON_RE = re.compile(PLAN_ACTION_PATTERN)
 BROKEN_BUTTON = "That button doesn't carry a request I recognise. Run `/vro approvals` to see the open ones."
 ACTION_ACK = "Checking *{plan}* with VRO before asking for approval…"
 MODAL_UNAVAILABLE = "I couldn't open the form ({error}). Type the command instead, e.g. `/vro help`."
-SEEN_EVENTS_KEPT = 2048
 DIRECT_ACTIONS = frozenset({"continue", "undo", "check"})  # plan buttons that request without the form
+STALE_PAGE_BUTTON = "That page button is out of date. Run the command again."
+FOREIGN_WORKSPACE = "This VRO bot belongs to another Slack workspace, so it can't act on requests from here."
+IDENTITY_UNKNOWN = (
+    "The VRO bot can't confirm which Slack workspace it serves right now. Try again in a minute."
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,9 @@ class SlackAppParts:
     approvals: ApprovalService
     policy: Policy
     groups: GroupResolver
+    access: Access
+    identity: BotIdentity
+    deliveries: DeliveryLog
     work: BackgroundWork
     clock: Clock
     slack_api_url: str
@@ -97,6 +117,7 @@ def build_app(
         ignoring_self_events_enabled=True,
     )
     controller, policy, work, clock = parts.controller, parts.policy, parts.work, parts.clock
+    access = parts.access
 
     def responder(channel: str, user: str, response_url: str | None) -> Responder:
         return Responder(
@@ -122,6 +143,54 @@ def build_app(
         start_request(user=user, kind=kind, channel=body.get("channel_id"))
         await next()
 
+    @app.middleware
+    async def from_our_workspace(
+        body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        """Refuse, before any work, what another workspace, enterprise or app sends."""
+        envelope = Envelope.from_body(body)
+        context["envelope"] = envelope
+        try:
+            ours = await parts.identity.workspace()
+        except IdentityUnknown as exc:
+            log.error("refused a request: the bot's own workspace is unknown (%s)", exc)
+            return BoltResponse(status=503, body=IDENTITY_UNKNOWN)
+        reason = foreign_reason(envelope, ours)
+        if reason is None:
+            await next()
+            return None
+        log.warning("refused a %s request from outside the bot's workspace: %s", envelope.kind, reason)
+        work.spawn(
+            access.record(
+                envelope.user_id or "unknown",
+                Refused(Refusal.WORKSPACE, FOREIGN_WORKSPACE),
+                surface=envelope.kind or "request",
+                actor_team=",".join(sorted(envelope.team_ids)) or None,
+                enterprise=",".join(sorted(envelope.enterprise_ids)) or None,
+                app=envelope.app_id,
+                why=reason,
+            ),
+            name="audit.foreign",
+        )
+        # A command's answer is shown to the person; other kinds get a plain refusal.
+        return BoltResponse(status=200 if envelope.kind == COMMAND_KIND else 403, body=FOREIGN_WORKSPACE)
+
+    @app.middleware
+    async def once_per_delivery(
+        req: AsyncBoltRequest, context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        """A delivery seen before (here or on another replica) gets an empty ack and nothing more."""
+        envelope: Envelope = context["envelope"]
+        key = envelope.delivery_key
+        if key is None and not is_retry(req.headers):
+            await next()
+            return None
+        if key is not None and await parts.deliveries.first(key):
+            await next()
+            return None
+        log.info("a %s delivered again was answered once already", envelope.kind or "request")
+        return BoltResponse(status=200, body="")
+
     # --- the slash command -------------------------------------------------------------
 
     @app.command(COMMAND)
@@ -129,8 +198,10 @@ def build_app(
         user = str(body.get("user_id", ""))
         channel = str(body.get("channel_id", ""))
         text = str(body.get("text", "") or "")
-        if not policy.channel_allowed(channel):
+        if not access.channel_allowed(channel):
             await ack(text=approval_messages.CHANNEL_NOT_ALLOWED)
+            refused = Refused(Refusal.CHANNEL, approval_messages.CHANNEL_NOT_ALLOWED)
+            work.spawn(access.record(user, refused, surface="command", channel=channel), name="audit.refusal")
             return
         if not text.strip():
             await ack()
@@ -233,14 +304,10 @@ def build_app(
         user = str(body.get("user", {}).get("id", ""))
         channel = _channel_of(body)
         reply = responder(channel, user, body.get("response_url"))
-        if request is None:
-            work.spawn(
-                _notice(reply, "That page button is out of date. Run the command again."), name="page.broken"
-            )
-            return
-        parsed = parse(request.command, now=clock.now())
-        if isinstance(parsed, ParseError):
-            work.spawn(_notice(reply, parsed.render()), name="page.broken")
+        parsed = parse(request.command, now=clock.now()) if request is not None else None
+        if request is None or parsed is None or isinstance(parsed, ParseError) or parsed.kind is Kind.ACTION:
+            # A page button only ever pages through a list; it never asks for an action.
+            work.spawn(_notice(reply, STALE_PAGE_BUTTON), name="page.broken")
             return
         who = Invoker(user, channel, response_url=body.get("response_url"))
         work.spawn(controller.command(who, parsed, reply, page=request.page), name="page")
@@ -254,15 +321,17 @@ def build_app(
         user: str, channel: str, trigger_id: str, *, plan_id: str | None = None, action: str | None = None
     ) -> None:
         # A trigger_id is good for 3 s and VRO may be slower: open the form at once, then fill
-        # in the plan with views.update.
+        # in the plan with views.update. Someone who may not read here gets the access view.
+        refused = await access.refuse_read(user, surface="form", channel=channel)
+        form = command_modal(channel_id=channel) if refused is None else access_modal(_ask(refused))
         try:
-            opened = await client.views_open(trigger_id=trigger_id, view=command_modal(channel_id=channel))
+            opened = await client.views_open(trigger_id=trigger_id, view=form)
         except Exception as exc:
             error = slack_error(exc)
             log.warning("views.open failed: %s", error)
             await _notice(responder(channel, user, None), MODAL_UNAVAILABLE.format(error=error))
             return
-        if plan_id is None:
+        if plan_id is None or refused is not None:
             return
         try:
             view = await _modal_view(channel, plan_id=plan_id, action=action)
@@ -305,7 +374,14 @@ def build_app(
         state = read_modal_state(view)
 
         async def update() -> None:
-            new_view = await _modal_view(state.channel_id or "", plan_id=state.plan_id, action=state.action)
+            user = str(body.get("user", {}).get("id", ""))
+            refused = await access.refuse_read(user, surface="form.plan")
+            if refused is not None:
+                new_view = access_modal(_ask(refused))
+            else:
+                new_view = await _modal_view(
+                    state.channel_id or "", plan_id=state.plan_id, action=state.action
+                )
             await client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=new_view)
 
         work.spawn(update(), name="modal.update")
@@ -315,6 +391,11 @@ def build_app(
 
     async def on_suggest(ack: AsyncAck, body: dict[str, Any]) -> None:
         query = str(body.get("value", "") or "")
+        user = str(body.get("user", {}).get("id", ""))
+        # Reading plan names posts nothing: the viewer role decides (the channel, at submission).
+        if await access.refuse_read(user, surface="form.picker") is not None:
+            await ack(options=[])
+            return
         try:
             plans = await controller.plans()
         except VroError:
@@ -335,10 +416,10 @@ def build_app(
         await ack()
         user = str(body.get("user", {}).get("id", ""))
         channel = read_modal_state(view).channel_id or ""
-        if not policy.channel_allowed(channel):
+        if not access.channel_allowed(channel):
+            refused = Refused(Refusal.CHANNEL, approval_messages.CHANNEL_NOT_ALLOWED)
             work.spawn(
-                _notice(responder(channel, user, None), approval_messages.CHANNEL_NOT_ALLOWED),
-                name="modal.refused",
+                access.record(user, refused, surface="form.submit", channel=channel), name="audit.refusal"
             )
             return
         who = Invoker(user, channel)
@@ -346,19 +427,11 @@ def build_app(
 
     # --- App Home ----------------------------------------------------------------------
 
-    seen_events: OrderedDict[str, None] = OrderedDict()
-
-    def first_delivery(event_id: str) -> bool:
-        if not event_id:
-            return True
-        if event_id in seen_events:
-            return False
-        seen_events[event_id] = None
-        while len(seen_events) > SEEN_EVENTS_KEPT:
-            seen_events.popitem(last=False)
-        return True
-
     async def publish_home(user: str) -> None:
+        refused = await access.refuse_read(user, surface="home")
+        if refused is not None:
+            await client.views_publish(user_id=user, view=access_home_view(_ask(refused)))
+            return
         problem = None
         plans: list[Any] = []
         try:
@@ -366,11 +439,15 @@ def build_app(
         except VroError as exc:
             problem = f"VRO can't be read right now: {exc}"
         decidable = []
-        for request in await parts.approvals.pending():
-            if request.requester == user or user in request.approvers:
-                continue
-            if await policy.has_role(user, request.approver_role, parts.groups):
-                decidable.append(ApprovalCardView.from_request(request))
+        try:
+            for request in await parts.approvals.pending():
+                if request.requester == user or user in request.approvers:
+                    continue
+                if await policy.has_role(user, request.approver_role, parts.groups):
+                    decidable.append(ApprovalCardView.from_request(request))
+        except GroupLookupError as exc:
+            decidable = []
+            problem = groups_unavailable(exc, "list the requests waiting for you")
         view = home_view(
             plans=plans,
             approvals=decidable,
@@ -382,7 +459,7 @@ def build_app(
 
     @app.event(HOME_OPENED)
     async def on_home(body: dict[str, Any], event: dict[str, Any]) -> None:
-        if event.get("tab", "home") != "home" or not first_delivery(str(body.get("event_id", ""))):
+        if event.get("tab", "home") != "home":
             return
         work.spawn(publish_home(str(event.get("user", ""))), name="home.publish")
 
@@ -416,6 +493,11 @@ def repair_form_body(request: AsyncBoltRequest) -> AsyncBoltRequest:
     request.body = fields
     request.context = build_async_context(AsyncBoltContext(), fields)
     return request
+
+
+def _ask(refused: Refused) -> str:
+    """What a locked view says: the role refusal becomes a short "ask for access"."""
+    return ASK_FOR_ACCESS.format(role=QUERY_ROLE) if refused.code is Refusal.VIEWER_ROLE else refused.message
 
 
 async def _notice(reply: Callable[..., Any], text: str) -> None:

@@ -18,10 +18,10 @@ from typing import Any, Protocol
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.outcomes import Outcome, OutcomeKind, Refusal, RequestView
-from bot.approvals.policy import GroupResolver
 from bot.approvals.service import ApprovalService
 from bot.clock import Clock
 from bot.slack import resolve as rs
+from bot.slack.access import Access
 from bot.slack.blocks.approvals import (
     ApprovalCardView,
     approval_card_message,
@@ -73,9 +73,6 @@ CARD_NOT_POSTED = (
 WATCH_STARTED = "Watching *{plan}*: progress will appear in the thread of its status card."
 WATCH_STOPPED = "Stopped watching *{plan}* in this channel."
 WATCH_NOT_FOUND = "I wasn't watching *{plan}* in this channel."
-ROLE_REQUIRED_TO_QUERY = (
-    "You need the {role} role to look at VRO from Slack. Ask whoever runs the bot to add you."
-)
 MAX_RUNTIME_GROUPS_EXPANDED = 5
 
 
@@ -126,7 +123,7 @@ class Controller:
         *,
         vro: VroClient,
         approvals: ApprovalService,
-        groups: GroupResolver,
+        access: Access,
         watcher: WatchControl,
         slack: AsyncWebClient,
         clock: Clock,
@@ -135,7 +132,7 @@ class Controller:
     ) -> None:
         self._vro = vro
         self._approvals = approvals
-        self._group_resolver = groups
+        self._access = access
         self._watcher = watcher
         self._slack = slack
         self._clock = clock
@@ -159,15 +156,15 @@ class Controller:
             elif cmd.kind is Kind.ACTION:
                 outcome = await self._action(who, cmd, reply)
             elif cmd.verb in ("watch", "unwatch"):
-                await self._require_viewer(who)
+                await self._require_viewer(who, cmd)
                 await self._watch(who, cmd, reply)
             elif cmd.verb == "approvals":
-                await self._require_viewer(who)
+                await self._require_viewer(who, cmd)
                 pending = await self._approvals.pending()
                 views = [ApprovalCardView.from_request(r) for r in pending]
                 await reply(pending_approvals_message(views, page=page), public=cmd.public)
             elif cmd.verb == "audit":
-                await self._require_viewer(who)
+                await self._require_viewer(who, cmd)
                 plan = await self._plan(cmd.plan) if cmd.plan else None
                 entries = await self._approvals.audit(plan.id if plan else None)
                 await reply(
@@ -177,7 +174,7 @@ class Controller:
                     public=cmd.public,
                 )
             else:
-                await self._require_viewer(who)
+                await self._require_viewer(who, cmd)
                 await reply(await self._query(cmd, page), public=cmd.public)
         except ResolveFailed as exc:
             outcome = "bad_input"
@@ -199,10 +196,13 @@ class Controller:
             self._record_command(cmd.verb, outcome)
             log.info("command %s answered: %s", cmd.verb, outcome)
 
-    async def _require_viewer(self, who: Invoker) -> None:
-        policy = self._approvals.policy
-        if not await policy.has_role(who.user_id, "viewer", self._group_resolver):
-            raise _Refused(ROLE_REQUIRED_TO_QUERY.format(role="viewer"))
+    async def _require_viewer(self, who: Invoker, cmd: ParsedCommand) -> None:
+        """The viewer role, in an allowed channel: whichever surface the command came from."""
+        refused = await self._access.refuse_read(
+            who.user_id, surface=f"query.{cmd.verb}", channel=who.channel_id
+        )
+        if refused is not None:
+            raise _Refused(refused.message)
 
     async def _query(self, cmd: ParsedCommand, page: int) -> Message:
         verb = cmd.verb

@@ -96,7 +96,7 @@ def test_cli_audit_export_to_stdout(
     assert cli.main(["audit", "export", "--since", "2026-01-01", "--format", "csv"]) == 0
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [
-        "id,at,actor,event,request_id,plan_id,plan_name,detail,prev_hash,hash"
+        "id,at,actor,event,request_id,plan_id,plan_name,detail,prev_hash,hash,actor_team"
     ]
     assert captured.err == "Exported 0 audit entries to stdout.\n"
 

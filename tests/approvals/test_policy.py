@@ -8,12 +8,10 @@ import pytest
 
 from bot.approvals.policy import (
     VERBS,
-    CachedGroupResolver,
     Policy,
     PolicyError,
     load_policy,
 )
-from bot.clock import FakeClock
 from tests.approvals.conftest import FakeGroups
 
 DESIGN_EXAMPLE = """
@@ -163,30 +161,6 @@ async def test_listed_users_are_answered_without_asking_for_groups() -> None:
     groups = FakeGroups()
     assert await policy.has_role("U0LEAD1", "approver", groups)
     assert groups.lookups == 0
-
-
-async def test_cached_group_resolver_keeps_answers_for_its_ttl(clock: FakeClock) -> None:
-    inner = FakeGroups({"dr-approvers": {"U1"}})
-    cached = CachedGroupResolver(inner=inner, clock=clock, ttl_seconds=60)
-    assert await cached.members("dr-approvers") == {"U1"}
-    inner.groups["dr-approvers"] = {"U2"}
-    clock.advance(59)
-    assert await cached.members("dr-approvers") == {"U1"}
-    assert inner.lookups == 1
-    clock.advance(1)
-    assert await cached.members("dr-approvers") == {"U2"}
-    assert inner.lookups == 2
-
-
-async def test_cached_group_resolver_serves_the_old_answer_when_a_refresh_fails(clock: FakeClock) -> None:
-    inner = FakeGroups({"dr-approvers": {"U1"}})
-    cached = CachedGroupResolver(inner=inner, clock=clock, ttl_seconds=60)
-    await cached.members("dr-approvers")
-    clock.advance(61)
-    inner.error = RuntimeError("slack down")
-    assert await cached.members("dr-approvers") == {"U1"}
-    with pytest.raises(RuntimeError, match="slack down"):
-        await cached.members("other-group")
 
 
 def test_a_policy_error_is_a_configuration_error_so_vro_bot_stops_with_its_message() -> None:

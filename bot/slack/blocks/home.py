@@ -107,3 +107,11 @@ def home_view(
     if not plans:
         blocks.append(context("VRO has no plans I can see."))
     return {"type": "home", "blocks": blocks}
+
+
+def access_home_view(text: str) -> dict[str, Any]:
+    """The Home tab for someone who may not read VRO from Slack: why, and whom to ask. No data."""
+    return {
+        "type": "home",
+        "blocks": [header("Veeam Recovery Orchestrator"), section(f":lock: {esc(text)}")],
+    }

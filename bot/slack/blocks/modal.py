@@ -326,6 +326,20 @@ def command_modal(
     }
 
 
+def access_modal(text: str) -> dict[str, Any]:
+    """The form's place for someone who may not use it here: why, and whom to ask. No data.
+
+    It keeps the form's ``callback_id`` but has no submit button, so nothing can be sent from it.
+    """
+    return {
+        "type": "modal",
+        "callback_id": MODAL_CALLBACK_ID,
+        "title": plain(MODAL_TITLE, 24),
+        "close": plain("Close", 24),
+        "blocks": [section(f":lock: {esc(text)}")],
+    }
+
+
 # --- reading it back ----------------------------------------------------------------------------
 
 
