@@ -18,7 +18,7 @@ from typing import Any, Self
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict
-from slack_sdk.errors import SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ConfigError
@@ -96,7 +96,8 @@ class Workspace:
     """The workspace, enterprise and app the bot token belongs to (from ``auth.test``)."""
 
     team_id: str
-    app_id: str
+    app_id: str | None
+    """``None`` when Slack would not say (the signing secret, which is per app, still stands)."""
     enterprise_id: str | None = None
     enterprise_install: bool = False
     bot_user_id: str | None = None
@@ -105,12 +106,11 @@ class Workspace:
     def from_auth_test(cls, answer: Mapping[str, Any], *, app_id: str | None = None) -> Self:
         """Build it from ``auth.test``'s answer; ``app_id`` when the answer lacks one (``bots.info``)."""
         team_id = _text(answer.get("team_id"))
-        app = _text(answer.get("app_id")) or (app_id or "")
-        if not team_id or not app:
-            raise ValueError("auth.test did not say which team and app the bot token belongs to")
+        if not team_id:
+            raise ValueError("auth.test did not say which team the bot token belongs to")
         return cls(
             team_id=team_id,
-            app_id=app,
+            app_id=_text(answer.get("app_id")) or app_id or None,
             enterprise_id=_text(answer.get("enterprise_id")) or None,
             enterprise_install=_text(answer.get("is_enterprise_install")).lower() == "true",
             bot_user_id=_text(answer.get("user_id")) or None,
@@ -171,8 +171,7 @@ def slack_identity(client: AsyncWebClient) -> Callable[[], Awaitable[Workspace]]
             answer = await client.auth_test()
             app_id = _text(answer.get("app_id"))
             if not app_id and answer.get("bot_id"):
-                bot = await client.bots_info(bot=str(answer["bot_id"]))
-                app_id = _text(_mapping(bot.get("bot")).get("app_id"))
+                app_id = await _app_of_bot(client, str(answer["bot_id"]))
             return Workspace.from_auth_test(
                 answer.data if isinstance(answer.data, dict) else {}, app_id=app_id
             )
@@ -184,9 +183,23 @@ def slack_identity(client: AsyncWebClient) -> Callable[[], Awaitable[Workspace]]
     return learn
 
 
+async def _app_of_bot(client: AsyncWebClient, bot_id: str) -> str:
+    """The app of the bot user (``bots.info``, which needs ``users:read``); empty if Slack won't say."""
+    try:
+        bot = await client.bots_info(bot=bot_id)
+    except SlackApiError as exc:
+        log.warning(
+            "Slack would not say which app the bot token belongs to (bots.info: %s); requests are "
+            "checked for their workspace and enterprise, and the signing secret stands for the app",
+            exc.response.get("error") if exc.response is not None else type(exc).__name__,
+        )
+        return ""
+    return _text(_mapping(bot.get("bot")).get("app_id"))
+
+
 def foreign_reason(envelope: Envelope, workspace: Workspace) -> str | None:
     """Why the request is not from ``workspace`` (for the log), or ``None`` when it is."""
-    if envelope.app_id != workspace.app_id:
+    if workspace.app_id is not None and envelope.app_id != workspace.app_id:
         return f"app {envelope.app_id or '(none)'} is not {workspace.app_id}"
     if not envelope.team_ids:
         return "the request names no team"

@@ -45,6 +45,17 @@ async def test_without_an_app_id_in_auth_test_the_app_comes_from_bots_info(runni
     assert running.sandbox.log.count("bots.info", ok=True) == 1
 
 
+async def test_when_bots_info_is_refused_too_the_app_stays_unknown_and_the_team_still_counts(
+    running: RunningSandbox,
+) -> None:
+    ws = running.sandbox.workspace
+    answer = {"ok": True, "team_id": ws.team_id, "user_id": ws.bot_user_id, "bot_id": ws.bot_id}
+    running.sandbox.inject("auth.test", Fault(status=200, body=answer))
+    running.sandbox.inject("bots.info", Fault.error("missing_scope", needed="users:read"))
+    workspace = await BotIdentity(slack_identity(client(running))).workspace()
+    assert (workspace.team_id, workspace.app_id) == (ws.team_id, None)
+
+
 async def test_a_failed_auth_test_is_retried_on_next_use_and_learned_once(running: RunningSandbox) -> None:
     running.sandbox.inject("auth.test", Fault.server_error(503))
     identity = BotIdentity(slack_identity(client(running)))

@@ -123,5 +123,12 @@ def test_the_workspace_comes_from_auth_test_and_needs_a_team_and_an_app() -> Non
     )
     without_app = {k: v for k, v in answer.items() if k != "app_id"}
     assert Workspace.from_auth_test(without_app, app_id="A0FROMBOTSINFO").app_id == "A0FROMBOTSINFO"
-    with pytest.raises(ValueError, match="which team and app"):
-        Workspace.from_auth_test(without_app)
+    assert Workspace.from_auth_test(without_app).app_id is None
+    with pytest.raises(ValueError, match="which team"):
+        Workspace.from_auth_test({"ok": True, "user_id": "U0BOT"})
+
+
+def test_when_slack_will_not_name_the_app_the_team_and_enterprise_still_decide() -> None:
+    unnamed = Workspace(team_id="T0OURS", app_id=None)
+    assert foreign_reason(Envelope.from_body(command(api_app_id="A0ANY")), unnamed) is None
+    assert foreign_reason(Envelope.from_body(command(team_id="T0THEIRS")), unnamed) is not None
