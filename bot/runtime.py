@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from bot.approvals.membership import CachedGroupResolver, GroupResolver
 from bot.approvals.outcomes import RequestView
 from bot.approvals.policy import Policy, load_policy
+from bot.approvals.report import record_run_finished
 from bot.approvals.service import ApprovalService
 from bot.approvals.verify import ChainMonitor
 from bot.clock import Clock, SystemClock, first_of
@@ -78,7 +79,7 @@ from bot.vro.errors import VroAuthError, VroError
 from bot.vro.models import Plan
 from bot.vro.operations import product_name
 from bot.vro.times import zone_named
-from bot.watcher.service import Watcher, WatcherConfig
+from bot.watcher.service import FinishedRun, Watcher, WatcherConfig
 from bot.watcher.tables import STATUS_ACTIVE, Watch
 
 log = logging.getLogger(__name__)
@@ -289,6 +290,8 @@ async def build_bot(
         owner=f"{name}-watcher",
         plans=vro,
         on_outbox=sender.wake,
+        rto_for=the_policy.rto_minutes,
+        on_run_finished=audit_run_finished,
     )
     work = BackgroundWork()
     deliveries = DeliveryLog(sessions=sessions, clock=the_clock)
@@ -407,6 +410,25 @@ async def outbox_stats(sessions: async_sessionmaker[AsyncSession], clock: Clock)
     depth, oldest = int(row[0] or 0), row[1]
     age = (clock.now() - oldest).total_seconds() if oldest is not None else 0.0
     return OutboxStats(depth=depth, oldest_age_seconds=max(0.0, age))
+
+
+async def audit_run_finished(session: AsyncSession, run: FinishedRun) -> None:
+    """The watcher's summary hook: the run goes into the audit log with its summary."""
+    info = run.info
+    record_run_finished(
+        session,
+        at=run.at,
+        actor=f"watch:{run.watch_id}",
+        request_id=run.request_id,
+        plan_id=info.plan_id,
+        plan_name=info.plan_name,
+        detail={
+            "action": info.action,
+            "requested_by": info.requested_by,
+            "approved_by": list(info.approved_by),
+            **run.record.audit_detail(),
+        },
+    )
 
 
 async def active_watches(sessions: async_sessionmaker[AsyncSession]) -> int:

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import create_engine, pool, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bot.approvals.tables import AuditEntry
@@ -40,6 +41,30 @@ CSV_FIELDS = (
     "warnings",
 )
 _REQUEST_EVENTS = ("requested", "approved", "vro_accepted")
+
+
+def record_run_finished(
+    session: Session | AsyncSession,
+    *,
+    at: datetime,
+    actor: str,
+    request_id: str | None,
+    plan_id: str,
+    plan_name: str,
+    detail: dict[str, Any],
+) -> None:
+    """Add the ``run_finished`` audit row (sealed into the chain when the transaction commits)."""
+    session.add(
+        AuditEntry(
+            at=at,
+            actor=actor,
+            event=RUN_FINISHED,
+            request_id=request_id,
+            plan_id=plan_id,
+            plan_name=plan_name,
+            detail={k: v for k, v in detail.items() if v is not None},
+        )
+    )
 
 
 class ReportError(Exception):
@@ -129,11 +154,11 @@ def build_runs(
     for entry in finished:
         detail = dict(entry.detail)
         started = _time(detail.get("started_at"))
+        if entry.request_id:
+            summarized.add(entry.request_id)
         if started is not None and started < since:
             continue
         request = by_request.get(entry.request_id or "", {})
-        if entry.request_id:
-            summarized.add(entry.request_id)
         lines.append(
             RunLine(
                 plan=entry.plan_name or entry.plan_id or "?",
@@ -149,7 +174,7 @@ def build_runs(
             )
         )
     for entry in accepted:
-        if not entry.request_id or entry.request_id in summarized:
+        if not entry.request_id or entry.request_id in summarized or entry.at < since:
             continue
         request = by_request.get(entry.request_id, {})
         lines.append(

@@ -40,6 +40,7 @@ from bot.slack.message import Message
 from bot.vro import plan_states
 from bot.vro.models import ContinueOption
 from bot.watcher.diff import Event
+from bot.watcher.runs import rto_line, run_record
 from bot.watcher.snapshot import Item, Snapshot, reported_issues
 
 MAX_FALLBACK_CHARS = 300
@@ -77,6 +78,7 @@ class WatchInfo:
     requested_by: str | None = None
     approved_by: tuple[str, ...] = ()
     started_at: datetime | None = None
+    rto_minutes: int | None = None  # the plan's recovery time objective (policy), if any
 
 
 # --- small helpers ----------------------------------------------------------------------------
@@ -457,6 +459,9 @@ def summary_messages(info: WatchInfo, snapshot: Snapshot, *, now: datetime) -> l
         facts.append(vms.line("VMs"))
     people = _people(info)
     lines = [head, " · ".join(facts)] if facts else [head]
+    rto = run_record(snapshot, now=now, rto_minutes=info.rto_minutes).rto
+    if rto is not None:
+        lines.append(rto_line(rto))
     if people:
         lines.append(people)
     blocks: list[Block] = [section("\n".join(lines))]

@@ -28,7 +28,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -47,6 +47,7 @@ from bot.vro.models import Page, PlanRuntimeDetails
 from bot.watcher.batching import BatchPolicy, ChannelLoad, RunPace, is_notice, is_urgent, should_write
 from bot.watcher.diff import Event, advance
 from bot.watcher.render import WatchInfo, status_card, summary_messages, thread_messages
+from bot.watcher.runs import RunRecord, run_record
 from bot.watcher.snapshot import (
     TERMINAL,
     Observation,
@@ -121,6 +122,20 @@ class _Cached:
     card_hash: str = ""
 
 
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run whose summary is being written: for the audit log (``run_finished``)."""
+
+    watch_id: int
+    request_id: str | None
+    info: WatchInfo
+    record: RunRecord
+    at: datetime  # the bot's time of the summary
+
+
+RunFinished = Callable[[AsyncSession, FinishedRun], Awaitable[None]]
+
+
 class Watcher:
     """Polls every active watch that is due, leased to this process."""
 
@@ -135,8 +150,12 @@ class Watcher:
         plans: PlanLister | None = None,
         on_outbox: Callable[[], None] | None = None,
         record_lag: bool = False,
+        rto_for: Callable[[str, str], int | None] | None = None,
+        on_run_finished: RunFinished | None = None,
     ) -> None:
         self._sessions = session_factory
+        self._rto_for = rto_for or (lambda _plan_id, _plan_name: None)
+        self._on_run_finished = on_run_finished
         self._source = source
         self._clock = clock
         self.config = config or WatcherConfig()
@@ -600,6 +619,14 @@ class Watcher:
     async def _write_summary(
         self, session: AsyncSession, row: Watch, info: WatchInfo, snapshot: Snapshot, now: datetime
     ) -> bool:
+        info = replace(info, rto_minutes=self._rto_for(row.plan_id, info.plan_name))
+        if self._on_run_finished is not None:
+            # In the summary's transaction: the run is on record exactly when its summary is.
+            record = run_record(snapshot, now=now, rto_minutes=info.rto_minutes)
+            finished = FinishedRun(
+                watch_id=row.id, request_id=row.request_id, info=info, record=record, at=now
+            )
+            await self._on_run_finished(session, finished)
         messages = summary_messages(info, snapshot, now=now)
         for part, message in enumerate(messages):
             await enqueue_post(

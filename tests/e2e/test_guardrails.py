@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import fields
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.approvals.policy import Policy
+from bot.approvals.report import run_report
 from bot.clock import FakeClock
 from bot.offline import offline_stack
 from bot.sandbox.models import Message
@@ -24,6 +28,7 @@ OWNER = "U0OWNER1"
 BOTH = "U0BOTH1"
 PLAN = "SAP Tier1"
 RESTORE_PLAN = "Payroll Restore"
+START = datetime(2020, 1, 1, tzinfo=UTC)
 
 POLICY = f"""
 channels: [{CHANNEL}]
@@ -40,6 +45,8 @@ actions:
   restore:
     require_check: {{max_age_hours: 24, mode: warn}}
   check: {{approvals: 0}}
+plans:
+  "{PLAN}": {{rto_minutes: 30}}
 """
 
 
@@ -107,7 +114,7 @@ async def test_a_failover_refused_by_a_stale_check_is_unblocked_by_the_check_run
 
 
 async def test_a_person_holding_both_roles_counts_once_and_a_lead_completes_the_two_groups(
-    stack: Stack,
+    stack: Stack, tmp_path: Path
 ) -> None:
     await _check_passes(stack)
     await stack.driver.command(f'failover "{PLAN}" --reason "INC-10"', user_id=OPERATOR, channel_id=CHANNEL)
@@ -130,6 +137,23 @@ async def test_a_person_holding_both_roles_counts_once_and_a_lead_completes_the_
     assert done == []  # the card lost its buttons: the request is no longer open
     runtime = await stack.bot.vro.get_plan_runtime(stack.sim.plan_id(PLAN))
     assert runtime.state != "Ready"  # VRO got the failover
+
+    # The summary measures the run against the plan's RTO; the report lists it with the people.
+    await run_until_stable(stack, PLAN)
+    summary = next(m for m in stack.sandbox.workspace.top_level(CHANNEL) if "finished" in m.text)
+    assert "RTO 30m 00s: *" in json.dumps(summary.blocks, ensure_ascii=False)
+    out = tmp_path / "report.csv"
+    assert run_report(f"sqlite:///{tmp_path / 'bot.db'}", since=START, fmt="csv", output=str(out)) == 0
+    rows = [
+        r for r in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))) if r["action"] == "Failover"
+    ]
+    assert len(rows) == 1
+    (row,) = rows
+    assert (row["plan"], row["requested_by"]) == (PLAN, OPERATOR)
+    assert set(row["approved_by"].split()) == {BOTH, LEAD}
+    assert row["rto_minutes"] == "30"
+    assert row["rto_met"] in ("yes", "no")
+    assert int(row["duration_seconds"]) > 0
 
 
 async def test_warn_mode_puts_a_prominent_warning_and_the_check_button_on_the_card(stack: Stack) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.slack.blocks.kit import CONTINUE_ACTION_PREFIX, MAX_MESSAGE_BLOCKS, MAX_SECTION_TEXT, UNDO_ACTION_ID
@@ -212,3 +213,32 @@ def test_a_card_for_a_plan_that_has_not_started_says_it_is_waiting() -> None:
     body = texts(card.blocks)
     assert "Watching SAP Tier1" in body
     assert "Waiting for the plan to start" in body
+
+
+def test_the_summary_says_the_rto_was_met_and_by_how_much() -> None:
+    """The run took 12m 05s (VRO's start and finish) against a 15-minute target."""
+    info = replace(INFO, rto_minutes=15)
+    (message,) = summary_messages(info, finished_snapshot(), now=T0 + timedelta(minutes=13))
+    assert "RTO 15m 00s: *met*, 2m 55s to spare" in texts(message.blocks)
+
+
+def test_the_summary_says_the_rto_was_missed_and_by_how_much() -> None:
+    info = replace(INFO, rto_minutes=10)
+    (message,) = summary_messages(info, finished_snapshot(), now=T0 + timedelta(minutes=13))
+    assert "RTO 10m 00s: *missed* by 2m 05s" in texts(message.blocks)
+
+
+def test_without_a_target_the_summary_has_no_rto_line() -> None:
+    (message,) = summary_messages(INFO, finished_snapshot(), now=T0 + timedelta(minutes=13))
+    assert "RTO" not in texts(message.blocks)
+
+
+def test_the_run_record_carries_vro_times_counts_and_the_verdict_for_the_audit_log() -> None:
+    from bot.watcher.runs import run_record
+
+    record = run_record(finished_snapshot(), now=T0 + timedelta(hours=5), rto_minutes=10)
+    detail = record.audit_detail()
+    assert detail["duration_seconds"] == 12 * 60 + 5  # VRO's finish, not the bot's "now"
+    assert (detail["rto_minutes"], detail["rto_met"]) == (10, False)
+    assert (detail["warnings"], detail["errors"]) == (1, 1)
+    assert detail["result"] == "Complete, 1 error, 1 warning"
