@@ -4,9 +4,10 @@ Real time (SystemClock). The simulator runs at ``--speed`` (default 10: a 30 s s
 in a child process served by uvicorn on loopback, as a real VRO would be; the watcher reaches it
 with the real VRO client over HTTP. The CPU figure is the watching process alone (watcher,
 outbox sender, SQLite threads, HTTP client); the simulator's own CPU is printed apart.
-Each plan: 2 groups x 5 VMs x 5 steps. The watcher polls every ``--poll`` seconds and by default
-writes thread messages at once (``--batch-seconds 0``) so the lag measured is the pipeline's own;
-with the production window (60 s) a thread message waits up to that window on top.
+Each plan: 2 groups x 5 VMs x 5 steps. The watcher polls every ``--poll`` seconds and batches
+thread messages as in production (bot.watcher.batching; 200 plans in 200 channels); with
+``--batch-seconds 0`` every poll's events are written at once, so the lag measured is the
+pipeline's own (and the sender has a post per poll per plan to send).
 
 Lag = when the outbox row was written - VRO's own timestamp of the transition (a step's start or
 finish time), over every narrated step transition.
@@ -87,7 +88,7 @@ async def main(
     poll: float,
     *,
     with_sender: bool = True,
-    batch_seconds: float = 0.0,
+    batch_seconds: float | None = None,
 ) -> None:
     clock = SystemClock()
     port = free_port()
@@ -114,7 +115,9 @@ async def main(
         session_factory=sessions,
         source=vro,
         clock=clock,
-        config=WatcherConfig(poll_seconds=poll, batch_seconds=batch_seconds),
+        config=WatcherConfig(poll_seconds=poll)
+        if batch_seconds is None
+        else WatcherConfig(poll_seconds=poll, batch_seconds=batch_seconds),
         on_outbox=sender.wake,
         record_lag=True,
     )
@@ -149,7 +152,8 @@ async def main(
     per_watch = wall * plans / max(1, watcher.stats.polls)
     print(
         f"{plans} plans watched for {wall:.0f} s (simulator speed {speed:g}x in another process, poll every "
-        f"{poll:g} s, thread batches of {batch_seconds:g} s{'' if with_sender else ', sender off'})"
+        f"{poll:g} s, thread batches {'adaptive' if batch_seconds is None else f'of {batch_seconds:g} s'}"
+        f"{'' if with_sender else ', sender off'})"
     )
     print(
         f"  polls: {watcher.stats.polls} ({watcher.stats.polls / wall:.1f}/s; each watch polled every "
@@ -181,7 +185,9 @@ if __name__ == "__main__":
     parser.add_argument(
         "--without-sender", action="store_true", help="watcher only: outbox rows are not sent"
     )
-    parser.add_argument("--batch-seconds", type=float, default=0.0, help="thread batching window (default 0)")
+    parser.add_argument(
+        "--batch-seconds", type=float, default=None, help="longest thread batch gap (default: production's)"
+    )
     args = parser.parse_args()
     asyncio.run(
         main(

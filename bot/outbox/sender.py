@@ -67,6 +67,8 @@ DEFAULT_CLAIM_SECONDS = 120.0
 DEFAULT_IDLE_SECONDS = 1.0
 DEFAULT_MIN_PASS_SECONDS = 0.25
 MAX_SERVED_THREADS = 4096  # threads remembered per channel for fairness (pruned beyond)
+MAX_ROUNDS = 3  # rounds of a pass: a reply or an edit may follow the message it needs at once
+MAX_REMEMBERED = 20_000  # keys of sent messages remembered with their ts (replies and edits need them)
 # How far before a row's creation the crash-recovery lookup searches the channel history.
 LOOKUP_MARGIN = timedelta(minutes=2)
 
@@ -159,6 +161,7 @@ class OutboxSender:
         self._updates_blocked_until = 0.0
         self._last_update: dict[str, float] = {}  # target -> monotonic of the last edit sent
         self._served: dict[str, dict[str, float]] = {}  # channel -> thread -> monotonic last served
+        self._sent: dict[str, str] = {}  # key -> ts of messages known to be in Slack
         self._wake_at: float | None = None
         self._wake = asyncio.Event()
         self.stats = SenderStats()
@@ -170,27 +173,67 @@ class OutboxSender:
         self._wake.set()
 
     async def send_due(self) -> int:
-        """One pass: send what every channel may send now, then the card edits the budget allows.
+        """One pass: the posts every channel may send now, then the card edits the budget allows.
 
-        Returns the number of Slack calls.
+        The bookkeeping is batched: one read of what waits (and of the messages replies and
+        edits refer to, unless this sender knows them already), one claim of everything the
+        pass sends, the Slack calls (channels side by side, each channel in order), one write
+        of what went out. Returns the number of Slack calls.
         """
         self._wake_at = None
-        async with self._sessions() as session:
-            rows = (
-                await session.execute(
-                    select(OutboxMessage.channel, OutboxMessage.kind)
-                    .where(OutboxMessage.status == STATUS_PENDING)
-                    .group_by(OutboxMessage.channel, OutboxMessage.kind)
-                )
-            ).all()
-        if not rows:
-            return 0
-        post_channels = sorted({channel for channel, kind in rows if kind == KIND_POST})
-        counts = await asyncio.gather(*(self._drain_posts(channel) for channel in post_channels))
-        calls = sum(counts)
-        if any(kind == KIND_UPDATE for _, kind in rows):
-            calls += await self._drain_updates()
+        calls = 0
+        for _ in range(MAX_ROUNDS):
+            made, unblocked = await self._send_round()
+            calls += made
+            if not unblocked:
+                break
         return calls
+
+    async def _send_round(self) -> tuple[int, bool]:
+        """One round of a pass: (Slack calls, whether it sent a message others were waiting for)."""
+        now = self._clock.now()
+        waiting, refs = await self._read_waiting()
+        if not waiting:
+            return 0, False
+        posts: dict[str, list[OutboxMessage]] = {}
+        edits: list[OutboxMessage] = []
+        for row in waiting:
+            if row.kind == KIND_POST:
+                posts.setdefault(row.channel, []).append(row)
+            elif row.kind == KIND_UPDATE:
+                edits.append(row)
+        failed: list[tuple[OutboxMessage, str]] = []
+        chosen_posts = [
+            chosen
+            for channel, rows in posts.items()
+            for chosen in self._choose_posts(channel, rows, refs, now, failed)
+        ]
+        chosen_edits = await self._choose_edits(edits, refs, now, failed) if edits else []
+        for row, error in failed:
+            await self._fail(row, error)
+        if not chosen_posts and not chosen_edits:
+            return 0, False
+        payloads = await self._claim_rows(
+            [row.id for row, _ in chosen_posts], [row.id for row, _, _ in chosen_edits], now
+        )
+        by_channel: dict[str, list[tuple[OutboxMessage, str | None, dict[str, Any]]]] = {}
+        for row, thread_ts in chosen_posts:
+            if row.id in payloads:
+                by_channel.setdefault(row.channel, []).append((row, thread_ts, payloads[row.id]))
+        sent: list[tuple[int, str]] = []
+        counts = await asyncio.gather(*(self._deliver_posts(batch, sent) for batch in by_channel.values()))
+        calls = sum(counts)
+        for row, target, ts in chosen_edits:
+            if row.id not in payloads:
+                continue
+            if self._updates_blocked_until > self._clock.monotonic():
+                await self._release(row.id)  # Slack said 429 on an edit meanwhile
+                continue
+            calls += await self._send_update(target, row, ts, payloads[row.id], sent)
+        await self._mark_sent_many(sent)
+        sent_keys = {row.key for row, _ in chosen_posts if row.key in self._sent}
+        unblocked = any(row.parent_key in sent_keys or row.target_key in sent_keys for row in waiting)
+        return calls, unblocked
 
     async def pending_count(self) -> int:
         async with self._sessions() as session:
@@ -253,69 +296,85 @@ class OutboxSender:
         if self._wake_at is None or at < self._wake_at:
             self._wake_at = at
 
-    async def _drain_posts(self, channel: str) -> int:
-        """Send the channel's posts its budget allows now, the fairest first (bot.outbox.scheduling)."""
-        calls = 0
+    async def _read_waiting(self) -> tuple[list[OutboxMessage], dict[str, _Parent]]:
+        """What waits (oldest first, without payloads), and the messages it refers to, by key."""
+        async with self._sessions() as session:
+            result = await session.execute(_waiting_statement())
+            waiting = [OutboxMessage(**row._mapping) for row in result]
+            wanted = {row.parent_key for row in waiting if row.parent_key is not None}
+            wanted |= {row.target_key for row in waiting if row.target_key is not None}
+            refs = {key: _Parent(STATUS_SENT, self._sent[key]) for key in wanted if key in self._sent}
+            unknown = sorted(wanted - refs.keys())
+            for start in range(0, len(unknown), 500):
+                found = await session.execute(
+                    select(OutboxMessage.key, OutboxMessage.status, OutboxMessage.ts).where(
+                        OutboxMessage.key.in_(unknown[start : start + 500])
+                    )
+                )
+                for key, status, ts in found.tuples():
+                    refs[key] = _Parent(status, ts)
+                    if status == STATUS_SENT and ts is not None:
+                        self._remember_sent(key, ts)
+        return waiting, refs
+
+    def _remember_sent(self, key: str, ts: str) -> None:
+        self._sent[key] = ts
+        if len(self._sent) > MAX_REMEMBERED:
+            del self._sent[next(iter(self._sent))]
+
+    def _choose_posts(
+        self,
+        channel: str,
+        rows: list[OutboxMessage],
+        refs: dict[str, _Parent],
+        now: datetime,
+        failed: list[tuple[OutboxMessage, str]],
+    ) -> list[tuple[OutboxMessage, str | None]]:
+        """The channel's posts to send in this pass, in order, as its budget allows (fairest first)."""
+        blocked = self._blocked_until.get(channel, 0.0) - self._clock.monotonic()
+        if blocked > 0:
+            self._note_wake(blocked)
+            return []
+        bucket = self._bucket(channel)
         served = self._served.setdefault(channel, {})
-        while True:
-            blocked = self._blocked_until.get(channel, 0.0) - self._clock.monotonic()
-            if blocked > 0:
-                self._note_wake(blocked)
-                return calls
-            if (wait := self._bucket(channel).wait_time()) > 0:
+        chosen: list[tuple[OutboxMessage, str | None]] = []
+        rows = list(rows)
+        while rows:
+            if (wait := bucket.wait_time()) > 0:
                 self._note_wake(wait)
-                return calls
-            now = self._clock.now()
-            waiting, parents = await self._waiting_posts(channel)
-            by_id = {row.id: row for row in waiting}
+                break
+            by_id = {row.id: row for row in rows}
             choice = next_post(
                 [
                     WaitingPost(
                         id=row.id,
                         thread=_thread_of(row),
                         priority=row.priority,
-                        ready=self._post_ready(row, parents, now),
+                        ready=self._post_ready(row, refs, now),
                     )
-                    for row in waiting
+                    for row in rows
                 ],
                 served,
             )
             if choice is None:
-                return calls
+                break
             row = by_id[choice.id]
-            thread_ts, problem = _parent_ts(row, parents)
+            rows.remove(row)
+            thread_ts, problem = _parent_ts(row, refs)
             if problem is not None:
-                await self._fail(row, problem)
+                failed.append((row, problem))
+                refs[row.key] = _Parent(STATUS_FAILED, None)  # its replies fail too
                 continue
-            if not self._bucket(channel).try_take():
-                self._note_wake(self._bucket(channel).wait_time())
-                return calls
-            payload = await self._claim_row(row.id, now, mark_in_doubt=True)
-            if payload is None:
-                return calls
+            if not bucket.try_take():
+                break
             served[choice.thread] = self._clock.monotonic()
-            if len(served) > MAX_SERVED_THREADS:  # forget threads with nothing waiting
-                live = {_thread_of(waiting_row) for waiting_row in waiting}
-                self._served[channel] = served = {t: at for t, at in served.items() if t in live}
-            calls += await self._deliver_post(row, thread_ts, payload)
+            chosen.append((row, thread_ts))
+        if len(served) > MAX_SERVED_THREADS:  # forget threads with nothing waiting
+            live = {_thread_of(row) for row in rows}
+            self._served[channel] = {t: at for t, at in served.items() if t in live}
+        return chosen
 
-    async def _waiting_posts(self, channel: str) -> tuple[list[OutboxMessage], dict[str, _Parent]]:
-        """The channel's waiting posts (oldest first, without payloads) and their parents by key."""
-        async with self._sessions() as session:
-            result = await session.execute(_waiting_statement(), {"o_channel": channel})
-            waiting = [OutboxMessage(**row._mapping) for row in result]
-            keys = sorted({row.parent_key for row in waiting if row.parent_key is not None})
-            parents: dict[str, _Parent] = {}
-            if keys:
-                found = await session.execute(
-                    select(OutboxMessage.key, OutboxMessage.status, OutboxMessage.ts).where(
-                        OutboxMessage.key.in_(keys)
-                    )
-                )
-                parents = {key: _Parent(status, ts) for key, status, ts in found.tuples()}
-        return waiting, parents
-
-    def _post_ready(self, row: OutboxMessage, parents: dict[str, _Parent], now: datetime) -> bool:
+    def _post_ready(self, row: OutboxMessage, refs: dict[str, _Parent], now: datetime) -> bool:
         """Whether ``row`` may go now if it heads its thread (noting when to look again if not)."""
         if row.next_attempt_at > now:
             self._note_wake((row.next_attempt_at - now).total_seconds())
@@ -324,21 +383,50 @@ class OutboxSender:
             self._note_wake((row.claimed_until - now).total_seconds())
             return False  # another sender is on it
         if row.parent_key is not None:
-            parent = parents.get(row.parent_key)
+            parent = refs.get(row.parent_key)
             if parent is not None and parent.status == STATUS_PENDING:
                 self._note_wake(self._idle)
                 return False  # the parent is not in Slack yet
         return True
 
-    async def _claim_row(self, row_id: int, now: datetime, *, mark_in_doubt: bool) -> dict[str, Any] | None:
-        """Claim a pending row for this sender; returns its payload as of the claim, or None."""
-        params = {"o_id": row_id, "o_owner": self.owner, "o_now": now, "o_until": now + self._claim}
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(_claim_statement(mark_in_doubt), params)
-            payload = result.scalar_one_or_none()
-        return payload if isinstance(payload, dict) else None
+    async def _claim_rows(
+        self, post_ids: list[int], edit_ids: list[int], now: datetime
+    ) -> dict[int, dict[str, Any]]:
+        """Claim rows for this sender in one transaction; their payloads as of the claim, by id.
 
-    async def _deliver_post(self, row: OutboxMessage, thread_ts: str | None, payload: dict[str, Any]) -> int:
+        Posts are marked ``in_doubt`` before Slack is called: after a crash, they are looked up
+        before being posted again. A row another sender holds is left out.
+        """
+        params = {"o_owner": self.owner, "o_now": now, "o_until": now + self._claim}
+        payloads: dict[int, dict[str, Any]] = {}
+        async with self._sessions() as session, session.begin():
+            for ids, in_doubt in ((post_ids, True), (edit_ids, False)):
+                if ids:
+                    result = await session.execute(_claim_many_statement(in_doubt), {**params, "o_ids": ids})
+                    for row_id, payload in result.tuples():  # (a Result has keys(): not dict(...))
+                        payloads[row_id] = payload
+        return payloads
+
+    async def _deliver_posts(
+        self, batch: list[tuple[OutboxMessage, str | None, dict[str, Any]]], sent: list[tuple[int, str]]
+    ) -> int:
+        """One channel's posts of this pass, in order; stops at the first that did not go."""
+        calls = 0
+        for index, (row, thread_ts, payload) in enumerate(batch):
+            made, ts = await self._deliver_post(row, thread_ts, payload)
+            calls += made
+            if ts is None:
+                for rest, _, _ in batch[index + 1 :]:
+                    await self._release(rest.id)
+                break
+            sent.append((row.id, ts))
+            self._remember_sent(row.key, ts)
+        return calls
+
+    async def _deliver_post(
+        self, row: OutboxMessage, thread_ts: str | None, payload: dict[str, Any]
+    ) -> tuple[int, str | None]:
+        """Post one claimed row: (Slack calls made, the message's ts if it is in Slack now)."""
         calls = 0
         if row.in_doubt:
             # A previous attempt may have reached Slack: look before posting again.
@@ -356,11 +444,10 @@ class OutboxSender:
                 found = None
             except SlackDeliveryError as exc:
                 await self._retry_later(row, exc)
-                return calls
+                return calls, None
             if found is not None:
                 self.stats.found_by_lookup += 1
-                await self._mark_sent(row.id, found)
-                return calls
+                return calls, found
         calls += 1
         try:
             ts = await self._poster.post_message(
@@ -373,35 +460,27 @@ class OutboxSender:
             )
         except SlackDeliveryError as exc:
             await self._retry_later(row, exc)
-            return calls
+            return calls, None
         self.stats.record_post(row.channel, self._clock.monotonic())
-        await self._mark_sent(row.id, ts)
-        return calls
+        return calls, ts
 
     # -- updates ---------------------------------------------------------------------------------
 
-    async def _drain_updates(self) -> int:
-        """Send the card edits the workspace's budget allows, most stale first (bot.outbox.scheduling)."""
+    async def _choose_edits(
+        self,
+        rows: list[OutboxMessage],
+        refs: dict[str, _Parent],
+        now: datetime,
+        failed: list[tuple[OutboxMessage, str]],
+    ) -> list[tuple[OutboxMessage, str, str]]:
+        """The card edits to send in this pass: (row, target, ts), most urgent and stale first.
+
+        Edits of one message collapse to the newest (the older ones are superseded).
+        """
         wait = max(self._update_bucket.wait_time(), self._updates_blocked_until - self._clock.monotonic())
-        if wait > 0:  # cheap checks first: with the edit budget spent there is nothing to read
+        if wait > 0:  # with the edit budget spent there is nothing to choose
             self._note_wake(wait)
-            return 0
-        now = self._clock.now()
-        async with self._sessions() as session:
-            rows = [
-                OutboxMessage(**row._mapping) for row in await session.execute(_waiting_edits_statement())
-            ]
-            keys = sorted({row.target_key for row in rows if row.target_key is not None})
-            targets: dict[str, _Parent] = {}
-            if keys:
-                found = await session.execute(
-                    select(OutboxMessage.key, OutboxMessage.status, OutboxMessage.ts).where(
-                        OutboxMessage.key.in_(keys)
-                    )
-                )
-                targets = {key: _Parent(status, ts) for key, status, ts in found.tuples()}
-        if not rows:
-            return 0
+            return []
         newest: dict[str, OutboxMessage] = {}
         stale: list[int] = []
         since: dict[str, datetime] = {}
@@ -415,33 +494,31 @@ class OutboxSender:
             priority[target] = max(priority.get(target, row.priority), row.priority)
         if stale:
             await self._supersede(stale)
-        edits = []
+        candidates = []
         for target, row in newest.items():
             if row.target_key is not None:
-                found_target = targets.get(row.target_key)
-                if found_target is None or found_target.status in (STATUS_FAILED, STATUS_SUPERSEDED):
-                    await self._fail(row, "target_failed" if found_target is not None else "target_missing")
+                found = refs.get(row.target_key)
+                if found is None or found.status in (STATUS_FAILED, STATUS_SUPERSEDED):
+                    failed.append((row, "target_failed" if found is not None else "target_missing"))
                     continue
-            edits.append(
+            candidates.append(
                 WaitingEdit(
                     target=target,
                     priority=priority[target],
                     stale_since=since[target].timestamp(),
-                    ready=self._edit_ready(target, row, targets, now),
+                    ready=self._edit_ready(target, row, refs, now),
                 )
             )
-        calls = 0
-        for edit in edit_order(edits):
+        chosen = []
+        for edit in edit_order(candidates):
             if not self._update_bucket.try_take():
                 self._note_wake(self._update_bucket.wait_time())
                 break
             row = newest[edit.target]
-            ts = row.target_ts or targets[row.target_key or ""].ts
-            assert ts is not None
-            calls += await self._send_update(edit.target, row, ts, now)
-            if self._updates_blocked_until > self._clock.monotonic():
-                break  # Slack said 429
-        return calls
+            ts = row.target_ts or refs[row.target_key or ""].ts
+            assert ts is not None  # ready: the message is in Slack
+            chosen.append((row, edit.target, ts))
+        return chosen
 
     def _edit_ready(
         self, target: str, row: OutboxMessage, targets: dict[str, _Parent], now: datetime
@@ -461,11 +538,10 @@ class OutboxSender:
                 return False  # the message is not in Slack yet
         return True
 
-    async def _send_update(self, target: str, row: OutboxMessage, ts: str, now: datetime) -> int:
+    async def _send_update(
+        self, target: str, row: OutboxMessage, ts: str, payload: dict[str, Any], sent: list[tuple[int, str]]
+    ) -> int:
         # The payload as claimed: a writer may have refreshed a pending edit in place meanwhile.
-        payload = await self._claim_row(row.id, now, mark_in_doubt=False)
-        if payload is None:
-            return 0
         try:
             await self._poster.update_message(
                 channel=row.channel,
@@ -479,8 +555,17 @@ class OutboxSender:
             return 1
         self._last_update[target] = self._clock.monotonic()
         self.stats.updates += 1
-        await self._mark_sent(row.id, ts)
+        sent.append((row.id, ts))
         return 1
+
+    async def _release(self, row_id: int) -> None:
+        """Give back a claimed row this pass did not send (it stays pending, not in doubt)."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == self.owner)
+                .values(claimed_by=None, claimed_until=None)
+            )
 
     async def _supersede(self, ids: list[int]) -> None:
         async with self._sessions() as session, session.begin():
@@ -493,10 +578,14 @@ class OutboxSender:
 
     # -- outcomes --------------------------------------------------------------------------------
 
-    async def _mark_sent(self, row_id: int, ts: str) -> None:
+    async def _mark_sent_many(self, sent: list[tuple[int, str]]) -> None:
+        """Record what went out in this pass, in one statement."""
+        if not sent:
+            return
+        now = self._clock.now()
         async with self._sessions() as session, session.begin():
             await session.execute(
-                _mark_sent_statement(), {"o_id": row_id, "o_ts": ts, "o_now": self._clock.now()}
+                _mark_sent_statement(), [{"o_id": row_id, "o_ts": ts, "o_now": now} for row_id, ts in sent]
             )
 
     async def _retry_later(self, row: OutboxMessage, exc: SlackDeliveryError) -> None:
@@ -606,32 +695,16 @@ def _table() -> Table:
 
 # Everything the scheduler needs of a waiting row; the payload comes with the claim.
 _LIGHT_COLUMNS = tuple(column for column in OutboxMessage.__table__.columns if column.key != "payload")
-MAX_WAITING = 2000  # waiting rows read per channel per pass (the oldest)
+MAX_WAITING = 5000  # waiting rows read per pass (the oldest)
 
 
 @functools.cache
 def _waiting_statement() -> Select[Any]:
-    """A channel's waiting posts (``o_channel``), oldest first."""
+    """Every waiting post and edit, oldest first."""
     table = _table()
     return (
         select(*_LIGHT_COLUMNS)
-        .where(
-            table.c.channel == bindparam("o_channel"),
-            table.c.status == STATUS_PENDING,
-            table.c.kind == KIND_POST,
-        )
-        .order_by(table.c.id)
-        .limit(MAX_WAITING)
-    )
-
-
-@functools.cache
-def _waiting_edits_statement() -> Select[Any]:
-    """Every waiting edit of the workspace, oldest first."""
-    table = _table()
-    return (
-        select(*_LIGHT_COLUMNS)
-        .where(table.c.status == STATUS_PENDING, table.c.kind == KIND_UPDATE)
+        .where(table.c.status == STATUS_PENDING)
         .order_by(table.c.id)
         .limit(MAX_WAITING)
     )
@@ -670,8 +743,8 @@ def _parent_ts(row: OutboxMessage, parents: dict[str, _Parent]) -> tuple[str | N
 
 
 @functools.cache
-def _claim_statement(mark_in_doubt: bool) -> ReturningUpdate[tuple[dict[str, Any]]]:
-    """Claim row ``o_id`` for ``o_owner`` until ``o_until`` if free at ``o_now``; its payload."""
+def _claim_many_statement(mark_in_doubt: bool) -> ReturningUpdate[tuple[int, dict[str, Any]]]:
+    """Claim rows ``o_ids`` for ``o_owner`` until ``o_until`` where free at ``o_now``; (id, payload)."""
     table = _table()
     values: dict[str, Any] = {
         "claimed_by": bindparam("o_owner", type_=table.c.claimed_by.type),
@@ -682,7 +755,7 @@ def _claim_statement(mark_in_doubt: bool) -> ReturningUpdate[tuple[dict[str, Any
     return (
         update(table)
         .where(
-            table.c.id == bindparam("o_id"),
+            table.c.id.in_(bindparam("o_ids", expanding=True)),
             table.c.status == STATUS_PENDING,
             or_(
                 table.c.claimed_by.is_(None),
@@ -691,7 +764,7 @@ def _claim_statement(mark_in_doubt: bool) -> ReturningUpdate[tuple[dict[str, Any
             ),
         )
         .values(values)
-        .returning(table.c.payload)
+        .returning(table.c.id, table.c.payload)
     )
 
 

@@ -5,12 +5,15 @@ People read the thread while the run happens, so a step should appear within sec
 channel. The policy balances the two:
 
 * **The start of a run is live.** A run's first ``instant_messages`` thread messages go at the
-  poll that saw their events: a small plan is narrated as it happens.
-* **Fast runs are batched, slow ones are not.** After that, a run's messages keep a *gap*
-  between them that grows by ``gap_step_seconds`` per message, up to ``max_gap_seconds``. The
-  gap is measured from the run's previous message: an event after a quiet spell goes at once,
-  events that come fast gather into one message (grouped by VM and group when rendered, so it
-  still reads as a story).
+  poll that saw their events (unless the channel is already behind).
+* **A run is told in about the same number of messages, however long it is.** From VRO's
+  progress and the time the run has taken so far, the policy estimates the run's length and
+  keeps a *gap* of that length / ``messages_per_run`` between two messages of the run (at
+  most ``max_gap_seconds``). A one-minute plan is narrated poll by poll; an hour-long
+  1,000-VM plan gathers the events of up to ``max_gap_seconds`` into each message (grouped
+  by VM and group when rendered, so it still reads as a story). The gap counts from the
+  run's previous message: an event after a quiet spell goes at once, events that come fast
+  gather.
 * **The channel's budget is shared.** The thread messages of every run in a channel may use
   ``thread_share`` of the channel's pace together (the rest is left for summaries, notices and
   cards), so with many runs each one waits its fair turn; and while the channel already has
@@ -51,9 +54,9 @@ NOTICE_KINDS = frozenset({"plan_halted", "finished", "vro_unreachable", "runtime
 class BatchPolicy:
     """The knobs of thread batching (production defaults)."""
 
-    instant_messages: int = 12
-    gap_step_seconds: float = 8.0
-    max_gap_seconds: float = 50.0
+    instant_messages: int = 3
+    messages_per_run: int = 60
+    max_gap_seconds: float = 45.0
     channel_posts_per_second: float = 1.0
     thread_share: float = 0.6
     backlog_posts: int = 15
@@ -71,6 +74,8 @@ class RunPace:
     messages: int  # thread messages written for this run so far
     flushed_at: datetime | None  # when the last of them was written
     pending: int  # events waiting to be written (the ones just seen included)
+    elapsed_seconds: float = 0.0  # how long the run has been going (the bot's clock)
+    progress: float = 0.0  # VRO's percent complete of the run
 
 
 @dataclass(frozen=True)
@@ -91,10 +96,19 @@ def is_notice(kinds: Iterable[str]) -> bool:
     return any(kind in NOTICE_KINDS for kind in kinds)
 
 
+def expected_seconds(run: RunPace) -> float | None:
+    """How long the whole run should take, from its progress so far (None while unknown)."""
+    if run.progress <= 0 or run.elapsed_seconds <= 0:
+        return None
+    return run.elapsed_seconds * 100.0 / min(100.0, run.progress)
+
+
 def gap_seconds(policy: BatchPolicy, run: RunPace, channel: ChannelLoad) -> float:
     """The least time between two thread messages of this run."""
-    beyond = run.messages - policy.instant_messages + 1
-    own = 0.0 if beyond <= 0 else min(policy.max_gap_seconds, beyond * policy.gap_step_seconds)
+    expected = expected_seconds(run)
+    own = 0.0
+    if run.messages >= policy.instant_messages and expected is not None:
+        own = min(policy.max_gap_seconds, expected / policy.messages_per_run)
     if channel.runs <= 1:
         return own
     fair = channel.runs / (policy.channel_posts_per_second * policy.thread_share)
@@ -109,8 +123,8 @@ def should_write(
         return False
     if urgent or run.pending >= policy.max_pending_events or policy.max_gap_seconds <= 0:
         return True
-    if run.messages == 0 or run.flushed_at is None:
-        return True  # a run's first events go at once, however busy the channel
     if channel.backlog >= policy.backlog_posts:
-        return False
+        return False  # the channel is behind: fewer, fuller messages
+    if run.flushed_at is None:
+        return True  # a run's first events go at once
     return (now - run.flushed_at).total_seconds() >= gap_seconds(policy, run, channel)

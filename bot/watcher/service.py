@@ -57,6 +57,7 @@ from bot.watcher.snapshot import (
     item_moved,
     needs_step_details,
     phase_of,
+    plan_is_running,
     plan_moved,
     runtime_sig,
     step_key,
@@ -79,12 +80,14 @@ class WatcherConfig:
     backoff_factor: float = 2.0
     # The longest gap between two thread messages of a busy run (bot.watcher.batching); 0 writes
     # every poll's events at once (tests, demos).
-    batch_seconds: float = 50.0
+    batch_seconds: float = 45.0
     card_interval: float = 5.0  # the status card is edited at most this often
     lease_grace_seconds: float = 60.0  # a lease outlives the next planned poll by this much
     max_pending_events: int = 400  # a batch this full is written out early
     # How often the per-channel load (runs narrated there, posts waiting) is read again.
     load_refresh_seconds: float = 2.0
+    # The run loop polls the watches due within this many seconds together (one cycle).
+    cycle_seconds: float = 0.25
     announce_channel: str | None = None  # VRO_BOT_ANNOUNCE_CHANNEL
     announce_seconds: float = 30.0
     concurrency: int = 16  # watches polled at once
@@ -113,6 +116,8 @@ class WatcherStats:
     unreachable: int = 0
     # (VRO's timestamp of a transition, when its outbox row was written), for lag figures.
     lags: list[float] = field(default_factory=list)
+    # (watch id, event seq, kind, scope, VRO's timestamp) of every narrated transition.
+    transitions: list[tuple[int, int, str, str, datetime]] = field(default_factory=list)
 
 
 @dataclass
@@ -316,10 +321,15 @@ class Watcher:
             )
         self._wake.set()
 
-    async def poll_once(self) -> int:
-        """One poll of every due watch this process may lease. Returns how many were polled."""
+    async def poll_once(self, *, ahead: float = 0.0) -> int:
+        """One poll of every watch due (within ``ahead`` seconds) this process may lease.
+
+        Returns how many were polled. The run loop looks a fraction of a second ahead, so the
+        watches due close together share one cycle (one claim, one look at what is due next)
+        instead of a cycle each.
+        """
         now = self._clock.now()
-        rows = await self._claim_due(now)
+        rows = await self._claim_due(now, ahead=ahead)
         if not rows:
             return 0
         await self._refresh_loads()
@@ -366,7 +376,7 @@ class Watcher:
         while not stop.is_set():
             self._wake.clear()
             try:
-                await self.poll_once()
+                await self.poll_once(ahead=self.config.cycle_seconds)
                 if self.config.announce_channel and self._clock.monotonic() >= self._next_announce:
                     self._next_announce = self._clock.monotonic() + self.config.announce_seconds
                     await self.announce_once()
@@ -387,7 +397,7 @@ class Watcher:
 
     # -- one poll --------------------------------------------------------------------------------
 
-    async def _claim_due(self, now: datetime) -> list[Watch]:
+    async def _claim_due(self, now: datetime, *, ahead: float = 0.0) -> list[Watch]:
         """Lease every due watch this process may poll; returns them (without their snapshot).
 
         One statement for the whole cycle: the rows come back from the UPDATE itself.
@@ -397,7 +407,7 @@ class Watcher:
                 update(Watch)
                 .where(
                     Watch.status == STATUS_ACTIVE,
-                    Watch.next_poll_at <= now,
+                    Watch.next_poll_at <= now + timedelta(seconds=ahead),
                     or_(
                         Watch.lease_owner.is_(None),
                         Watch.lease_owner == self.owner,
@@ -476,7 +486,13 @@ class Watcher:
         opened = row.batch_opened_at or (now if numbered else None)
         finished = any(e.kind == "finished" for e in numbered)
         urgent = is_urgent(e.kind for e in numbered)
-        pace = RunPace(messages=row.thread_messages or 0, flushed_at=row.flushed_at, pending=len(pending))
+        pace = RunPace(
+            messages=row.thread_messages or 0,
+            flushed_at=row.flushed_at,
+            pending=len(pending),
+            elapsed_seconds=(now - row.started_at).total_seconds(),
+            progress=new.plan.progress if new.plan is not None else 0.0,
+        )
         flush = should_write(
             self.config.batching, pace, self._channel_load(row.channel), now=now, urgent=urgent
         )
@@ -545,7 +561,7 @@ class Watcher:
         else:
             self._cache[row.id] = _Cached(revision=row.revision + 1, snapshot=new, card_hash=card_hash)
         if self._record_lag and flush:
-            self._lags(pending, now)
+            self._lags(row.id, pending, now)
         if wrote:
             self._notify()
 
@@ -691,7 +707,10 @@ class Watcher:
             async with limit:
                 await work
 
-        if plan_moved(snapshot, plan):
+        # VRO's plan progress is coarse (1% of a 5,000-step plan is 50 steps): while the plan
+        # runs its groups are read every poll (one request), so a step never waits for the next
+        # percent to be seen; the groups' VMs and steps are still read only where they moved.
+        if plan_moved(snapshot, plan) or plan_is_running(plan):
             groups = await self._all_pages(lambda s, n: src.get_groups_runtime(plan_id, start=s, limit=n))
             obs.groups = groups
             vm_lists: dict[str, list[Any]] = {}
@@ -832,10 +851,11 @@ class Watcher:
         if self._on_outbox is not None:
             self._on_outbox()
 
-    def _lags(self, events: Iterable[Event], now: datetime) -> None:
+    def _lags(self, watch_id: int, events: Iterable[Event], now: datetime) -> None:
         for event in events:
             if event.at is not None and event.kind in ("started", "completed", "failed", "skipped"):
                 self.stats.lags.append((now - event.at).total_seconds())
+                self.stats.transitions.append((watch_id, event.seq, event.kind, event.scope, event.at))
 
 
 # Every column but the snapshot (a big plan's snapshot is large and usually cached in memory).

@@ -29,8 +29,12 @@ def at(seconds: float) -> datetime:
 
 @dataclass
 class Run:
-    """One watch as the watcher drives it: events seen at each poll, written when the policy says."""
+    """One watch as the watcher drives it: events seen at each poll, written when the policy says.
 
+    VRO's progress grows evenly over ``duration`` seconds.
+    """
+
+    duration: float = 60.0
     messages: int = 0
     flushed_at: datetime | None = None
     pending_since: list[float] = field(default_factory=list)  # when each waiting event happened
@@ -38,7 +42,13 @@ class Run:
 
     def poll(self, now: float, events: list[float], channel: ChannelLoad, *, urgent: bool = False) -> bool:
         self.pending_since.extend(events)
-        pace = RunPace(messages=self.messages, flushed_at=self.flushed_at, pending=len(self.pending_since))
+        pace = RunPace(
+            messages=self.messages,
+            flushed_at=self.flushed_at,
+            pending=len(self.pending_since),
+            elapsed_seconds=now,
+            progress=min(100.0, 100.0 * now / self.duration),
+        )
         if not should_write(POLICY, pace, channel, now=at(now), urgent=urgent):
             return False
         self.lags.extend(now - happened for happened in self.pending_since)
@@ -59,9 +69,14 @@ def test_a_small_plans_first_step_is_written_at_the_poll_that_saw_it() -> None:
     assert run.lags == [2.0]
 
 
-def test_the_first_events_of_a_run_go_at_once_even_in_a_busy_channel() -> None:
-    busy = ChannelLoad(runs=30, backlog=POLICY.backlog_posts + 10)
-    assert Run().poll(5.0, [4.0], busy)
+def test_the_first_events_of_a_run_go_at_once_in_a_channel_shared_with_other_runs() -> None:
+    assert Run().poll(5.0, [4.0], ChannelLoad(runs=30, backlog=3))
+
+
+def test_a_channel_that_is_behind_gets_only_urgent_messages() -> None:
+    behind = ChannelLoad(runs=30, backlog=POLICY.backlog_posts)
+    assert not Run().poll(5.0, [4.0], behind)
+    assert Run().poll(5.0, [4.0], behind, urgent=True)
 
 
 def test_nothing_waiting_is_never_written() -> None:
@@ -69,10 +84,11 @@ def test_nothing_waiting_is_never_written() -> None:
     assert not should_write(POLICY, pace, ChannelLoad(), now=at(0), urgent=True)
 
 
-def test_a_ten_vm_plan_is_narrated_live_poll_by_poll() -> None:
-    """Every poll of a one-minute run sees a few transitions: each poll's events go at once."""
-    run = Run()
-    for poll in range(1, 13):
+@pytest.mark.parametrize("minutes", [1, 5])
+def test_a_plan_of_up_to_a_hundred_vms_is_narrated_live_poll_by_poll(minutes: int) -> None:
+    """Every poll of a short run sees a few transitions: each poll's events go at once."""
+    run = Run(duration=minutes * 60)
+    for poll in range(1, minutes * 12 + 1):
         now = poll * POLL
         assert run.poll(now, [now - 4.0, now - 1.0], ChannelLoad())
     assert max(run.lags) <= POLL
@@ -80,7 +96,7 @@ def test_a_ten_vm_plan_is_narrated_live_poll_by_poll() -> None:
 
 def test_a_fast_long_run_gathers_its_events_but_no_event_waits_past_the_gap() -> None:
     """A 1,000-VM plan for 50 minutes, transitions every second: tens of messages, each event in time."""
-    run = Run()
+    run = Run(duration=50 * 60)
     written = 0
     for poll in range(1, int(50 * 60 / POLL) + 1):
         now = poll * POLL
@@ -90,20 +106,20 @@ def test_a_fast_long_run_gathers_its_events_but_no_event_waits_past_the_gap() ->
     assert sum(run.lags) / len(run.lags) < POLICY.max_gap_seconds
 
 
-def test_an_event_after_a_quiet_spell_goes_at_once_even_late_in_a_run() -> None:
-    run = Run(messages=60, flushed_at=at(0))
-    assert not run.poll(10.0, [9.0], ChannelLoad())  # still within the gap of a busy run
-    assert run.poll(POLICY.max_gap_seconds + 1, [POLICY.max_gap_seconds], ChannelLoad())
-    quiet = Run(messages=60, flushed_at=at(0))
-    assert quiet.poll(300.0, [299.0], ChannelLoad())
+def test_an_event_after_a_quiet_spell_goes_at_once_even_late_in_a_long_run() -> None:
+    run = Run(duration=3600, messages=60, flushed_at=at(1000))
+    assert not run.poll(1010.0, [1009.0], ChannelLoad())  # still within the gap of a long run
+    assert run.poll(1000 + POLICY.max_gap_seconds, [1030.0], ChannelLoad())
+    quiet = Run(duration=3600, messages=60, flushed_at=at(1000))
+    assert quiet.poll(1300.0, [1299.0], ChannelLoad())
 
 
 @pytest.mark.parametrize("kind", ["plan_halted", "finished", "plan_state", "vro_unreachable", "stopped"])
 def test_urgent_events_never_wait(kind: str) -> None:
     assert is_urgent(["started", kind])
-    run = Run(messages=60, flushed_at=at(0))
+    run = Run(duration=3600, messages=60, flushed_at=at(1000))
     busy = ChannelLoad(runs=30, backlog=100)
-    assert run.poll(1.0, [0.5], busy, urgent=True)
+    assert run.poll(1001.0, [1000.5], busy, urgent=True)
 
 
 def test_halts_summaries_and_outages_are_notices_but_steps_are_not() -> None:
@@ -117,18 +133,23 @@ def test_a_full_batch_is_written_even_while_the_channel_is_backed_up() -> None:
     assert should_write(POLICY, pace, ChannelLoad(runs=30, backlog=100), now=at(1), urgent=False)
 
 
-def test_the_gap_grows_with_the_messages_written_and_stops_at_the_cap() -> None:
-    gaps = [
-        gap_seconds(POLICY, RunPace(messages=n, flushed_at=None, pending=1), ChannelLoad()) for n in range(60)
-    ]
-    assert gaps[: POLICY.instant_messages] == [0.0] * POLICY.instant_messages
-    assert gaps == sorted(gaps)
-    assert gaps[-1] == POLICY.max_gap_seconds
+def test_the_gap_follows_the_length_the_run_is_heading_for_up_to_the_cap() -> None:
+    def gap(messages: int, elapsed: float, progress: float) -> float:
+        pace = RunPace(
+            messages=messages, flushed_at=None, pending=1, elapsed_seconds=elapsed, progress=progress
+        )
+        return gap_seconds(POLICY, pace, ChannelLoad())
+
+    assert gap(0, 30.0, 1.0) == 0.0  # the first messages go at once
+    assert gap(10, 30.0, 0.0) == 0.0  # no progress yet: no estimate
+    assert gap(10, 60.0, 50.0) == pytest.approx(120.0 / POLICY.messages_per_run)  # a two-minute run
+    assert gap(10, 600.0, 10.0) == POLICY.max_gap_seconds  # an hour and more
 
 
 def test_runs_sharing_a_channel_share_its_budget() -> None:
-    alone = gap_seconds(POLICY, RunPace(messages=20, flushed_at=None, pending=1), ChannelLoad(runs=1))
-    shared = gap_seconds(POLICY, RunPace(messages=20, flushed_at=None, pending=1), ChannelLoad(runs=120))
+    pace = RunPace(messages=20, flushed_at=None, pending=1, elapsed_seconds=60.0, progress=20.0)
+    alone = gap_seconds(POLICY, pace, ChannelLoad(runs=1))
+    shared = gap_seconds(POLICY, pace, ChannelLoad(runs=120))
     assert shared == pytest.approx(120 / (POLICY.channel_posts_per_second * POLICY.thread_share))
     assert shared > alone
 
@@ -145,7 +166,7 @@ def test_a_storm_of_events_in_many_runs_stays_within_the_channels_budget() -> No
     The channel drains one post a second; the policy adds no more than that, so the backlog
     stays bounded, and every run keeps being narrated.
     """
-    runs = [Run() for _ in range(40)]
+    runs = [Run(duration=20 * 60) for _ in range(40)]
     backlog = 0.0
     written = 0
     longest_backlog = 0.0
