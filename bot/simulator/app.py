@@ -18,7 +18,7 @@
   GET    /__sim/state                 clock, speed, every plan's state / mode / change log
   POST   /__sim/latency               ``{"path": glob, "seconds": 1.5, "method"?: "GET"}``
   DELETE /__sim/latency               remove all latency rules
-  POST   /__sim/faults                ``{"path", "status"?: 500, "count": N}`` (next N) or
+  POST   /__sim/faults                ``{"path", "status"?: 500, "count": N, "message"?}`` (next N) or
                                       ``{"path", "status"?, "rate": 0.3}``
   DELETE /__sim/faults                remove all fault rules
   POST   /__sim/expire-tokens         every token stops working now

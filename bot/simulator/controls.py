@@ -72,8 +72,17 @@ class Controls:
     def add_latency(self, path: str, seconds: float, *, method: str | None = None) -> None:
         self.faults.add_latency(path, seconds, method=method)
 
-    def fail_next(self, path: str, count: int = 1, *, status: int = 500, method: str | None = None) -> None:
-        self.faults.fail_next(path, count, status=status, method=method)
+    def fail_next(
+        self,
+        path: str,
+        count: int = 1,
+        *,
+        status: int = 500,
+        method: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """The next ``count`` matching requests answer ``status`` with ``{"Message": message}``."""
+        self.faults.fail_next(path, count, status=status, method=method, message=message)
 
     def set_error_rate(self, path: str, rate: float, *, status: int = 500, method: str | None = None) -> None:
         self.faults.error_rate(path, rate, status=status, method=method)
@@ -164,7 +173,11 @@ class Controls:
             status = int(body.get("status", 500))
             if "count" in body:
                 self.fail_next(
-                    _req_str(body, "path"), int(body["count"]), status=status, method=_opt_str(body, "method")
+                    _req_str(body, "path"),
+                    int(body["count"]),
+                    status=status,
+                    method=_opt_str(body, "method"),
+                    message=_opt_str(body, "message"),
                 )
             elif "rate" in body:
                 self.set_error_rate(

@@ -75,12 +75,20 @@ class Faults:
         return rule
 
     def fail_next(
-        self, path: str, count: int = 1, *, status: int = 500, method: str | None = None
+        self,
+        path: str,
+        count: int = 1,
+        *,
+        status: int = 500,
+        method: str | None = None,
+        message: str | None = None,
     ) -> ErrorRule:
         if count < 1:
             raise ValueError("count must be at least 1")
         _check_status(status)
         rule = ErrorRule(path, status, method, remaining=count)
+        if message is not None:
+            rule.message = message
         self.errors.append(rule)
         return rule
 

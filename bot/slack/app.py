@@ -61,7 +61,9 @@ from bot.slack.origin import COMMAND as COMMAND_KIND
 from bot.slack.origin import BotIdentity, Envelope, IdentityUnknown, foreign_reason
 from bot.slack.respond import Responder
 from bot.slack.work import BackgroundWork
+from bot.vro import plan_states
 from bot.vro.errors import VroError
+from bot.vro.operations import available_actions
 
 log = logging.getLogger(__name__)
 
@@ -360,8 +362,11 @@ def build_app(
         if action is not None and action in VERB_FOR_ACTION:
             policy_verb = VERB_FOR_ACTION[action].policy_verb
             reason_required = bool(policy_verb and policy.rule(policy_verb).reason_required)
+        state_allows = plan_states.allowed_actions(plan.planType or "", plan.state or "", plan.planMode or "")
         return command_modal(
-            plan=ModalPlan.from_plan(plan),
+            plan=ModalPlan.from_plan(
+                plan, allowed=available_actions(state_allows, controller.vro.api_version)
+            ),
             action=action,
             locations=locations,
             channel_id=channel,

@@ -43,6 +43,7 @@ from bot.slack.blocks.plans import (
 from bot.slack.blocks.replies import error_message, help_message, notice_message
 from bot.slack.blocks.runtime import status_message
 from bot.slack.grammar import Kind, ParsedCommand, Ref, RefKind
+from bot.vro import plan_states
 from bot.vro.client import VroClient
 from bot.vro.errors import VroError, VroNotFound, VroUnavailable
 from bot.vro.models import (
@@ -54,7 +55,7 @@ from bot.vro.models import (
     StepRuntimeDetails,
     VmRuntimeDetails,
 )
-from bot.vro.operations import NARRATED_ACTIONS, not_available_reason, spec_of
+from bot.vro.operations import NARRATED_ACTIONS, available_actions, not_available_reason, spec_of
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,10 @@ class Controller:
         plan = await self._plan(cmd.plan)
         if verb == "plan":
             full = await self._vro.get_plan(plan.id)
-            return plan_detail_message(full)
+            state_allows = plan_states.allowed_actions(
+                full.planType or "", full.state or "", full.planMode or ""
+            )
+            return plan_detail_message(full, allowed=available_actions(state_allows, self._vro.api_version))
         if verb == "groups":
             groups = await self._vro.get_plan_groups(plan.id)
             return groups_message(plan.name, groups.data, page=page, command=cmd.source)

@@ -536,6 +536,13 @@ def label_of(action: str) -> str:
         return str(action)
 
 
+def available_actions(actions: frozenset[str], version: str | None) -> frozenset[str]:
+    """``actions`` less those the server's API ``version`` lacks (all of them while it is unknown)."""
+    if version is None:
+        return actions
+    return frozenset(a for a in actions if a not in SPECS or SPECS[a].available_on(version))
+
+
 def action_for_wire(method: str, segments: tuple[str, ...], version: str) -> ActionSpec | None:
     """The action a request ``method /Plans/{id}/<segments>`` performs on ``version`` (any casing)."""
     wanted = tuple(s.lower() for s in segments)
@@ -564,6 +571,7 @@ __all__ = [
     "Wire",
     "WireRequest",
     "action_for_wire",
+    "available_actions",
     "label_of",
     "newest_first",
     "normalize_version",

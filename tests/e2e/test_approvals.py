@@ -163,3 +163,21 @@ async def test_a_redrawn_card_still_names_the_location_the_person_typed(stack: S
     redrawn = stack.sandbox.workspace.message(CHANNEL, posted.ts)
     assert "Original VM Location" in str(redrawn.blocks)
     assert action_posts(stack, "FailbackToProduction") == 1
+
+
+async def test_a_500_with_a_message_is_shown_in_vros_words_and_the_action_is_sent_once(stack: Stack) -> None:
+    """VRO documents only 200/400/401/500: its refusal arrives as a 500 with a message. The card
+    thread shows the message; nothing is retried; nobody is told VRO is unreachable."""
+    said = "Plan 'SAP Tier1' is locked for editing by DOMAIN\\alice."
+    stack.sim.fail_next("/api/*/Plans/*/Failover", 1, status=500, method="POST", message=said)
+    await request_failover(stack)
+    posted = card(stack)
+    await click(stack, LEAD1)
+    await click(stack, LEAD2)
+    assert action_posts(stack, "Failover") == 1
+    everything = " ".join(
+        [m.text for m in stack.sandbox.workspace.thread(CHANNEL, posted.ts)] + stack.top_level()
+    )
+    assert said in everything
+    assert "unreachable" not in everything.lower()
+    assert "outcome" not in everything.lower()
