@@ -100,6 +100,7 @@ class LivePlan:
             check_result=spec.currentCheckResult,
             verification=spec.planVerificationState,
             schedule=schedule,
+            last_check_time=datetime.fromisoformat(spec.lastCheckTime) if spec.lastCheckTime else None,
         )
 
 
@@ -553,6 +554,7 @@ class SimCore:
         data["resultName"] = ""
         data["currentRunResult"] = RunResult.UNDEFINED
         data["currentCheckResult"] = RunResult.UNDEFINED
+        data["lastCheckTime"] = None
         data["currentTestResult"] = RunResult.UNDEFINED
         for group in data["groups"]:
             group["id"] = remap(group["id"])
@@ -578,7 +580,8 @@ class SimCore:
                 run.commit(now)
                 if run.is_check or plan.state in (ps.CHECK_IN_PROGRESS, ps.CHECK_HALTING):
                     self._settle(plan, ps.READY)
-                    plan.check_result = RunResult.ERROR
+                    plan.check_result = RunResult.ERROR  # an interrupted check failed, just now
+                    plan.last_check_time = now
                 else:
                     self._settle(plan, ps.HALTED)
                     plan.result_name = result_name("Halted", 0, 0)

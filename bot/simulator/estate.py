@@ -8,6 +8,7 @@ reads like the API it feeds; simulation knobs (``duration``, ``outcome``, ...) s
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -122,6 +123,8 @@ class PlanSpec(SpecModel):
     currentRunResult: str = RunResult.UNDEFINED
     currentTestResult: str = RunResult.UNDEFINED
     currentCheckResult: str = RunResult.UNDEFINED
+    # When that check ran (ISO 8601, with an offset): a check result and its time come together.
+    lastCheckTime: str | None = None
     planVerificationState: str = "NeedsVerified"
     schedule: ScheduleSpec | None = None
     groups: list[GroupSpec] = Field(default_factory=list)
@@ -137,6 +140,14 @@ class PlanSpec(SpecModel):
             raise ValueError(f"state '{self.state}' is not a known plan state")
         if plan_states.is_running(self.state):
             raise ValueError(f"state '{self.state}' is a running state; an estate starts at rest")
+        checked = self.currentCheckResult != RunResult.UNDEFINED
+        if checked != (self.lastCheckTime is not None):
+            raise ValueError(
+                "currentCheckResult and lastCheckTime go together: a check result needs the time it ran, "
+                "and a time needs its result"
+            )
+        if self.lastCheckTime is not None and datetime.fromisoformat(self.lastCheckTime).tzinfo is None:
+            raise ValueError(f"lastCheckTime '{self.lastCheckTime}' needs an offset, like +00:00")
         return self
 
     def all_steps(self) -> list[StepSpec]:

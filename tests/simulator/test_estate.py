@@ -18,6 +18,7 @@ from bot.simulator import (
     MFA_PASSWORD,
     MFA_TOTP_SECRET,
     MFA_USERNAME,
+    Estate,
     EstateError,
     create_simulator,
     default_estate,
@@ -81,6 +82,18 @@ def test_a_scenario_file_round_trips(tmp_path: Path) -> None:
         (lambda d: d["plans"][0]["groups"][0].update(groupType="VirtualGroup"), "VirtualGroup"),
         (lambda d: d["plans"][0]["groups"][0]["vms"][0]["steps"][0].update(duration=-1), "duration"),
         (lambda d: d["plans"][0].update(colour="blue"), "colour"),
+        (
+            lambda d: d["plans"][0].update(currentCheckResult="Success"),
+            "a check result needs the time it ran",
+        ),
+        (
+            lambda d: d["plans"][0].update(lastCheckTime="2026-11-30T08:00:00+00:00"),
+            "a time needs its result",
+        ),
+        (
+            lambda d: d["plans"][0].update(currentCheckResult="Success", lastCheckTime="2026-11-30T08:00:00"),
+            "needs an offset",
+        ),
     ],
 )
 def test_invalid_scenarios_are_refused_with_a_clear_message(
@@ -187,3 +200,31 @@ def _handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, host: str
         if all(done.values()):
             return
     raise AssertionError("handshake did not finish")
+
+
+async def test_a_scenario_s_last_check_is_reported_with_its_time_and_a_new_check_replaces_both(
+    clock: FakeClock,
+) -> None:
+    data = default_estate().model_dump(mode="json")
+    data["plans"][0].update(currentCheckResult="Error", lastCheckTime="2026-11-30T08:00:00+00:00")
+    estate = Estate.model_validate(data)
+    plan_id = estate.plans[0].id
+    sim = create_simulator(clock=clock, estate=estate)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sim), base_url="http://t", auth=FreshToken(sim)
+    ) as client:
+        before = (await client.get(f"{API}/Plans/{plan_id}")).json()
+        assert (before["currentCheckResult"], before["lastCheckTime"][:19]) == (
+            "Error",
+            "2026-11-30T08:00:00",
+        )
+        assert (await act(client, plan_id, "ReadinessCheck", {"generateReport": False})).status_code == 200
+        for _ in range(200):
+            clock.advance(5)
+            if not (await runtime(client, plan_id))["isRunningState"]:
+                break
+        after = (await client.get(f"{API}/Plans/{plan_id}")).json()
+        assert after["currentCheckResult"] in ("Success", "Warning")
+        assert after["lastCheckTime"] is not None
+        assert after["lastCheckTime"][:19] != "2026-11-30T08:00:00"
+        assert (await runtime(client, plan_id))["currentCheckResult"] == after["currentCheckResult"]
