@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -236,3 +237,13 @@ def test_rto_met_and_missed_with_the_margin() -> None:
     assert not missed.met
     assert missed.margin == timedelta(minutes=12)
     assert rto_verdict(timedelta(minutes=42), None) is None
+
+
+def test_the_readme_guardrails_example_is_a_valid_policy() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Guardrails", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    policy = Policy.from_yaml(example)
+    assert policy.rule("failover").approver_roles == ("dr_lead", "app_owner")
+    assert policy.rule("restore").require_check == CheckRule(72, CheckMode.WARN)
+    assert (policy.rto_minutes("x", "SAP Tier1"), policy.rto_minutes("x", "CRM")) == (30, 60)
