@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--cert-dir", default=None, help="where --tls writes its certificate (default: temp dir)"
     )
+    sim.add_argument("--instant", action="store_true", help="every run ends the moment it starts")
+    sim.add_argument(
+        "--clock-offset-hours",
+        type=float,
+        default=0.0,
+        help="the simulated server's clock is off by this many hours (negative: behind)",
+    )
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -86,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 timezone=args.timezone,
                 tls=args.tls,
                 cert_dir=args.cert_dir,
+                instant=args.instant,
+                clock_offset_hours=args.clock_offset_hours,
             )
         if args.command == "demo":
             from bot.demo import run_demo

@@ -94,3 +94,23 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.advance(max(0.0, seconds))
         await asyncio.sleep(0)
+
+
+class OffsetClock:
+    """Another clock shifted by a fixed offset: a server whose clock is wrong (the simulator's option).
+
+    ``monotonic`` and ``sleep`` are the inner clock's: only the wall-clock reading is off.
+    """
+
+    def __init__(self, inner: Clock, offset: timedelta) -> None:
+        self._inner = inner
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return self._inner.now() + self.offset
+
+    def monotonic(self) -> float:
+        return self._inner.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)

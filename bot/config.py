@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     vro_bot_poll_max_seconds: float = Field(default=60.0, gt=0, le=3600)
     vro_bot_auto_migrate: bool = False
     vro_bot_announce_channel: str | None = None
+    # An action's watch that sees no run in VRO for this long says so and ends.
+    vro_bot_no_run_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
     vro_bot_log_format: Literal["auto", "json", "console"] = "auto"
     vro_bot_log_level: str = "INFO"
     vro_bot_group_grace_seconds: float = Field(default=DEFAULT_GROUP_GRACE_SECONDS, ge=0, le=86400)

@@ -16,7 +16,7 @@ import httpx
 
 from bot.approvals.policy import Policy
 from bot.clock import Clock, SystemClock
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.migrate import upgrade
 from bot.runtime import Bot, build_bot
 from bot.sandbox.driver import SlackDriver
@@ -47,13 +47,30 @@ class OfflineStack:
         return self.running.sandbox
 
     async def settle(self) -> None:
-        """Wait for the work the listeners started after their ack."""
+        """Wait for the work the listeners started after their ack, then send what it queued."""
         await self.bot.work.drain()
+        await self.bot.sender.run_until_idle(max_seconds=120)
 
     async def pump(self) -> None:
         """One watcher cycle, then send what it wrote to the outbox."""
         await self.bot.watcher.poll_once()
         await self.bot.sender.send_due()
+
+
+def offline_settings(*, database_url: str, slack_api_url: str, socket_mode: bool = False) -> Settings:
+    """The settings of a bot whose VRO is the simulator and whose Slack is the sandbox."""
+    env = {
+        "SLACK_BOT_TOKEN": OFFLINE_BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": OFFLINE_SIGNING_SECRET,
+        "SLACK_API_URL": slack_api_url,
+        "VRO_URL": OFFLINE_VRO_URL,
+        "VRO_USERNAME": DEFAULT_USERNAME,
+        "VRO_PASSWORD": DEFAULT_PASSWORD,
+        "DATABASE_URL": database_url,
+    }
+    if socket_mode:
+        env["SLACK_APP_TOKEN"] = OFFLINE_APP_TOKEN
+    return load_settings(env)
 
 
 @contextlib.asynccontextmanager
@@ -89,18 +106,9 @@ async def offline_stack(
     )
     sim = create_simulator(clock=clock, estate=estate, config=simulator_config)
     with serve_sandbox(sandbox) as running:
-        env = {
-            "SLACK_BOT_TOKEN": OFFLINE_BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": OFFLINE_SIGNING_SECRET,
-            "SLACK_API_URL": running.api_url,
-            "VRO_URL": OFFLINE_VRO_URL,
-            "VRO_USERNAME": DEFAULT_USERNAME,
-            "VRO_PASSWORD": DEFAULT_PASSWORD,
-            "DATABASE_URL": database_url,
-        }
-        if socket_mode:
-            env["SLACK_APP_TOKEN"] = OFFLINE_APP_TOKEN
-        settings = load_settings(env)
+        settings = offline_settings(
+            database_url=database_url, slack_api_url=running.api_url, socket_mode=socket_mode
+        )
         bot = await build_bot(
             settings,
             clock=clock,

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -57,6 +57,7 @@ from bot.outbox.sender import DeliveryFailure, OutboxSender
 from bot.outbox.slack_poster import SlackWebPoster
 from bot.outbox.tables import STATUS_PENDING, OutboxMessage
 from bot.slack.access import Access
+from bot.slack.announce import ChannelHooks
 from bot.slack.app import SlackAppParts, build_app, repair_form_body
 from bot.slack.connection import (
     SlackRefused,
@@ -84,7 +85,9 @@ from bot.watcher.tables import STATUS_ACTIVE, Watch
 
 log = logging.getLogger(__name__)
 
-EXPIRY_SWEEP_SECONDS = 15.0
+# How often send claims are renewed and lapsed ones (a process that died mid-send) settled: a
+# third of the claim TTL, so a dead sender's request is reported within about 16 s.
+SWEEP_SECONDS = 4.0
 SHUTDOWN_SECONDS = 4.0
 """``run`` stops within this after SIGTERM/SIGINT (Docker's default grace is 10 s); work still
 running then is cancelled (an action claimed but not confirmed is settled by the next start)."""
@@ -104,18 +107,21 @@ class VroPlanGateway:
     async def perform(self, action: PlanAction, plan_id: str, params: Any) -> ActionResult:
         return await perform(self._client, action, plan_id, params)
 
+    async def runtime(self, plan_id: str) -> dict[str, Any]:
+        details = await self._client.get_plan_runtime(plan_id)
+        return details.model_dump(mode="json", exclude_none=True)
 
-class LateNotifier:
-    """Breaks the cycle service -> notifier -> controller -> service."""
 
-    def __init__(self) -> None:
-        self.target: Callable[[RequestView], Awaitable[None]] | None = None
+class LogNotifier:
+    """Logs requests whose outcome is unknown (the channel is told through the outbox hooks)."""
 
     async def outcome_unknown(self, request: RequestView) -> None:
-        if self.target is not None:
-            await self.target(request)
-        else:
-            log.warning("request %s has an unknown outcome (no notifier wired yet)", request.id)
+        log.warning(
+            "request %s (%s on %s) has an unknown outcome; never resent",
+            request.id,
+            request.action,
+            request.plan_id,
+        )
 
 
 @dataclass
@@ -158,10 +164,12 @@ class Bot:
         return await self.identity.workspace()
 
     async def start_background(self) -> None:
-        """Reconcile interrupted sends, then run the watcher, the outbox sender and expiry."""
-        unknown = await self.approvals.reconcile_unknown()
-        if unknown:
-            log.warning("%d request(s) were interrupted while sending; marked outcome unknown", len(unknown))
+        """Reconcile interrupted sends, then run the watcher, the outbox sender and the sweep."""
+        settled = await self.approvals.reconcile_unknown()
+        if settled:
+            log.warning(
+                "%d request(s) were interrupted before or while sending; the channel is told", len(settled)
+            )
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self.watcher.run(stop=self._stop), name="watcher"),
@@ -172,13 +180,14 @@ class Bot:
     async def _expiry_loop(self) -> None:
         while not self._stop.is_set():
             try:
+                await self.approvals.heartbeat()  # this process's sends in flight stay claimed
                 await self.controller.expire_due()
-                # Another replica may have died mid-send: settle its stale claims too.
+                # Another replica (or this process before a restart) may have died mid-send.
                 await self.approvals.reconcile_unknown()
                 await self.deliveries.forget_old()
             except Exception:
                 log.exception("expiry sweep failed")
-            await first_of(self.clock.sleep(EXPIRY_SWEEP_SECONDS), self._stop.wait())
+            await first_of(self.clock.sleep(SWEEP_SECONDS), self._stop.wait())
 
     def connect(self) -> asyncio.Task[None] | None:
         """Start connecting to Slack in Socket Mode (retrying until connected or closed)."""
@@ -257,17 +266,22 @@ async def build_bot(
         ttl_seconds=settings.vro_bot_group_ttl_seconds,
         grace_seconds=settings.vro_bot_group_grace_seconds,
     )
-    notifier = LateNotifier()
     identity = BotIdentity(slack_identity(slack))
+    the_watcher_config = watcher_config or watcher_config_from(settings)
     approvals = ApprovalService(
         sessions=sessions,
         clock=the_clock,
         policy=the_policy,
         groups=groups,
         gateway=VroPlanGateway(client=vro),
-        notifier=notifier,
+        notifier=LogNotifier(),
         instance_id=name,
         workspace=identity,
+        hooks=ChannelHooks(
+            clock=the_clock,
+            poll_seconds=the_watcher_config.poll_seconds,
+            no_run_seconds=the_watcher_config.no_run_seconds,
+        ),
     )
     access = Access(policy=the_policy, groups=groups, audit=approvals)
 
@@ -286,7 +300,7 @@ async def build_bot(
         session_factory=sessions,
         source=vro,
         clock=the_clock,
-        config=watcher_config or watcher_config_from(settings),
+        config=the_watcher_config,
         owner=f"{name}-watcher",
         plans=vro,
         on_outbox=sender.wake,
@@ -300,12 +314,10 @@ async def build_bot(
         approvals=approvals,
         access=access,
         watcher=watcher,
-        slack=slack,
         clock=the_clock,
         record_command=metrics.record_command,
         record_approval=metrics.record_approval,
     )
-    notifier.target = controller.outcome_unknown
     app = build_app(
         SlackAppParts(
             controller=controller,
@@ -620,6 +632,7 @@ def watcher_config_from(settings: Settings, **overrides: Any) -> WatcherConfig:
         "poll_seconds": settings.vro_bot_poll_seconds,
         "poll_max_seconds": max(settings.vro_bot_poll_max_seconds, settings.vro_bot_poll_seconds),
         "announce_channel": settings.vro_bot_announce_channel or None,
+        "no_run_seconds": settings.vro_bot_no_run_minutes * 60.0,
     }
     values.update(overrides)
     return WatcherConfig(**values)

@@ -95,6 +95,21 @@ OUTCOME_UNKNOWN_AFTER_RESTART: Final = (
     "The bot stopped while sending {verb} for *{plan}*, so I can't tell whether VRO started it. "
     "I will not resend it. Check the plan (/vro status {plan_id}) before trying again."
 )
+HELD_AFTER_RESTART: Final = (
+    "Not sent yet: the bot stopped after this request was approved and before it was sent. "
+    "It will not be sent on its own; press Send to check it again and send it."
+)
+APPROVED_SENDING: Final = "Approved: sending {verb} for *{plan}* to VRO now."
+SEND_NOT_HELD: Final = "This request is not waiting to be sent any more; nothing was sent."
+SEND_ROLE_REQUIRED: Final = (
+    "Sending needs the {role} role (or to be the requester). Ask one of them to press Send."
+)
+SEND_APPROVALS_LAPSED: Final = (
+    "Not sent: the approvers no longer hold the roles the policy asks for ({roles}). Request it again."
+)
+SEND_APPROVER_GONE: Final = (
+    "Not sent: <@{user}> approved it but no longer holds the {role} role. Request it again."
+)
 NOT_SENT_AFTER_RESTART: Final = (
     "Not sent to VRO: the bot stopped after this request was approved and before it was sent. "
     "Request it again if it is still needed."

@@ -56,6 +56,9 @@ class RequestView:
         """Approvals still missing per group (empty for a plain number of approvals)."""
         return {g.role: g.count - len(self.groups_assigned.get(g.role, ())) for g in self.approval_groups}
 
+    held: bool = False  # approved, but its sender stopped: waits for a Send click
+    param_names: dict[str, str] = field(default_factory=dict)  # ids in params -> what was typed
+
     @property
     def approvals_missing(self) -> int:
         if self.approval_groups:
@@ -88,6 +91,7 @@ class OutcomeKind(StrEnum):
 
     PENDING = "pending"  # request created, waiting for approvals
     APPROVAL_RECORDED = "approval_recorded"  # approval stored, quorum not met yet
+    APPROVED = "approved"  # approval stored, quorum met: the send follows (``execute_approved``)
     EXECUTED = "executed"  # VRO accepted the action
     FAILED = "failed"  # not sent (plan state, bad parameters) or VRO refused it
     OUTCOME_UNKNOWN = "outcome_unknown"  # sent, but the answer was lost; never resent

@@ -14,10 +14,16 @@ the audit log never disagree. The rules:
   the caller whose update touched the row sends anything. That holds across processes and
   replicas on PostgreSQL (row locks) and SQLite (``BEGIN IMMEDIATE``, see ``bot.db``).
 - Just before sending, the plan is read again from VRO and checked with ``bot.vro.plan_states``.
+- Sending is leased: the sender first takes a short claim on the approved request
+  (``claimed_until``, renewed by :meth:`ApprovalService.heartbeat` while the send is in flight),
+  reads the plan and its RuntimeDetails (the baseline), then claims it for good in ONE
+  transaction that also opens the watch (:class:`RequestHooks`). VRO's answer is written with
+  the watch's activation (or closing) and the card's redraw, again in one transaction.
 - A network failure while sending leaves the outcome unknown: the request is marked so and is
-  never resent. A request still ``executing`` when the bot starts (a crash between claim and
-  send) is found by :meth:`ApprovalService.reconcile_unknown` and reported through the
-  :class:`Notifier`.
+  never resent. A request still ``executing`` whose claim lapsed (its process died mid-send) is
+  found by :meth:`ApprovalService.reconcile_unknown` within seconds and reported; an approved
+  request whose sender died before sending is *held*: the channel is told, and only a Send click
+  (:meth:`ApprovalService.send_held`, which checks everything again) sends it.
 
 Nothing here trusts a button's value beyond the opaque request id: everything else is read
 from the database.
@@ -32,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta, tzinfo
 from typing import Any, Protocol, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -51,6 +57,9 @@ from bot.vro.models import Plan
 log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system"
+# A send claim not renewed for this long belongs to a process that stopped (heartbeat: a third).
+DEFAULT_CLAIM_TTL = timedelta(seconds=12)
+# Claims written before heartbeats existed have no ``claimed_until``: judged by their age.
 DEFAULT_CLAIM_TIMEOUT = timedelta(minutes=5)
 DEFAULT_AUDIT_LIMIT = 50
 _CLOSED_AFTER_DECISION = (RequestStatus.APPROVED, RequestStatus.EXECUTING)
@@ -73,6 +82,8 @@ class AuditEvent:
     VRO_REFUSED = "vro_refused"
     OUTCOME_UNKNOWN = "outcome_unknown"
     ACCESS_REFUSED = "access_refused"  # a read or a request refused before it reached the service's rules
+    HELD = "held"  # approved, but its sender stopped before sending: waits for a Send click
+    SEND_REQUESTED = "send_requested"  # someone clicked Send on a held request
 
 
 class Workspace(Protocol):
@@ -92,6 +103,73 @@ class PlanGateway(Protocol):
     async def perform(self, action: PlanAction, plan_id: str, params: Mapping[str, Any]) -> ActionResult:
         """Send ``action``; raises :class:`~bot.vro.errors.VroError` subclasses on failure."""
         ...
+
+    async def runtime(self, plan_id: str) -> dict[str, Any]:
+        """The plan's RuntimeDetails now, as JSON (the watch's baseline)."""
+        ...
+
+
+class RequestHooks(Protocol):
+    """What the rest of the bot writes in the same transaction as a request's state change.
+
+    The runtime's implementation queues the channel's messages in the outbox (the card, its
+    redraws, the thread lines) and opens / activates / closes the action's watch, so what the
+    channel will be told commits with the change itself.
+    """
+
+    def wants_baseline(self, action: str) -> bool:
+        """Whether ``action`` gets a watch (and so a RuntimeDetails baseline before sending)."""
+        ...
+
+    async def created(self, session: AsyncSession, request: RequestView) -> None:
+        """A new request (post its card)."""
+        ...
+
+    async def changed(self, session: AsyncSession, request: RequestView) -> None:
+        """A decision, an expiry or a claim changed what the card shows (redraw it)."""
+        ...
+
+    async def claimed(
+        self, session: AsyncSession, request: RequestView, baseline: dict[str, Any] | None
+    ) -> None:
+        """About to send (open the watch, ``sending``, with its baseline)."""
+        ...
+
+    async def answered(
+        self, session: AsyncSession, request: RequestView, kind: OutcomeKind, text: str
+    ) -> None:
+        """The send ended: executed, failed (not sent or refused) or outcome unknown."""
+        ...
+
+    async def held(self, session: AsyncSession, request: RequestView) -> None:
+        """Approved but never sent: its sender stopped; the channel must be told."""
+        ...
+
+
+class NoHooks:
+    """Hooks that write nothing (the approval service on its own, e.g. in its tests)."""
+
+    def wants_baseline(self, action: str) -> bool:
+        return False
+
+    async def created(self, session: AsyncSession, request: RequestView) -> None:
+        return None
+
+    async def changed(self, session: AsyncSession, request: RequestView) -> None:
+        return None
+
+    async def claimed(
+        self, session: AsyncSession, request: RequestView, baseline: dict[str, Any] | None
+    ) -> None:
+        return None
+
+    async def answered(
+        self, session: AsyncSession, request: RequestView, kind: OutcomeKind, text: str
+    ) -> None:
+        return None
+
+    async def held(self, session: AsyncSession, request: RequestView) -> None:
+        return None
 
 
 class Notifier(Protocol):
@@ -131,6 +209,8 @@ class ApprovalService:
         claim_timeout: timedelta = DEFAULT_CLAIM_TIMEOUT,
         vro_timezone: tzinfo = UTC,
         workspace: Workspace | None = None,
+        claim_ttl: timedelta = DEFAULT_CLAIM_TTL,
+        hooks: RequestHooks | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -142,6 +222,9 @@ class ApprovalService:
         self._claim_timeout = claim_timeout
         self._vro_timezone = vro_timezone
         self._workspace = workspace
+        self._claim_ttl = claim_ttl
+        self._hooks: RequestHooks = hooks or NoHooks()
+        self._sending: set[str] = set()  # requests this process is sending (their claims need a heartbeat)
 
     @property
     def policy(self) -> Policy:
@@ -159,10 +242,12 @@ class ApprovalService:
         params: Mapping[str, Any],
         reason: str | None,
         channel: str,
+        param_names: Mapping[str, str] | None = None,
     ) -> Outcome:
         """Ask to run ``action`` (the VRO operation behind ``verb``) on ``plan``.
 
-        ``plan`` is the plan as just read from VRO (its name and state are kept as a snapshot).
+        ``plan`` is the plan as just read from VRO (its name and state are kept as a snapshot);
+        ``param_names`` the names the person typed for ids in ``params`` (kept for the card).
         Returns ``PENDING``, or, when the policy asks for no approval, the execution's outcome,
         or ``REFUSED`` with the reason.
         """
@@ -222,6 +307,8 @@ class ApprovalService:
             decided_by=requester if immediate else None,
             approval_groups=[{"role": g.role, "count": g.count} for g in rule.groups] or None,
             readiness_warning=warning,
+            param_names=dict(param_names or {}),
+            card_channel=channel,
         )
         async with self._sessions.begin() as session:
             session.add(row)
@@ -247,6 +334,8 @@ class ApprovalService:
                 self._audit(
                     session, event=AuditEvent.APPROVED, actor=requester, row=row, approvers=[], approvals=0
                 )
+            await session.flush()
+            await self._hooks.created(session, await self._view_in(session, row.id))
         if immediate:
             return await self._execute(row.id, actor=requester)
         view = await self.get(row.id)
@@ -312,8 +401,13 @@ class ApprovalService:
 
     # --- deciding ----------------------------------------------------------------------
 
-    async def approve(self, request_id: str, user: str) -> Outcome:
-        """Record ``user``'s approval; when it completes the quorum, execute the request."""
+    async def approve(self, request_id: str, user: str, *, execute: bool = True) -> Outcome:
+        """Record ``user``'s approval; when it completes the quorum, execute the request.
+
+        With ``execute=False`` the quorum's outcome is ``APPROVED`` and the caller sends it later
+        with :meth:`execute_approved` (a click is recorded before it is acknowledged; the slow
+        send comes after).
+        """
         seen = await self.get(request_id)
         early = await self._decision_precheck(seen, user, DecisionKind.APPROVE)
         if early is not None:
@@ -332,6 +426,12 @@ class ApprovalService:
         if refused is not None:
             return refused
         if quorum:
+            if not execute:
+                return Outcome(
+                    OutcomeKind.APPROVED,
+                    msg.APPROVED_SENDING.format(verb=seen.verb, plan=seen.plan_name),
+                    request=await self.get(request_id),
+                )
             return await self._execute(request_id, actor=user)
         return Outcome(
             OutcomeKind.APPROVAL_RECORDED,
@@ -430,6 +530,7 @@ class ApprovalService:
                         approvals=count,
                         groups={k: list(v) for k, v in matching.assigned.items()} if matching else None,
                     )
+            await self._hooks.changed(session, await self._view_in(session, request_id))
             return None, quorum, _still_needed(row, needs, after)
 
     async def deny(self, request_id: str, user: str) -> Outcome:
@@ -486,6 +587,7 @@ class ApprovalService:
                 decided_by=user,
             )
             self._audit(session, event=AuditEvent.DENIED, actor=user, row=row)
+            await self._hooks.changed(session, await self._view_in(session, request_id))
         return None
 
     async def cancel(self, request_id: str, user: str) -> Outcome:
@@ -518,6 +620,7 @@ class ApprovalService:
                 decided_by=user,
             )
             self._audit(session, event=AuditEvent.CANCELLED, actor=user, row=row)
+            await self._hooks.changed(session, await self._view_in(session, request_id))
         return Outcome(
             OutcomeKind.CANCELLED,
             msg.CANCELLED.format(verb=seen.verb, plan=seen.plan_name),
@@ -684,28 +787,35 @@ class ApprovalService:
                     row = await session.get(ActionRequest, request_id)
                     assert row is not None
                     self._audit(session, event=AuditEvent.EXPIRED, actor=SYSTEM_ACTOR, row=row)
+                    await self._hooks.changed(session, await self._view_in(session, request_id))
                     expired.append(request_id)
         return await self._views(expired)
 
     async def reconcile_unknown(self, *, older_than: timedelta | None = None) -> list[RequestView]:
-        """Settle requests left mid-way by a crash; call at start-up, then now and then.
+        """Settle requests left mid-way by a process that stopped; call at start-up and every few seconds.
 
-        A request still ``executing`` whose claim is older than ``older_than`` (default: the
-        claim timeout, so a live send in another replica is left alone) may or may not have
-        reached VRO: it becomes ``outcome_unknown``, is audited and reported through the
-        notifier, and is never resent. A request ``approved`` but never claimed was certainly
-        not sent: it fails with a message saying so (it is not sent late, by surprise).
-        Returns every request it changed.
+        A request still ``executing`` whose claim lapsed (``claimed_until`` passed: nobody renews
+        it; or, for a claim without one, older than ``older_than`` / the claim timeout) may or
+        may not have reached VRO: it becomes ``outcome_unknown``, is audited and reported, and is
+        never resent; its watch keeps following the plan and says what VRO shows. A request
+        ``approved`` whose sender stopped before sending (claim lapsed, or never claimed within
+        the claim TTL) is *held*: certainly not sent, the channel is told, and only a Send click
+        sends it (never a surprise send). Returns every request it changed.
         """
         now = self._clock.now()
         cutoff = now - (self._claim_timeout if older_than is None else older_than)
         unknown: list[str] = []
-        unsent: list[str] = []
+        held: list[str] = []
         async with self._sessions.begin() as session:
             stuck = (
                 await session.scalars(
                     select(ActionRequest).where(
-                        ActionRequest.status == RequestStatus.EXECUTING, ActionRequest.claimed_at <= cutoff
+                        ActionRequest.status == RequestStatus.EXECUTING,
+                        or_(
+                            ActionRequest.claimed_until < now,
+                            and_(ActionRequest.claimed_until.is_(None), ActionRequest.claimed_at <= cutoff),
+                            ActionRequest.claimed_at <= cutoff if older_than is not None else false(),
+                        ),
                     )
                 )
             ).all()
@@ -713,69 +823,167 @@ class ApprovalService:
                 text = msg.OUTCOME_UNKNOWN_AFTER_RESTART.format(
                     verb=row.verb, plan=row.plan_name, plan_id=row.plan_id
                 )
+                if row.id in self._sending and older_than is None:
+                    continue  # this process is sending it right now (a slow event loop)
                 if await self._transition(
                     session,
                     row.id,
                     (RequestStatus.EXECUTING,),
                     status=RequestStatus.OUTCOME_UNKNOWN,
                     status_reason=text,
+                    claimed_until=None,
                 ):
                     self._audit(
                         session,
                         event=AuditEvent.OUTCOME_UNKNOWN,
                         actor=SYSTEM_ACTOR,
                         row=row,
-                        cause="found executing after a restart",
+                        cause="found executing after its sender stopped",
                         claimed_by=row.claimed_by,
                     )
+                    view = await self._view_in(session, row.id)
+                    await self._hooks.answered(session, view, OutcomeKind.OUTCOME_UNKNOWN, text)
                     unknown.append(row.id)
+            ttl_cutoff = now - (self._claim_ttl if older_than is None else older_than)
             idle = (
                 await session.scalars(
                     select(ActionRequest).where(
-                        ActionRequest.status == RequestStatus.APPROVED, ActionRequest.decided_at <= cutoff
+                        ActionRequest.status == RequestStatus.APPROVED,
+                        ActionRequest.held_at.is_(None),
+                        or_(
+                            ActionRequest.claimed_until < now,
+                            and_(
+                                ActionRequest.claimed_until.is_(None),
+                                ActionRequest.decided_at <= ttl_cutoff,
+                            ),
+                        ),
                     )
                 )
             ).all()
             for row in idle:
+                if row.id in self._sending and older_than is None:
+                    continue
                 if await self._transition(
                     session,
                     row.id,
                     (RequestStatus.APPROVED,),
-                    status=RequestStatus.FAILED,
-                    status_reason=msg.NOT_SENT_AFTER_RESTART,
+                    ActionRequest.held_at.is_(None),
+                    held_at=now,
+                    claimed_by=None,
+                    claimed_until=None,
+                    status_reason=msg.HELD_AFTER_RESTART,
                 ):
                     self._audit(
                         session,
-                        event=AuditEvent.NOT_SENT,
+                        event=AuditEvent.HELD,
                         actor=SYSTEM_ACTOR,
                         row=row,
-                        cause="approved but never claimed before a restart",
+                        cause="approved, but its sender stopped before sending",
                     )
-                    unsent.append(row.id)
-        changed = await self._views(unknown + unsent)
+                    await self._hooks.held(session, await self._view_in(session, row.id))
+                    held.append(row.id)
+        changed = await self._views(unknown + held)
         for view in changed:
             if view.status is RequestStatus.OUTCOME_UNKNOWN:
                 await self._notifier.outcome_unknown(view)
         return changed
 
+    async def heartbeat(self) -> int:
+        """Renew the claims of the sends this process has in flight; how many were renewed."""
+        if not self._sending:
+            return 0
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(ActionRequest)
+                .where(
+                    ActionRequest.id.in_(sorted(self._sending)),
+                    ActionRequest.claimed_by == self._instance,
+                    ActionRequest.status.in_([RequestStatus.APPROVED, RequestStatus.EXECUTING]),
+                )
+                .values(claimed_until=self._clock.now() + self._claim_ttl)
+                .execution_options(synchronize_session=False)
+            )
+        return int(cast(CursorResult[Any], result).rowcount or 0)
+
     # --- execution -----------------------------------------------------------------------
 
+    async def execute_approved(self, request_id: str, *, actor: str) -> Outcome:
+        """Send a request whose quorum was met (after the click that met it was acknowledged)."""
+        return await self._execute(request_id, actor=actor)
+
+    async def send_held(self, request_id: str, user: str) -> Outcome:
+        """A Send click on a held request: everything is checked again before it is sent.
+
+        The clicker needs the request's approver role or the requester's own role; every
+        approval on it must still come from a current approver (the policy may have changed
+        since); the request must not have expired; the plan's state is checked as for any send.
+        """
+        seen = await self.get(request_id)
+        if seen is None:
+            return await self._refuse(None, None, user, Refusal.NOT_FOUND, msg.NOT_FOUND, "send")
+        if seen.status is not RequestStatus.APPROVED or not seen.held:
+            text = msg.SEND_NOT_HELD
+            return await self._refuse(request_id, seen, user, Refusal.CLOSED, text, "send")
+        rule = self._policy.rule(seen.verb)
+        allowed = await self._policy.has_role(user, seen.approver_role, self._groups) or (
+            user == seen.requester and await self._policy.has_role(user, rule.role, self._groups)
+        )
+        if not allowed:
+            text = msg.SEND_ROLE_REQUIRED.format(role=seen.approver_role)
+            return await self._refuse(request_id, seen, user, Refusal.APPROVER_ROLE, text, "send")
+        if seen.approval_groups:
+            held_now = [(a, await self._group_roles(seen, a)) for a in seen.approvers]
+            if not match_approvers(seen.approval_groups, held_now).complete:
+                roles = ", ".join(g.role for g in seen.approval_groups)
+                text = msg.SEND_APPROVALS_LAPSED.format(roles=roles)
+                return await self._refuse(request_id, seen, user, Refusal.APPROVER_ROLE, text, "send")
+        for approver in () if seen.approval_groups else seen.approvers:
+            if not await self._policy.has_role(approver, seen.approver_role, self._groups):
+                text = msg.SEND_APPROVER_GONE.format(user=approver, role=seen.approver_role)
+                return await self._refuse(request_id, seen, user, Refusal.APPROVER_ROLE, text, "send")
+        if seen.expires_at <= self._clock.now():
+            text = msg.CLOSED_EXPIRED.format(expires=seen.expires_at.strftime("%Y-%m-%d %H:%M"))
+            return await self._refuse(request_id, seen, user, Refusal.EXPIRED, text, "send")
+        async with self._sessions.begin() as session:
+            released = await self._transition(
+                session,
+                request_id,
+                (RequestStatus.APPROVED,),
+                ActionRequest.held_at.is_not(None),
+                held_at=None,
+                claimed_by=None,
+                claimed_until=None,
+                status_reason=None,
+            )
+            if released:
+                row = await session.get(ActionRequest, request_id)
+                assert row is not None
+                self._audit(session, event=AuditEvent.SEND_REQUESTED, actor=user, row=row)
+        if not released:
+            return Outcome(
+                OutcomeKind.IN_PROGRESS, msg.CLOSED_IN_PROGRESS, request=await self.get(request_id)
+            )
+        return await self._execute(request_id, actor=user)
+
     async def _execute(self, request_id: str, *, actor: str) -> Outcome:
-        """Claim the approved request and, if this caller won the claim, send it once."""
+        """Lease the approved request and, if this caller won the lease, send it once."""
         now = self._clock.now()
         async with self._sessions.begin() as session:
             won = await self._transition(
                 session,
                 request_id,
                 (RequestStatus.APPROVED,),
-                status=RequestStatus.EXECUTING,
-                claimed_at=now,
+                ActionRequest.held_at.is_(None),
+                or_(
+                    ActionRequest.claimed_by.is_(None),
+                    ActionRequest.claimed_by == self._instance,
+                    ActionRequest.claimed_until < now,
+                ),
                 claimed_by=self._instance,
+                claimed_until=now + self._claim_ttl,
             )
             row = await session.get(ActionRequest, request_id)
             assert row is not None
-            if won:
-                self._audit(session, event=AuditEvent.CLAIMED, actor=actor, row=row)
             plain = _Plain(
                 id=row.id,
                 requester=row.requester,
@@ -789,9 +997,19 @@ class ApprovalService:
             return Outcome(
                 OutcomeKind.IN_PROGRESS, msg.CLOSED_IN_PROGRESS, request=await self.get(request_id)
             )
+        self._sending.add(request_id)
+        try:
+            return await self._send(plain, actor=actor)
+        finally:
+            self._sending.discard(request_id)
 
+    async def _send(self, plain: _Plain, *, actor: str) -> Outcome:
+        """Read the plan (and its baseline), claim for good with the watch, send, record the answer."""
+        baseline: dict[str, Any] | None = None
         try:
             plan = await self._gateway.current_plan(plain.plan_id)
+            if self._hooks.wants_baseline(plain.action):
+                baseline = await self._gateway.runtime(plain.plan_id)
         except VroError as exc:
             text = msg.NOT_SENT_PLAN_UNREADABLE.format(plan=plain.plan_name, problem=str(exc))
             return await self._finish(
@@ -811,6 +1029,27 @@ class ApprovalService:
             return await self._finish(
                 plain, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT, **verdict.audit()
             )
+        now = self._clock.now()
+        async with self._sessions.begin() as session:
+            claimed = await self._transition(
+                session,
+                plain.id,
+                (RequestStatus.APPROVED,),
+                ActionRequest.claimed_by == self._instance,
+                ActionRequest.held_at.is_(None),
+                status=RequestStatus.EXECUTING,
+                claimed_at=now,
+                claimed_until=now + self._claim_ttl,
+            )
+            if claimed:
+                row = await session.get(ActionRequest, plain.id)
+                assert row is not None
+                self._audit(session, event=AuditEvent.CLAIMED, actor=actor, row=row)
+                view = await self._view_in(session, plain.id)
+                await self._hooks.claimed(session, view, baseline)
+                await self._hooks.changed(session, view)
+        if not claimed:  # the lease lapsed (this process stalled) and the request was held meanwhile
+            return Outcome(OutcomeKind.IN_PROGRESS, msg.CLOSED_IN_PROGRESS, request=await self.get(plain.id))
         try:
             action = PlanAction(plain.action)
             result = await self._gateway.perform(action, plain.plan_id, plain.params)
@@ -887,7 +1126,12 @@ class ApprovalService:
         vro_message: str | None = None,
         **detail: Any,
     ) -> Outcome:
-        """Record how the send ended (also over an ``outcome_unknown`` set meanwhile by recovery)."""
+        """Record how the send ended (also over an ``outcome_unknown`` set meanwhile by recovery).
+
+        A refusal before the claim (plan state, VRO unreadable) ends an ``approved`` request this
+        process leased. The hooks write the card's redraw and the thread line, and activate or
+        close the watch, in the same transaction.
+        """
         status = {
             OutcomeKind.EXECUTED: RequestStatus.EXECUTED,
             OutcomeKind.FAILED: RequestStatus.FAILED,
@@ -895,15 +1139,19 @@ class ApprovalService:
         }[kind]
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            await self._transition(
+            changed = await self._transition(
                 session,
                 plain.id,
-                (RequestStatus.EXECUTING, RequestStatus.OUTCOME_UNKNOWN),
+                (RequestStatus.EXECUTING, RequestStatus.OUTCOME_UNKNOWN, RequestStatus.APPROVED),
+                or_(
+                    ActionRequest.status != RequestStatus.APPROVED, ActionRequest.claimed_by == self._instance
+                ),
                 status=status,
                 executed_at=now if status is RequestStatus.EXECUTED else None,
                 vro_status=vro_status,
                 vro_message=vro_message,
                 status_reason=text,
+                claimed_until=None,
             )
             self._audit(
                 session,
@@ -918,6 +1166,8 @@ class ApprovalService:
                 message=text,
                 **detail,
             )
+            if changed:
+                await self._hooks.answered(session, await self._view_in(session, plain.id), kind, text)
         return Outcome(kind, text, request=await self.get(plain.id))
 
     # --- reading ---------------------------------------------------------------------------
@@ -961,6 +1211,18 @@ class ApprovalService:
 
     # --- helpers -----------------------------------------------------------------------------
 
+    async def _view_in(self, session: AsyncSession, request_id: str) -> RequestView:
+        """The request as this transaction sees it (for the hooks)."""
+        row = (
+            await session.scalars(
+                select(ActionRequest)
+                .where(ActionRequest.id == request_id)
+                .execution_options(populate_existing=True)
+            )
+        ).one()
+        approvals = await self._approvals(session, [request_id])
+        return _view(row, approvals.get(request_id, ()))
+
     async def _views(self, request_ids: Sequence[str]) -> list[RequestView]:
         if not request_ids:
             return []
@@ -984,12 +1246,16 @@ class ApprovalService:
 
     @staticmethod
     async def _transition(
-        session: AsyncSession, request_id: str, from_: Iterable[RequestStatus], **values: Any
+        session: AsyncSession,
+        request_id: str,
+        from_: Iterable[RequestStatus],
+        *where: ColumnElement[bool],
+        **values: Any,
     ) -> bool:
-        """``UPDATE ... WHERE id = :id AND status IN (:from_)``; whether it touched the row."""
+        """``UPDATE ... WHERE id = :id AND status IN (:from_) [AND where]``; whether it touched the row."""
         result = await session.execute(
             update(ActionRequest)
-            .where(ActionRequest.id == request_id, ActionRequest.status.in_([str(s) for s in from_]))
+            .where(ActionRequest.id == request_id, ActionRequest.status.in_([str(s) for s in from_]), *where)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -1106,6 +1372,8 @@ def _view(row: ActionRequest, approvals: Approvals) -> RequestView:
         groups_assigned=dict(matching.assigned) if matching else {},
         groups_needed=matching.needed_text() if matching else "",
         readiness_warning=row.readiness_warning,
+        held=row.held_at is not None,
+        param_names=dict(row.param_names or {}),
     )
 
 

@@ -96,6 +96,13 @@ class ActionRequest(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     claimed_by: Mapped[str | None] = mapped_column(String(128))
+    # The send claim's heartbeat: a claim past it belongs to a process that stopped.
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Approved but never sent (found after a restart): the channel was told; only a Send click
+    # (which checks everything again) sends it now.
+    held_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The names people typed for the ids in ``params`` (cards redrawn later read the same).
+    param_names: Mapped[dict[str, str] | None] = mapped_column(JSON)
     executed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     vro_status: Mapped[int | None] = mapped_column(Integer)
     vro_message: Mapped[str | None] = mapped_column(Text)

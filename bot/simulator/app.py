@@ -40,8 +40,9 @@ request/response model and request bodies), :mod:`.routes` (the VRO handlers), :
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from bot.clock import Clock
+from bot.clock import Clock, OffsetClock
 from bot.simulator.auth import GrantError, Principal
 from bot.simulator.core import SimCore, SimError, SimSettings
 from bot.simulator.estate import Estate, default_estate
@@ -94,6 +95,15 @@ class SimulatorConfig:
     single_session: bool = False
     fault_seed: int | None = None
     request_log_size: int = 10_000
+    # A run ends the moment it starts (every step takes no time): for tests of fast runs.
+    instant_runs: bool = False
+    # The server's clock is this many hours off the real time (negative: behind), as in VRO
+    # servers with a wrong clock or time zone: every time it reports and reads is shifted.
+    clock_offset_hours: float = 0.0
+
+
+# Simulated seconds per real second that make every run end before anyone can look.
+INSTANT_SPEED = 1e12
 
 
 # --- the application ------------------------------------------------------------------------
@@ -297,8 +307,10 @@ def create_simulator(
     """A fresh simulator over ``estate`` (default: the shipped one), timed by ``clock``."""
     config = config or SimulatorConfig()
     chosen = (estate or default_estate()).model_copy(deep=True)
+    if config.clock_offset_hours:
+        clock = OffsetClock(clock, timedelta(hours=config.clock_offset_hours))
     settings = SimSettings(
-        speed=speed,
+        speed=INSTANT_SPEED if config.instant_runs else speed,
         illegal_action_status=config.illegal_action_status,
         halt_seconds=config.halt_seconds,
         reset_leaves_disabled=config.reset_leaves_disabled,

@@ -136,6 +136,8 @@ def run_simulator(
     timezone: str | None = None,
     tls: bool = False,
     cert_dir: str | None = None,
+    instant: bool = False,
+    clock_offset_hours: float = 0.0,
 ) -> int:
     """Serve until interrupted; returns the process exit code."""
     import uvicorn
@@ -157,7 +159,9 @@ def run_simulator(
         sys.stderr.write(f"vro-bot simulator: {exc}\n")
         return 2
     clock = SystemClock()
-    config = SimulatorConfig(api_versions=versions, timezone=timezone)
+    config = SimulatorConfig(
+        api_versions=versions, timezone=timezone, instant_runs=instant, clock_offset_hours=clock_offset_hours
+    )
     sim = create_simulator(clock=clock, estate=estate, speed=speed, config=config)
     certfile: str | None = None
     keyfile: str | None = None
@@ -176,7 +180,9 @@ def run_simulator(
     out(
         f"VRO simulator on {scheme}://{shown_host}:{port} (API {', '.join(f'/api/{v}' for v in sim.api_versions)}, "
         f"admin /__sim/state), "
-        f"speed x{speed:g}, {len(estate.plans)} plans, {estate.vm_count()} VMs\n"
+        f"speed {'instant' if instant else f'x{speed:g}'}, {len(estate.plans)} plans, {estate.vm_count()} VMs"
+        + (f", clock {clock_offset_hours:+g} h" if clock_offset_hours else "")
+        + "\n"
         f"  VRO_URL={scheme}://{shown_host}:{port} VRO_USERNAME={DEFAULT_USERNAME} "
         f"VRO_PASSWORD={DEFAULT_PASSWORD}   (MFA user mfa-user, TOTP secret {MFA_TOTP_SECRET})\n"
     )

@@ -30,7 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals import messages as approval_messages
 from bot.approvals.membership import GroupLookupError, GroupResolver
-from bot.approvals.outcomes import Refusal
+from bot.approvals.outcomes import Outcome, Refusal
 from bot.approvals.policy import QUERY_ROLE, Policy
 from bot.approvals.service import ApprovalService, groups_unavailable
 from bot.clock import Clock
@@ -225,30 +225,49 @@ def build_app(
     # --- approval buttons --------------------------------------------------------------
 
     async def on_decision(ack: AsyncAck, body: dict[str, Any], approve: bool) -> None:
+        """A click acknowledged is a click recorded: the decision is stored before the ack."""
+        user = str(body.get("user", {}).get("id", ""))
+        channel = _channel_of(body)
+        value = str((body.get("actions") or [{}])[0].get("value", ""))
+        if not REQUEST_ID_RE.match(value):
+            await ack()
+            reply = responder(channel, user, body.get("response_url"))
+            work.spawn(_notice(reply, BROKEN_BUTTON), name="decision.broken")
+            return
+        if (body.get("container") or {}).get("type") == "view":
+            # From the Home tab: no channel and no response_url here. Answer in the card's channel
+            # and redraw the tab, so the decided request is no longer offered.
+            request = await parts.approvals.get(value)
+            channel = (request.card_channel or request.channel) if request is not None else channel
+            who = Invoker(user, channel)
+            outcome = await controller.record_decision(who, value, approve) if request is not None else None
+            await ack()
+            work.spawn(_after_home_decision(who, outcome, request is not None), name="decision.home")
+            return
+        who = Invoker(user, channel, response_url=body.get("response_url"))
+        outcome = await controller.record_decision(who, value, approve)
+        await ack()
+        reply = responder(channel, user, body.get("response_url"))
+        work.spawn(controller.after_decision(who, outcome, reply), name="decision")
+
+    async def _after_home_decision(who: Invoker, outcome: Outcome | None, known: bool) -> None:
+        if known:
+            await controller.after_decision(who, outcome, responder(who.channel_id, who.user_id, None))
+        await publish_home(who.user_id)
+
+    @app.action(ActionId.SEND.value)
+    async def on_send(ack: AsyncAck, body: dict[str, Any]) -> None:
+        """Send on a held request's card: checked again (policy, approvals, plan) before sending."""
         await ack()
         user = str(body.get("user", {}).get("id", ""))
         channel = _channel_of(body)
         value = str((body.get("actions") or [{}])[0].get("value", ""))
         reply = responder(channel, user, body.get("response_url"))
-        who = Invoker(user, channel, response_url=body.get("response_url"))
-        if (body.get("container") or {}).get("type") == "view":
-            # From the Home tab: no channel and no response_url here. Answer in the card's channel
-            # and redraw the tab, so the decided request is no longer offered.
-            work.spawn(_decide_from_home(user, value, approve), name="decision.home")
-            return
         if not REQUEST_ID_RE.match(value):
-            work.spawn(_notice(reply, BROKEN_BUTTON), name="decision.broken")
+            work.spawn(_notice(reply, BROKEN_BUTTON), name="send.broken")
             return
-        work.spawn(controller.decide(who, value, approve, reply), name="decision")
-
-    async def _decide_from_home(user: str, request_id: str, approve: bool) -> None:
-        request = await parts.approvals.get(request_id) if REQUEST_ID_RE.match(request_id) else None
-        if request is not None:
-            channel = request.card_channel or request.channel
-            await controller.decide(
-                Invoker(user, channel), request_id, approve, responder(channel, user, None)
-            )
-        await publish_home(user)
+        who = Invoker(user, channel, response_url=body.get("response_url"))
+        work.spawn(controller.send_held(who, value, reply), name="send")
 
     @app.action(ActionId.APPROVE.value)
     async def on_approve(ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -1,37 +1,33 @@
 """What the bot does for each command and click, independent of Bolt.
 
-The Bolt listeners (``bot.slack.app``) parse, ack within milliseconds and hand the rest to
-:class:`Controller` in the background. The controller talks to VRO, the approval service, the
-watcher and Slack's Web API, and answers the person through a :class:`Reply`. It never lets an
+The Bolt listeners (``bot.slack.app``) parse, record clicks, ack within milliseconds and hand
+the rest to :class:`Controller` in the background. The controller talks to VRO, the approval
+service and the watcher, and answers the person through a :class:`Reply`; everything the
+channel sees goes through the outbox (written by the approval service's hooks and the watcher). It never lets an
 exception reach Slack: VRO errors become short explanations, anything unexpected becomes a
 polite apology and a log line with the details.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from slack_sdk.web.async_client import AsyncWebClient
-
-from bot.approvals.outcomes import Outcome, OutcomeKind, Refusal, RequestView
+from bot.approvals.outcomes import Outcome, OutcomeKind, Refusal
 from bot.approvals.service import ApprovalService
 from bot.clock import Clock
 from bot.slack import resolve as rs
 from bot.slack.access import Access
 from bot.slack.blocks.approvals import (
     ApprovalCardView,
-    approval_card_message,
     audit_message,
-    mention,
     pending_approvals_message,
     readiness_refusal_message,
 )
 from bot.slack.blocks.estate import license_message, locations_message, scopes_message
-from bot.slack.blocks.kit import Message, action_label
+from bot.slack.blocks.kit import Message
 from bot.slack.blocks.plans import (
     groups_message,
     params_message,
@@ -55,22 +51,15 @@ from bot.vro.models import (
     StepRuntimeDetails,
     VmRuntimeDetails,
 )
-from bot.vro.operations import NARRATED_ACTIONS, available_actions, not_available_reason, spec_of
+from bot.vro.operations import available_actions, not_available_reason, spec_of
 
 log = logging.getLogger(__name__)
-
-# Actions after which VRO runs something worth narrating in the thread (the action table says).
-WATCHED_ACTIONS = NARRATED_ACTIONS
 
 UNEXPECTED = (
     "Something went wrong on my side and nothing was sent to VRO. "
     "Try again in a minute; if it keeps happening, tell whoever runs the bot (the details are in its log)."
 )
 VRO_UNREACHABLE = "I can't reach VRO right now ({detail}). Nothing was changed. Try again in a minute."
-CARD_NOT_POSTED = (
-    "I couldn't post the approval card in this channel ({error}), so I cancelled the request. "
-    "Invite me with `/invite @VRO` and try again."
-)
 WATCH_STARTED = "Watching *{plan}*: progress will appear in the thread of its status card."
 WATCH_STOPPED = "Stopped watching *{plan}* in this channel."
 WATCH_NOT_FOUND = "I wasn't watching *{plan}* in this channel."
@@ -126,7 +115,6 @@ class Controller:
         approvals: ApprovalService,
         access: Access,
         watcher: WatchControl,
-        slack: AsyncWebClient,
         clock: Clock,
         record_command: Callable[[str, str], None] | None = None,
         record_approval: Callable[[str], None] | None = None,
@@ -135,12 +123,9 @@ class Controller:
         self._approvals = approvals
         self._access = access
         self._watcher = watcher
-        self._slack = slack
         self._clock = clock
         self._record_command = record_command or (lambda _verb, _outcome: None)
         self._record_approval = record_approval or (lambda _outcome: None)
-        self._card_locks: dict[str, asyncio.Lock] = {}
-        self._names: dict[str, dict[str, str]] = {}
 
     # --- commands ----------------------------------------------------------------------
 
@@ -362,6 +347,8 @@ class Controller:
         plan = await self._vro.get_plan((await self._plan(cmd.plan)).id)
         resolved = await self._resolve_refs(cmd)
         params = cmd.perform_params(resolved)
+        # The request, its card and (with no approval needed) its send and watch are written by
+        # the approval service with their own changes; the card goes out through the outbox.
         outcome = await self._approvals.request(
             requester=who.user_id,
             verb=cmd.verb,
@@ -370,37 +357,14 @@ class Controller:
             params=params,
             reason=cmd.reason,
             channel=who.channel_id,
+            param_names=_param_names(cmd, resolved),
         )
-        names = _param_names(cmd, resolved)
-        if names and outcome.request is not None:
-            # Names the person typed for the ids in the params (locations, plans), so redrawn
-            # cards read the same; lost on restart, when the card falls back to the ids.
-            self._names[outcome.request.id] = names
         if outcome.refusal is Refusal.READINESS:
             await reply(readiness_refusal_message(outcome.message, plan_id=plan.id))
             return "refused"
         if outcome.kind is OutcomeKind.REFUSED or outcome.request is None:
             await reply(notice_message(outcome.message, emoji=":no_entry:"))
             return "refused"
-        request = outcome.request
-        card = approval_card_message(ApprovalCardView.from_request(request, param_names=names))
-        try:
-            posted = await self._slack.chat_postMessage(channel=who.channel_id, **card.payload())
-        except Exception as exc:  # slack_sdk raises SlackApiError; anything else is the same story
-            error = slack_error(exc)
-            log.warning("approval card for %s not posted: %s", request.id, error)
-            if outcome.kind is OutcomeKind.PENDING:
-                await self._approvals.cancel(request.id, who.user_id)
-                await reply(notice_message(CARD_NOT_POSTED.format(error=error), emoji=":warning:"))
-                return "card_not_posted"
-            await reply(notice_message(outcome.message))
-            return str(outcome.kind)
-        ts = str(posted["ts"])
-        channel = str(posted.get("channel") or who.channel_id)
-        await self._approvals.attach_card(request.id, channel, ts)
-        if outcome.kind is not OutcomeKind.PENDING:
-            # Nothing to approve (policy asks for 0 approvals): it already ran.
-            await self._after_execution(outcome, channel, ts)
         self._record_approval(str(outcome.kind))
         return str(outcome.kind)
 
@@ -420,15 +384,23 @@ class Controller:
 
     # --- clicks ------------------------------------------------------------------------
 
-    async def decide(self, who: Invoker, request_id: str, approve: bool, reply: Reply) -> None:
-        """An Approve or Deny click on an approval card; only the request id comes from Slack."""
+    async def record_decision(self, who: Invoker, request_id: str, approve: bool) -> Outcome | None:
+        """Record an Approve or Deny click (before it is acknowledged); ``None`` if that failed.
+
+        Only the request id comes from Slack. A quorum met here comes back ``APPROVED``: the send
+        is :meth:`after_decision`'s, after the ack.
+        """
         try:
             if approve:
-                outcome = await self._approvals.approve(request_id, who.user_id)
-            else:
-                outcome = await self._approvals.deny(request_id, who.user_id)
+                return await self._approvals.approve(request_id, who.user_id, execute=False)
+            return await self._approvals.deny(request_id, who.user_id)
         except Exception:
             log.exception("decision on %s failed", request_id)
+            return None
+
+    async def after_decision(self, who: Invoker, outcome: Outcome | None, reply: Reply) -> None:
+        """The slow part of a click: send when the quorum was met; answer the clicker."""
+        if outcome is None:
             await reply(notice_message(UNEXPECTED, emoji=":warning:"))
             return
         self._record_approval(str(outcome.kind) if not outcome.refused else f"refused_{outcome.refusal}")
@@ -437,80 +409,33 @@ class Controller:
                 notice_message(outcome.message, emoji=":no_entry:" if outcome.refused else ":hourglass:")
             )
             return
-        request = outcome.request
-        if request is None or request.card_ts is None or request.card_channel is None:
-            await reply(notice_message(outcome.message))
-            return
-        await self.refresh_card(request.id)
-        if outcome.kind in (OutcomeKind.EXECUTED, OutcomeKind.FAILED, OutcomeKind.OUTCOME_UNKNOWN):
-            await self._after_execution(outcome, request.card_channel, request.card_ts)
-        else:
-            await reply(notice_message(outcome.message, emoji=":white_check_mark:"))
+        if outcome.kind is OutcomeKind.APPROVED and outcome.request is not None:
+            sent = await self._approvals.execute_approved(outcome.request.id, actor=who.user_id)
+            self._record_approval(str(sent.kind))
+            if sent.kind is OutcomeKind.IN_PROGRESS:
+                await reply(notice_message(sent.message, emoji=":hourglass:"))
+            return  # the card and its thread tell the channel what VRO answered
+        await reply(notice_message(outcome.message, emoji=":white_check_mark:"))
 
-    async def refresh_card(self, request_id: str) -> None:
-        """Redraw the approval card from the database (never from a stale copy)."""
-        lock = self._card_locks.setdefault(request_id, asyncio.Lock())
-        async with lock:
-            request = await self._approvals.get(request_id)
-            if request is None or request.card_ts is None or request.card_channel is None:
-                return
-            card = approval_card_message(
-                ApprovalCardView.from_request(request, param_names=self._names.get(request_id, {}))
-            )
-            try:
-                await self._slack.chat_update(
-                    channel=request.card_channel, ts=request.card_ts, **card.payload()
-                )
-            except Exception as exc:
-                log.warning("approval card %s not updated: %s", request_id, slack_error(exc))
-        if not request.is_open:
-            self._card_locks.pop(request_id, None)
-            self._names.pop(request_id, None)
+    async def decide(self, who: Invoker, request_id: str, approve: bool, reply: Reply) -> None:
+        """An Approve or Deny click, recorded and then carried out (where no ack sits in between)."""
+        await self.after_decision(who, await self.record_decision(who, request_id, approve), reply)
 
-    async def _after_execution(self, outcome: Outcome, channel: str, card_ts: str) -> None:
-        request = outcome.request
-        assert request is not None
-        await self._thread_post(channel, card_ts, _execution_line(outcome))
-        if outcome.kind is OutcomeKind.EXECUTED and request.action in WATCHED_ACTIONS:
-            await self._watcher.start_watch(
-                request.plan_id,
-                channel,
-                plan_name=request.plan_name,
-                parent_ts=card_ts,
-                request_id=request.id,
-                action=request.action,
-                requested_by=request.requester,
-                approved_by=request.approvers,
-            )
-
-    async def _thread_post(self, channel: str, thread_ts: str, text: str) -> None:
+    async def send_held(self, who: Invoker, request_id: str, reply: Reply) -> None:
+        """A Send click on a held request: the approval service checks everything again first."""
         try:
-            await self._slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
-        except Exception as exc:
-            log.warning("thread reply in %s not posted: %s", channel, slack_error(exc))
+            outcome = await self._approvals.send_held(request_id, who.user_id)
+        except Exception:
+            log.exception("send of held request %s failed", request_id)
+            await reply(notice_message(UNEXPECTED, emoji=":warning:"))
+            return
+        self._record_approval(str(outcome.kind) if not outcome.refused else f"refused_{outcome.refusal}")
+        if outcome.refused or outcome.kind is OutcomeKind.IN_PROGRESS:
+            await reply(notice_message(outcome.message, emoji=":no_entry:"))
 
     async def expire_due(self) -> int:
-        """Close expired requests and redraw their cards; returns how many expired."""
-        expired = await self._approvals.expire_due()
-        for request in expired:
-            await self.refresh_card(request.id)
-        return len(expired)
-
-    async def outcome_unknown(self, request: RequestView) -> None:
-        """The Notifier hook: a send whose outcome is unknown after a crash. Never resent."""
-        text = (
-            f":warning: I can't tell whether VRO received *{request.action}* for *{request.plan_name}* "
-            f"(requested by {mention(request.requester)}): the bot stopped while sending it. "
-            "I will not send it again. Check the plan in VRO before doing anything else."
-        )
-        if request.card_channel and request.card_ts:
-            await self.refresh_card(request.id)
-            await self._thread_post(request.card_channel, request.card_ts, text)
-            return
-        try:
-            await self._slack.chat_postMessage(channel=request.channel, text=text)
-        except Exception as exc:
-            log.warning("outcome-unknown notice not posted: %s", slack_error(exc))
+        """Close expired requests (their cards are redrawn through the outbox); how many expired."""
+        return len(await self._approvals.expire_due())
 
     # --- name resolution ---------------------------------------------------------------
 
@@ -569,14 +494,3 @@ def slack_error(exc: Exception) -> str:
 def _param_names(cmd: ParsedCommand, resolved: Mapping[str, str]) -> dict[str, str]:
     """Ids in the params mapped back to what the user typed, for the card."""
     return {resolved[name]: ref.text for name, ref in cmd.refs.items() if name in resolved}
-
-
-def _execution_line(outcome: Outcome) -> str:
-    request = outcome.request
-    assert request is not None
-    if outcome.kind is OutcomeKind.EXECUTED:
-        code = f" (HTTP {request.vro_status})" if request.vro_status else ""
-        return f":rocket: VRO accepted *{action_label(request.action)}* for *{request.plan_name}*{code}."
-    if outcome.kind is OutcomeKind.OUTCOME_UNKNOWN:
-        return f":warning: {outcome.message}"
-    return f":x: {outcome.message}"

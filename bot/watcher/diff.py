@@ -107,21 +107,44 @@ _CLOSING_KIND: dict[Phase, EventKind] = {
 
 
 def advance(
-    old: Snapshot, obs: Observation, *, watch_started_at: datetime | None = None
+    old: Snapshot, obs: Observation, *, baseline: PlanRuntimeDetails | None = None
 ) -> tuple[Snapshot, list[Event]]:
     """Merge ``obs`` into ``old``; return the new snapshot and the events between the two.
 
-    ``watch_started_at`` lets a run that started and finished between two polls still count
-    as a run (VRO's start time is after the watch began).
+    ``baseline`` is the plan as VRO described it just before the watched action was sent. A run
+    that started and finished between two polls still counts as a run when VRO's own data
+    differ from it (state, start or finish time, result): VRO's clock is never compared with
+    the bot's, so a VRO whose clock is hours off is narrated the same.
     """
-    return _Advance(old, obs, watch_started_at).run()
+    return _Advance(old, obs, baseline).run()
+
+
+def ran_since(baseline: PlanRuntimeDetails, plan: PlanRuntimeDetails) -> bool:
+    """Whether VRO's data for ``plan`` show a run after ``baseline`` (both read from VRO).
+
+    A state change, a new start or finish time, or a new run/check/test result. A readiness
+    check ends in the state it started from: its new times and result still tell it ran.
+    """
+    if plan_is_running(plan):
+        return True
+    if (plan.state or "") != (baseline.state or ""):
+        return True
+    if _times(plan.executionResult) != _times(baseline.executionResult):
+        return True
+    if _result(plan.executionResult) != _result(baseline.executionResult):
+        return True
+    return (plan.currentRunResult, plan.currentCheckResult, plan.currentTestResult) != (
+        baseline.currentRunResult,
+        baseline.currentCheckResult,
+        baseline.currentTestResult,
+    )
 
 
 class _Advance:
-    def __init__(self, old: Snapshot, obs: Observation, watch_started_at: datetime | None) -> None:
+    def __init__(self, old: Snapshot, obs: Observation, baseline: PlanRuntimeDetails | None) -> None:
         self.old = old
         self.obs = obs
-        self.watch_started_at = watch_started_at
+        self.baseline = baseline
         self.items: dict[str, Item] = dict(old.items)
         self.next_order = old.next_order
         self.opening: dict[str, list[Event]] = {}
@@ -164,6 +187,7 @@ class _Advance:
         run_started_at = self.old.run_started_at
         if running and run_started_at is None:
             run_started_at = view.started_at or obs.at
+        seen_at = self.old.seen_at if self.old.seen_at is not None else (obs.at if running else None)
 
         head: list[Event] = []
         tail: list[Event] = []
@@ -190,7 +214,12 @@ class _Advance:
         if old_plan is not None and old_plan.halted and not halted and running:
             head.append(Event(kind="plan_resumed", name=view.name, text=view.state_name, at=obs.at))
 
-        initial_state = self.old.initial_state if self.old.plan is not None else view.state
+        if self.old.plan is not None:
+            initial_state = self.old.initial_state
+        elif self.baseline is not None:
+            initial_state = self.baseline.state or ""
+        else:
+            initial_state = view.state
         finished = self.old.finished
         if halted and (old_plan is None or not old_plan.halted):
             tail.append(self._halt_event(view))
@@ -216,6 +245,7 @@ class _Advance:
             initial_state=initial_state,
             seen_running=seen_running,
             run_started_at=run_started_at,
+            seen_at=seen_at,
             reset_noticed=reset_noticed,
             finished=finished,
             next_order=self.next_order,
@@ -225,8 +255,7 @@ class _Advance:
     def _ran(self, view: PlanView, initial_state: str | None, seen_running: bool) -> bool:
         if seen_running or (initial_state is not None and view.state != initial_state):
             return True
-        start = view.started_at
-        return start is not None and self.watch_started_at is not None and start >= self.watch_started_at
+        return self.baseline is not None and ran_since(self.baseline, self.obs.plan)
 
     # -- items ---------------------------------------------------------------------------------
 

@@ -185,6 +185,10 @@ def status_card(
         notes.append("✅ Finished; the summary is in the thread.")
     elif status == "stopped":
         notes.append("⏹️ No longer watched.")
+    elif status == "superseded":
+        notes.append("↪️ A newer action on this plan is narrated in its own thread.")
+    elif status == "no_run":
+        notes.append("🤷 VRO showed no run of this action; no longer watched.")
     elif plan is not None and plan.halted:
         notes.append("⏸️ Halted: the choices are in the thread.")
     elif plan is not None and not plan.running and not snapshot.seen_running:
@@ -219,11 +223,15 @@ def _current(snapshot: Snapshot) -> str:
 
 def _timing(snapshot: Snapshot, now: datetime) -> str:
     plan = snapshot.plan
-    start = snapshot.run_started_at or (plan.started_at if plan else None)
-    if start is None or plan is None:
+    if plan is None:
         return ""
-    end = plan.finished_at if (not plan.running and plan.finished_at) else now
-    elapsed = (end - start).total_seconds()
+    # Never VRO's start against the bot's clock: VRO's pair when finished, else the bot's own.
+    if not plan.running and plan.started_at and plan.finished_at and plan.finished_at >= plan.started_at:
+        elapsed = (plan.finished_at - plan.started_at).total_seconds()
+    elif snapshot.seen_at is not None:
+        elapsed = max(0.0, (now - snapshot.seen_at).total_seconds())
+    else:
+        return ""
     text = f"Elapsed {duration(elapsed)}"
     if plan.running and 0 < plan.progress < 100 and elapsed > 0:
         remaining = elapsed * (100 - plan.progress) / plan.progress
@@ -449,10 +457,12 @@ def summary_messages(info: WatchInfo, snapshot: Snapshot, *, now: datetime) -> l
     steps = Counts.of(snapshot.of_kind("step"))
     vms = Counts.of(snapshot.of_kind("vm"))
     facts = []
-    start = snapshot.run_started_at or (plan.started_at if plan else None)
-    if start is not None:
-        end = plan.finished_at if plan and plan.finished_at and plan.finished_at >= start else now
-        facts.append(f"Duration {duration((end - start).total_seconds())}")
+    # VRO's own start and finish when it gave both; otherwise the bot's first and last sight of
+    # the run. The two clocks are never mixed (VRO's may be hours off the bot's).
+    if plan is not None and plan.started_at and plan.finished_at and plan.finished_at >= plan.started_at:
+        facts.append(f"Duration {duration((plan.finished_at - plan.started_at).total_seconds())}")
+    elif snapshot.seen_at is not None:
+        facts.append(f"Duration {duration(max(0.0, (now - snapshot.seen_at).total_seconds()))}")
     if steps.total:
         facts.append(steps.line("Steps"))
     if vms.total:

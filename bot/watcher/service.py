@@ -13,9 +13,14 @@ One poll of one watch (:meth:`Watcher.poll_once` runs one over every due watch):
 Because the events, the cursor and the outbox rows commit together, a crash anywhere replays
 the poll from the last stored snapshot and produces the same keys: no duplicate, no gap.
 
-Replicas: a watch is leased (``UPDATE ... WHERE lease expired OR owner = me``) and the lease
-outlives the next poll, so on PostgreSQL two replicas never poll the same watch. SQLite is
-single-replica: it serializes writers, but use one bot process on SQLite.
+Replicas: a watch is leased (``UPDATE ... WHERE lease expired OR owner = me``) for a short
+time (15 s) that the run loop renews every few seconds, so on PostgreSQL two replicas never poll
+the same watch, and a watch whose owner died is taken over (and polled at once) within seconds.
+SQLite is single-replica: it serializes writers, but use one bot process on SQLite.
+
+Action watches are opened by the send's claim (:mod:`bot.watcher.lifecycle`) with a baseline:
+whether the action ran is judged on VRO's data against it, never on the bot's clock. One that
+shows no run by its ``no_run_deadline`` ends with a plain notice.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, Update, bindparam, func, or_, select, update
+from sqlalchemy import Table, Update, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,12 +45,14 @@ from bot.clock import Clock, first_of
 from bot.outbox.store import enqueue_post, enqueue_update, refresh_pending_update
 from bot.outbox.tables import KIND_POST, PRIORITY_NORMAL, PRIORITY_NOTICE, OutboxMessage
 from bot.outbox.tables import STATUS_PENDING as OUTBOX_PENDING
+from bot.slack.blocks.kit import esc
 from bot.slack.message import Message
 from bot.vro import plan_states
 from bot.vro.errors import VroAuthError, VroError, VroNotFound, VroUnavailable
 from bot.vro.models import Page, PlanRuntimeDetails
 from bot.watcher.batching import BatchPolicy, ChannelLoad, RunPace, is_notice, is_urgent, should_write
 from bot.watcher.diff import Event, advance
+from bot.watcher.lifecycle import DEFAULT_NO_RUN_SECONDS, card_key, thread_of, watch_info
 from bot.watcher.render import WatchInfo, status_card, summary_messages, thread_messages
 from bot.watcher.runs import RunRecord, run_record
 from bot.watcher.snapshot import (
@@ -64,11 +71,16 @@ from bot.watcher.snapshot import (
     vm_key,
 )
 from bot.watcher.source import PlanLister, RuntimeSource
-from bot.watcher.tables import STATUS_ACTIVE, STATUS_FINISHED, STATUS_STOPPED, Watch
+from bot.watcher.tables import STATUS_ACTIVE, STATUS_FINISHED, STATUS_NO_RUN, STATUS_STOPPED, Watch
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+TEXT_NO_RUN = (
+    "🤷 VRO shows no run of *{action}* for *{plan}* in the {minutes} minutes since it was sent, "
+    "so I stop watching. Check `/vro status {plan}`; ask again if it is still needed."
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,9 @@ class WatcherConfig:
     # every poll's events at once (tests, demos).
     batch_seconds: float = 45.0
     card_interval: float = 5.0  # the status card is edited at most this often
-    lease_grace_seconds: float = 60.0  # a lease outlives the next planned poll by this much
+    lease_seconds: float = 15.0  # a lease not renewed for this long belongs to a dead process
+    heartbeat_seconds: float = 5.0  # how often the run loop renews its leases (and looks for dead ones)
+    no_run_seconds: float = DEFAULT_NO_RUN_SECONDS  # VRO_BOT_NO_RUN_MINUTES: an action that shows no run
     max_pending_events: int = 400  # a batch this full is written out early
     # How often the per-channel load (runs narrated there, posts waiting) is read again.
     load_refresh_seconds: float = 2.0
@@ -235,7 +249,7 @@ class Watcher:
                 )
                 session.add(watch)
                 await session.flush()
-                watch.card_key = _card_key(watch.id)
+                watch.card_key = card_key(watch.id)
                 await enqueue_post(
                     session,
                     key=watch.card_key,
@@ -292,7 +306,7 @@ class Watcher:
                 )
                 if not getattr(result, "rowcount", 0):
                     continue  # a poll committed in between: read again
-                info = _info(row)
+                info = watch_info(row)
                 snapshot = Snapshot.from_json(row.snapshot)
                 await self._write_thread(session, row, pending, now, thread_messages(pending, info=info))
                 await self._write_card(
@@ -376,15 +390,28 @@ class Watcher:
         while not stop.is_set():
             self._wake.clear()
             try:
+                await self.heartbeat()
                 await self.poll_once(ahead=self.config.cycle_seconds)
                 if self.config.announce_channel and self._clock.monotonic() >= self._next_announce:
                     self._next_announce = self._clock.monotonic() + self.config.announce_seconds
                     await self.announce_once()
             except Exception:
                 log.exception("watcher cycle failed")
-            delay = await self._next_due_in()
+            # Wake at least every heartbeat: renew this process's leases, adopt a dead one's watches.
+            delay = min(await self._next_due_in(), self.config.heartbeat_seconds)
             await first_of(self._clock.sleep(delay), self._wake.wait(), stop.wait())
         await self.release()
+
+    async def heartbeat(self) -> int:
+        """Renew the leases this process holds (a lease is short: a dead owner's lapses in seconds)."""
+        now = self._clock.now()
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(Watch)
+                .where(Watch.lease_owner == self.owner, Watch.status == STATUS_ACTIVE)
+                .values(lease_expires_at=now + timedelta(seconds=self.config.lease_seconds))
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def release(self) -> None:
         """Give up this process's leases (shutdown), so another replica takes over at once."""
@@ -392,7 +419,7 @@ class Watcher:
             await session.execute(
                 update(Watch)
                 .where(Watch.lease_owner == self.owner)
-                .values(lease_owner=None, lease_expires_at=None)
+                .values(lease_owner=None, lease_expires_at=None, next_poll_at=self._clock.now())
             )
 
     # -- one poll --------------------------------------------------------------------------------
@@ -407,7 +434,11 @@ class Watcher:
                 update(Watch)
                 .where(
                     Watch.status == STATUS_ACTIVE,
-                    Watch.next_poll_at <= now + timedelta(seconds=ahead),
+                    or_(
+                        Watch.next_poll_at <= now + timedelta(seconds=ahead),
+                        # A dead owner's watch is polled at once, whenever its next poll was due.
+                        and_(Watch.lease_owner.is_not(None), Watch.lease_expires_at < now),
+                    ),
                     or_(
                         Watch.lease_owner.is_(None),
                         Watch.lease_owner == self.owner,
@@ -416,7 +447,7 @@ class Watcher:
                 )
                 .values(
                     lease_owner=self.owner,
-                    lease_expires_at=now + timedelta(seconds=self.config.lease_grace_seconds),
+                    lease_expires_at=now + timedelta(seconds=self.config.lease_seconds),
                 )
                 .returning(*_STATE_COLUMNS)
             )
@@ -462,13 +493,65 @@ class Watcher:
             if row.vro_unreachable:
                 events.append(Event(kind="vro_back", name=row.plan_name, at=now))
             unreachable = False
-            new_snapshot, found = advance(snapshot, obs, watch_started_at=row.started_at)
+            baseline = PlanRuntimeDetails.model_validate(row.baseline) if row.baseline else None
+            new_snapshot, found = advance(snapshot, obs, baseline=baseline)
             events.extend(found)
             running = new_snapshot.plan is not None and new_snapshot.plan.running
             interval = self.config.poll_seconds if (running or found) else self._slower(row.interval_seconds)
+        no_run = (
+            row.no_run_deadline is not None
+            and now >= row.no_run_deadline
+            and not new_snapshot.seen_running
+            and not new_snapshot.finished
+            and not any(e.kind == "finished" for e in events)
+        )
+        if no_run:
+            await self._close_no_run(row, new_snapshot, now=now)
+            return
         await self._commit(
             row, snapshot, new_snapshot, events, now=now, interval=interval, unreachable=unreachable
         )
+
+    async def _close_no_run(self, row: Watch, snapshot: Snapshot, *, now: datetime) -> None:
+        """The action's watch saw no run in VRO by its deadline: a plain notice, and it ends."""
+        minutes = max(1, round((now - row.started_at).total_seconds() / 60))
+        text = TEXT_NO_RUN.format(
+            action=esc(row.action or "the action"), plan=esc(row.plan_name), minutes=minutes
+        )
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(Watch)
+                .where(Watch.id == row.id, Watch.revision == row.revision, Watch.lease_owner == self.owner)
+                .where(Watch.status == STATUS_ACTIVE)
+                .values(
+                    status=STATUS_NO_RUN,
+                    finished_at=now,
+                    note="no run seen",
+                    snapshot=snapshot.to_json(),
+                    revision=row.revision + 1,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    card_rev=row.card_rev + 1,
+                )
+            )
+            if not getattr(result, "rowcount", 0):
+                self.stats.lost_leases += 1
+                await session.rollback()
+                return
+            await enqueue_post(
+                session,
+                key=f"watch:{row.id}:no-run",
+                channel=row.channel,
+                message=Message(text=text),
+                now=now,
+                broadcast=True,
+                **self._thread(row),
+            )
+            await self._write_card(
+                session, row, row.card_rev + 1, watch_info(row), snapshot, now, status=STATUS_NO_RUN
+            )
+        self._cache.pop(row.id, None)
+        self._notify()
 
     async def _commit(
         self,
@@ -497,7 +580,7 @@ class Watcher:
             self.config.batching, pace, self._channel_load(row.channel), now=now, urgent=urgent
         )
         plan_name = new.plan.name if new.plan is not None and new.plan.name else row.plan_name
-        info = _info(row, plan_name=plan_name)
+        info = watch_info(row, plan_name=plan_name)
         messages = thread_messages(pending, info=info) if flush else []
         status = STATUS_FINISHED if finished else STATUS_ACTIVE
         cached = self._cache.get(row.id)
@@ -523,7 +606,7 @@ class Watcher:
             "next_poll_at": next_poll,
             "interval_seconds": interval,
             "vro_unreachable": unreachable,
-            "lease_expires_at": next_poll + timedelta(seconds=self.config.lease_grace_seconds),
+            "lease_expires_at": now + timedelta(seconds=self.config.lease_seconds),
             "plan_name": plan_name,
         }
         if flush:
@@ -598,10 +681,8 @@ class Watcher:
 
     @staticmethod
     def _thread(row: Watch) -> dict[str, Any]:
-        """Where replies go: under the caller's message, or under the watcher's own card."""
-        if row.thread_ts is not None:
-            return {"thread_ts": row.thread_ts}
-        return {"parent_key": row.card_key or _card_key(row.id)}
+        """Where replies go: under the caller's message (or card), or under the watcher's own card."""
+        return thread_of(row) or {"parent_key": row.card_key or card_key(row.id)}
 
     async def _write_thread(
         self,
@@ -677,7 +758,7 @@ class Watcher:
         )
         if status != STATUS_ACTIVE:
             priority = PRIORITY_NOTICE
-        target = row.card_key or _card_key(row.id)
+        target = row.card_key or card_key(row.id)
         if await refresh_pending_update(
             session, channel=row.channel, target_key=target, message=message, priority=priority
         ):
@@ -685,7 +766,7 @@ class Watcher:
             return True
         await enqueue_update(
             session,
-            key=f"{_card_key(row.id)}:{rev}",
+            key=f"{card_key(row.id)}:{rev}",
             channel=row.channel,
             message=message,
             now=now,
@@ -885,21 +966,6 @@ def _advance_statement(columns: frozenset[str]) -> Update:
             table.c.status == STATUS_ACTIVE,
         )
         .values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in sorted(columns)})
-    )
-
-
-def _card_key(watch_id: int) -> str:
-    return f"watch:{watch_id}:card"
-
-
-def _info(row: Watch, *, plan_name: str | None = None) -> WatchInfo:
-    return WatchInfo(
-        plan_id=row.plan_id,
-        plan_name=plan_name or row.plan_name,
-        action=row.action,
-        requested_by=row.requested_by,
-        approved_by=tuple(row.approved_by or ()),
-        started_at=row.started_at,
     )
 
 

@@ -127,6 +127,8 @@ class Snapshot(BaseModel):
     initial_state: str | None = None
     seen_running: bool = False
     run_started_at: datetime | None = None
+    # When the bot first saw the run running (the bot's clock: durations never mix it with VRO's).
+    seen_at: datetime | None = None
     reset_noticed: bool = False
     finished: bool = False
     next_order: int = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, text
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base, UtcDateTime
@@ -19,6 +19,14 @@ from bot.db import Base, UtcDateTime
 STATUS_ACTIVE = "active"
 STATUS_FINISHED = "finished"
 STATUS_STOPPED = "stopped"
+# Written with the send claim, before VRO has answered: not polled until it turns active.
+STATUS_SENDING = "sending"
+# VRO refused the action (nothing ran): closed with VRO's message.
+STATUS_CLOSED = "closed"
+# A newer action on the same plan took over the narration.
+STATUS_SUPERSEDED = "superseded"
+# VRO showed no run for the action within the no-run time.
+STATUS_NO_RUN = "no_run"
 
 
 class Watch(Base):
@@ -34,6 +42,8 @@ class Watch(Base):
     # watcher's own status card (``card_key``) is the root and its ts is in the outbox.
     thread_ts: Mapped[str | None] = mapped_column(String(32), default=None)
     card_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    # The outbox key of the thread's root (the approval card) while its ts may not be known.
+    thread_key: Mapped[str | None] = mapped_column(String(255), default=None)
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
     action: Mapped[str | None] = mapped_column(String(64), default=None)
     requested_by: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -60,6 +70,13 @@ class Watch(Base):
     vro_unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    # The plan's RuntimeDetails read just before the action was sent: completion is judged
+    # against it, on VRO's own data only.
+    baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # An action's watch that sees no run by then says so and ends.
+    no_run_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    # Why a watch closed other than by finishing (VRO's refusal, superseded, no run).
+    note: Mapped[str | None] = mapped_column(Text, default=None)
 
     __table_args__ = (
         Index("ix_watches_status_next_poll_at", "status", "next_poll_at"),

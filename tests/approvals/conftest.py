@@ -51,6 +51,9 @@ class FakeGateway:
             raise self.read_error
         return self.plan
 
+    async def runtime(self, plan_id: str) -> dict[str, Any]:
+        return {"id": plan_id, "state": self.plan.state, "isRunningState": False}
+
     async def perform(self, action: PlanAction, plan_id: str, params: Mapping[str, Any]) -> ActionResult:
         self.performed.append((action, plan_id, dict(params)))
         if self.perform_error is not None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.approvals import messages as msg
 from bot.approvals.outcomes import Outcome, OutcomeKind, Refusal
 from bot.approvals.policy import Policy
-from bot.approvals.service import ApprovalService, AuditEvent
+from bot.approvals.service import DEFAULT_CLAIM_TTL, ApprovalService, AuditEvent
 from bot.approvals.tables import ActionRequest, RequestStatus
 from bot.clock import FakeClock
 from bot.vro import plan_states
@@ -479,17 +479,17 @@ async def test_a_crash_between_claim_and_send_is_reconciled_as_outcome_unknown_a
 ) -> None:
     service = make_service()
     request_id = await pending_id(service)
-    gateway.read_error = Crash()  # the process dies after the claim, before sending
+    gateway.perform_error = Crash()  # the process dies after the claim, with the POST in flight
     with pytest.raises(Crash):
         await service.approve(request_id, LEAD1)
     view = await service.get(request_id)
     assert view is not None
     assert view.status is RequestStatus.EXECUTING
 
-    gateway.read_error = None
+    gateway.perform_error = None
     restarted = make_service(instance_id="test-2")
     assert await restarted.reconcile_unknown() == []  # a fresh claim may be a live send elsewhere
-    clock.advance(5 * 60)
+    clock.advance(DEFAULT_CLAIM_TTL.total_seconds() + 1)  # nobody renewed the claim: its sender died
     settled = await restarted.reconcile_unknown()
     assert [(v.id, v.status) for v in settled] == [(request_id, RequestStatus.OUTCOME_UNKNOWN)]
     assert settled[0].status_reason == msg.OUTCOME_UNKNOWN_AFTER_RESTART.format(
@@ -499,7 +499,7 @@ async def test_a_crash_between_claim_and_send_is_reconciled_as_outcome_unknown_a
 
     assert await restarted.reconcile_unknown() == []  # reported once
     assert (await restarted.approve(request_id, LEAD2)).message == msg.CLOSED_OUTCOME_UNKNOWN
-    assert gateway.performed == []
+    assert len(gateway.performed) == 1  # the interrupted send, never a second
     entry = (await restarted.audit())[1]  # [0] is the refused click
     assert (entry.event, entry.actor, entry.detail["instance"]) == (
         AuditEvent.OUTCOME_UNKNOWN,
@@ -523,7 +523,7 @@ async def test_a_crash_during_the_send_is_not_resent_after_reconciliation(
     assert len(gateway.performed) == 1  # the one interrupted send, never a second
 
 
-async def test_an_approved_request_never_claimed_before_a_crash_fails_without_being_sent(
+async def test_an_approved_request_never_claimed_before_a_crash_is_held_not_sent(
     make_service: ServiceFactory,
     db_sessions: async_sessionmaker[AsyncSession],
     gateway: FakeGateway,
@@ -538,13 +538,50 @@ async def test_an_approved_request_never_claimed_before_a_crash_fails_without_be
             .where(ActionRequest.id == request_id)
             .values(status=RequestStatus.APPROVED, decided_at=clock.now())
         )
-    clock.advance(5 * 60)
+    assert await service.reconcile_unknown() == []  # its sender may be about to send it
+    clock.advance(DEFAULT_CLAIM_TTL.total_seconds() + 1)
     settled = await service.reconcile_unknown()
-    assert [(v.status, v.status_reason) for v in settled] == [
-        (RequestStatus.FAILED, msg.NOT_SENT_AFTER_RESTART)
+    assert [(v.status, v.held, v.status_reason) for v in settled] == [
+        (RequestStatus.APPROVED, True, msg.HELD_AFTER_RESTART)
     ]
+    assert await service.reconcile_unknown() == []  # told once
     assert notifier.unknown == []
+    # Held: a late sender (or a second click path) cannot send it by surprise.
+    assert (await service.execute_approved(request_id, actor="system")).kind is OutcomeKind.IN_PROGRESS
     assert gateway.performed == []
+
+
+async def test_send_on_a_held_request_checks_again_and_sends_it_once(
+    make_service: ServiceFactory, gateway: FakeGateway, clock: FakeClock, team: Policy
+) -> None:
+    service = make_service(policy=team)
+    request_id = await pending_id(service)
+    await service.approve(request_id, LEAD1)
+    assert (await service.approve(request_id, LEAD2, execute=False)).kind is OutcomeKind.APPROVED
+    clock.advance(DEFAULT_CLAIM_TTL.total_seconds() + 1)  # the process died after recording the click
+    (held,) = await make_service(policy=team, instance_id="test-2").reconcile_unknown()
+    assert held.held
+    refused = await service.send_held(request_id, "U0NOBODY")
+    assert (refused.kind, refused.refusal) == (OutcomeKind.REFUSED, Refusal.APPROVER_ROLE)
+    gateway.plan = ready_plan(state="FailoverComplete")  # the plan moved on meanwhile
+    not_sent = await service.send_held(request_id, LEAD2)
+    assert not_sent.kind is OutcomeKind.FAILED
+    assert gateway.performed == []
+
+
+async def test_send_on_a_held_request_whose_plan_is_still_ready_sends_it(
+    make_service: ServiceFactory, gateway: FakeGateway, clock: FakeClock
+) -> None:
+    service = make_service()
+    request_id = await pending_id(service)
+    await service.approve(request_id, LEAD1, execute=False)
+    clock.advance(DEFAULT_CLAIM_TTL.total_seconds() + 1)
+    await service.reconcile_unknown()
+    sent = await service.send_held(request_id, LEAD2)
+    assert sent.kind is OutcomeKind.EXECUTED
+    again = await service.send_held(request_id, LEAD2)
+    assert again.kind is OutcomeKind.REFUSED
+    assert len(gateway.performed) == 1
 
 
 async def test_a_late_answer_settles_a_request_marked_unknown_meanwhile(

@@ -105,6 +105,7 @@ async def test_expired_requests_take_no_more_approvals(stack: Stack) -> None:
     posted = card(stack)
     stack.fake_clock.advance(31 * 60)
     assert await stack.bot.controller.expire_due() == 1
+    await stack.settle()  # the card's redraw goes out through the outbox
     assert stack.sandbox.workspace.find_message_with_action(CHANNEL, "vro_approve") == []
     message = stack.sandbox.workspace.message(CHANNEL, posted.ts)
     assert "expired" in (message.text + str(message.blocks)).lower()

@@ -276,22 +276,60 @@ def test_the_run_finishing_yields_one_finished_event_with_vros_result() -> None:
 
 
 def test_a_stable_plan_is_waited_for_not_finished() -> None:
-    idle = Observation(plan=plan("Ready"), at=at(0))
-    snap, events = advance(Snapshot(), idle, watch_started_at=at(0))
+    baseline = plan("Ready")
+    snap, events = advance(Snapshot(), Observation(plan=plan("Ready"), at=at(0)), baseline=baseline)
     assert events == []
-    snap, events = advance(snap, Observation(plan=plan("Ready"), at=at(60)), watch_started_at=at(0))
+    snap, events = advance(snap, Observation(plan=plan("Ready"), at=at(60)), baseline=baseline)
     assert events == []
     assert not snap.finished
 
 
 def test_a_run_that_started_and_ended_between_two_polls_still_finishes() -> None:
+    baseline = plan("FailoverComplete", progress=100)
     snap, _ = advance(
-        Snapshot(), Observation(plan=plan("FailoverComplete", progress=100), at=at(0)), watch_started_at=at(0)
+        Snapshot(), Observation(plan=plan("FailoverComplete", progress=100), at=at(0)), baseline=baseline
     )
     undone = Observation(plan=plan("UndoFailoverComplete", progress=100), at=at(30))
-    after, events = advance(snap, undone, watch_started_at=at(0))
+    after, events = advance(snap, undone, baseline=baseline)
     assert [e.kind for e in events] == ["plan_state", "finished"]
     assert after.finished
+
+
+# VRO's clock, months behind the bot's: only VRO's own times are ever compared.
+VRO_PAST = T0 - timedelta(days=120)
+
+
+def test_a_readiness_check_that_ends_in_its_starting_state_is_reported_with_its_result() -> None:
+    before = plan(
+        "Ready", execution=result("Success", start=VRO_PAST, finish=VRO_PAST + timedelta(minutes=2))
+    )
+    after_check = plan(
+        "Ready",
+        progress=100,
+        result_name="Complete, 1 warning",
+        execution=result(
+            "Warning", start=VRO_PAST + timedelta(hours=1), finish=VRO_PAST + timedelta(hours=1, seconds=9)
+        ),
+    )
+    snap, events = advance(Snapshot(), Observation(plan=after_check, at=at(0)), baseline=before)
+    assert [e.kind for e in events] == ["finished"]
+    assert events[0].result == "Warning"
+    assert snap.finished
+
+
+def test_a_plan_whose_vro_data_match_the_baseline_has_not_run_whatever_the_clocks_say() -> None:
+    before = plan("Ready", execution=result("Success", start=VRO_PAST, finish=VRO_PAST))
+    same = plan("Ready", execution=result("Success", start=VRO_PAST, finish=VRO_PAST))
+    snap, events = advance(Snapshot(), Observation(plan=same, at=at(3600)), baseline=before)
+    assert events == []
+    assert not snap.finished
+
+
+def test_a_first_run_that_left_no_start_time_in_the_baseline_counts_once_its_times_appear() -> None:
+    before = plan("Ready")
+    done = plan("Ready", execution=result("Success", start=VRO_PAST, finish=VRO_PAST))
+    _, events = advance(Snapshot(), Observation(plan=done, at=at(5)), baseline=before)
+    assert [e.kind for e in events] == ["finished"]
 
 
 def test_snapshot_survives_a_json_round_trip() -> None:

@@ -206,7 +206,7 @@ async def test_a_watcher_whose_lease_was_taken_over_writes_nothing(stack: Stack)
     await stack.vro.failover(plan_id)
     watch_id = await stack.watcher.start_watch(plan_id, CHANNEL)
     await stack.tick()
-    stack.clock.advance(TEST_CONFIG.lease_grace_seconds + 10)  # w1 looks dead
+    stack.clock.advance(TEST_CONFIG.lease_seconds + 1)  # w1 looks dead
     other = stack.new_watcher(owner="w2")
     assert await other.poll_once() == 1
     assert await stack.watcher.poll_once() == 0  # w1 is back, but the watch is w2's now

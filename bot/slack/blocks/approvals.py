@@ -113,6 +113,10 @@ class RequestLike(Protocol):
     def groups_needed(self) -> str: ...
     @property
     def readiness_warning(self) -> str | None: ...
+    @property
+    def held(self) -> bool: ...
+    @property
+    def param_names(self) -> Mapping[str, str]: ...
 
 
 class GroupLike(Protocol):
@@ -155,6 +159,7 @@ class ApprovalCardView:
     groups_needed: str = ""
     # require_check in warn mode: why readiness was not proven when the request was made
     readiness_warning: str | None = None
+    held: bool = False  # approved, never sent (its sender stopped): offers Send
 
     @classmethod
     def from_request(
@@ -187,7 +192,8 @@ class ApprovalCardView:
             vro_message=request.vro_message,
             status_reason=request.status_reason,
             card_channel=request.card_channel,
-            param_names=dict(param_names or {}),
+            param_names=dict(param_names if param_names is not None else request.param_names),
+            held=request.held,
             groups=tuple(
                 (g.role, g.count, tuple(request.groups_assigned.get(g.role, ())))
                 for g in request.approval_groups
@@ -278,6 +284,11 @@ def _status_line(view: ApprovalCardView) -> str:
             return f":hourglass_flowing_sand: Waiting for {waiting} · expires {when(view.expires_at)}"
         missing = view.approvals_missing
         return f":hourglass_flowing_sand: Waiting for {plural(missing, 'more approval')} · expires {when(view.expires_at)}"
+    if status is ApprovalStatus.APPROVED and view.held:
+        return (
+            f":pause_button: Approved by {_mentions(view.approvers)} but *not sent*: the bot stopped before "
+            "sending it. It will not be sent on its own. Send checks the plan, the policy and the approvals again."
+        )
     if status in {ApprovalStatus.APPROVED, ApprovalStatus.EXECUTING}:
         return f":gear: Approved by {_mentions(view.approvers)}. Sending to VRO…"
     if status is ApprovalStatus.EXECUTED:
@@ -329,6 +340,20 @@ def decision_buttons(view: ApprovalCardView, *, block_id: str) -> Block:
     )
 
 
+def send_button(view: ApprovalCardView, *, block_id: str) -> Block:
+    """Send, for a held request; its value is the request id only, and it asks to confirm."""
+    what = verb_title(view.verb).lower()
+    dialog = confirm(
+        f"Send {what} now?",
+        clip(f"I check {view.plan_name}'s state, the policy and the approvals again, then send {what}.", 300),
+        ok=f"Send {what}",
+    )
+    return actions(
+        [button("Send", ActionId.SEND, view.request_id, style="primary", confirm_dialog=dialog)],
+        block_id=block_id,
+    )
+
+
 def approval_card_message(view: ApprovalCardView) -> Message:
     """The card posted in the channel for an action request, in any of its states.
 
@@ -375,6 +400,8 @@ def approval_card_message(view: ApprovalCardView) -> Message:
         if view.readiness_warning:
             buttons["elements"].append(readiness_button(view.plan_id))
         blocks.append(buttons)
+    elif view.status is ApprovalStatus.APPROVED and view.held:
+        blocks.append(send_button(view, block_id=f"send:{view.request_id}"))
     status_word = view.status.value.replace("_", " ")
     text = f"{what.capitalize()} of {view.plan_name} requested by {mention(view.requester)}: {status_word}"
     return Message(clip(text, FALLBACK_TEXT_LIMIT), blocks)

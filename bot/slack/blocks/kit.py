@@ -53,6 +53,7 @@ class ActionId(StrEnum):
 
     APPROVE = "vro_approve"  # value: the request id, nothing else
     DENY = "vro_deny"  # value: the request id, nothing else
+    SEND = "vro_send"  # a held request (approved, never sent): value: the request id, nothing else
     PLAN_ACTION = "vro_action"  # prefix: "vro_action:<verb>", value: the plan id
     PAGE_PREV = "vro_page_prev"  # value: see page_value()
     PAGE_NEXT = "vro_page_next"
