@@ -7,8 +7,8 @@
   ``thread_key``: the outbox key of the thread's root when its ``ts`` is not known yet;
   ``no_run_deadline``: when a watch that saw no run says so and ends; ``note``: why it closed.
 
-Revision ID: 0005_pipeline
-Revises: 0004_audit_chain
+Revision ID: 0006_pipeline
+Revises: 0005_authz
 Create Date: 2026-12-04
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_pipeline"
-down_revision: str | None = "0004_audit_chain"
+revision: str = "0006_pipeline"
+down_revision: str | None = "0005_authz"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
