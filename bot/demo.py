@@ -5,9 +5,12 @@ SQLite in a temporary folder and the bot itself. Simulated time runs on a fake c
 demo moves forward, so a five-minute failover is narrated in seconds and the run is the same
 every time. ``--speed`` sets how many simulated seconds pass per real second.
 
-The script: Sam lists the plans; Olivia (operator) runs a readiness check and asks for a
-failover with a reason; her own approval is refused; Lee and Priya (approvers) approve; the
-watcher narrates the failover in the card's thread, and the summary lands in the channel.
+The script: Sam lists the plans; Olivia (operator) asks for a failover, which the readiness gate
+refuses (no check has run on the plan); she presses "Run readiness check now" and the check
+runs and passes; she asks again with a reason; her own approval is refused; the failover needs
+a DR lead and an app owner: Priya holds both roles and approves, and the card says one more is
+needed from either group; Lee (DR lead) approves, so Priya counts as the app owner; the watcher
+narrates the failover in the card's thread, and the summary (with the RTO) lands in the channel.
 ``--interactive`` hands the keyboard to you instead.
 """
 
@@ -33,6 +36,7 @@ from bot.demo_help import INTERACTIVE_HELP
 from bot.offline import OfflineStack, offline_stack
 from bot.runtime import active_watches
 from bot.sandbox.transcript import ButtonRef, Transcript, render_blocks, render_channel
+from bot.slack.blocks.approvals import RUN_CHECK_LABEL
 from bot.watcher.service import WatcherConfig
 
 CHANNEL = "C0DRWARROOM"
@@ -50,13 +54,20 @@ REASON = "INC-4711: site A lost power"
 DEMO_POLICY = f"""
 channels: [{CHANNEL}]
 roles:
-  viewer:   {{users: ["*"]}}
-  operator: {{users: [{OPERATOR}]}}
-  approver: {{users: [{LEAD1}, {LEAD2}]}}
+  viewer:    {{users: ["*"]}}
+  operator:  {{users: [{OPERATOR}]}}
+  approver:  {{users: [{LEAD1}, {LEAD2}]}}
+  dr_lead:   {{users: [{LEAD1}, {LEAD2}]}}
+  app_owner: {{users: [{LEAD2}]}}
 defaults: {{role: operator, approvals: 1, approver_role: approver, ttl_minutes: 30, reason_required: false}}
 actions:
-  failover: {{approvals: 2, reason_required: true}}
-  check:    {{approvals: 0}}
+  failover:
+    approvals: {{all_of: [{{role: dr_lead, count: 1}}, {{role: app_owner, count: 1}}]}}
+    require_check: {{max_age_hours: 24}}
+    reason_required: true
+  check: {{approvals: 0}}
+plans:
+  "{PLAN}": {{rto_minutes: 30}}
 """
 
 DEFAULT_SPEED = 40.0  # simulated seconds per real second
@@ -179,9 +190,19 @@ async def _press(stack: OfflineStack, recorder: Recorder, user: str, ref: Button
     return recorder.show(stack, viewer=user)
 
 
-async def _press_label(stack: OfflineStack, recorder: Recorder, user: str, label: str) -> None:
+async def _press_label(
+    stack: OfflineStack, recorder: Recorder, user: str, label: str, *, private: bool = False
+) -> None:
+    """Press the newest button called ``label`` in the channel (or in ``user``'s private answers)."""
     buttons = render_channel(stack.sandbox.workspace, CHANNEL, viewer=user).buttons
-    ref = next((b for b in reversed(buttons.values()) if b.text == label and b.ephemeral_for is None), None)
+    ref = next(
+        (
+            b
+            for b in reversed(buttons.values())
+            if b.text == label and (b.ephemeral_for is not None) == private
+        ),
+        None,
+    )
     if ref is None:
         recorder.say(f"(no {label} button to press)", style="red")
         return
@@ -191,21 +212,27 @@ async def _press_label(stack: OfflineStack, recorder: Recorder, user: str, label
 async def _scripted(stack: OfflineStack, clock: FakeClock, recorder: Recorder, pace: float) -> int:
     recorder.say(f"vro-chatops demo: an incident in #{CHANNEL_NAME} (simulated VRO, offline Slack)")
     recorder.say(
-        "Policy: failover needs a reason and 2 approvals from lee or priya; checks run at once.", style="dim"
+        "Policy: failover needs a reason, a readiness check passed in the last 24 hours, and approval "
+        "from a DR lead (lee, priya) and an app owner (priya), one person counting once; checks run at once; "
+        f"RTO of {PLAN}: 30 minutes.",
+        style="dim",
     )
 
     await _command(stack, recorder, VIEWER, "plans")
     await _command(stack, recorder, OPERATOR, f'failovr "{PLAN}"')  # a typo gets a suggestion
 
-    await _command(stack, recorder, OPERATOR, f'check "{PLAN}"')
+    await _command(stack, recorder, OPERATOR, f'failover "{PLAN}" --reason "{REASON}"')  # the gate
+    await _press_label(stack, recorder, OPERATOR, RUN_CHECK_LABEL, private=True)
     await _run_until_idle(stack, clock, recorder, pace, label="Readiness check")
     recorder.show(stack, viewer=None, title=f"#{CHANNEL_NAME}: the readiness check")
 
     await _command(stack, recorder, OPERATOR, f'failover "{PLAN}" --reason "{REASON}"')
     await _press_label(stack, recorder, OPERATOR, "Approve")  # her own request: refused
-    await _press_label(stack, recorder, LEAD1, "Approve")
-    await _press_label(stack, recorder, LEAD2, "Approve")
-    recorder.say("Two approvals: the failover is sent to VRO once, and the watcher takes over.")
+    await _press_label(stack, recorder, LEAD2, "Approve")  # priya holds both roles: counts once
+    await _press_label(stack, recorder, LEAD1, "Approve")  # a DR lead: priya becomes the app owner
+    recorder.say(
+        "A DR lead and an app owner approved: the failover is sent to VRO once; the watcher takes over."
+    )
 
     finished = await _run_until_idle(stack, clock, recorder, pace, label=f"Failover of {PLAN}")
     recorder.show(stack, viewer=None, title=f"#{CHANNEL_NAME}: the failover")
@@ -266,12 +293,15 @@ def expected_moments() -> list[str]:
 
     plan = next(p for p in default_estate().plans if p.name == PLAN)
     return [
+        "No readiness check has run on this plan.",  # the readiness gate refused the first ask
+        RUN_CHECK_LABEL,  # ... and offered the check
         "can't approve your own request",  # Olivia's self-approval refused
-        "Approval recorded",  # Lee's approval counted
-        f"VRO accepted *Failover* for *{PLAN}*",  # sent once after Priya's approval
+        "still needs 1 more approval from dr_lead or app_owner",  # Priya counted once
+        f"VRO accepted *Failover* for *{PLAN}*",  # sent once after Lee's approval
         *(f"Group *{group.name}* started" for group in plan.groups),  # every group narrated
         f"Failover of {PLAN} finished",  # the summary
-        f"approved by @{USERS[LEAD1]}, @{USERS[LEAD2]}",
+        "RTO 30m 00s",  # measured against the plan's RTO
+        f"approved by @{USERS[LEAD2]}, @{USERS[LEAD1]}",
     ]
 
 

@@ -154,7 +154,7 @@ class ActionRule:
     """What the policy says about one action verb.
 
     With ``approvals: {all_of: [...]}``, ``groups`` lists them, ``approvals`` is their total
-    and ``approver_role`` names the roles for messages (``dr_lead + app_owner``).
+    and ``approver_role`` names the roles for messages (``dr_lead or app_owner``).
     """
 
     verb: str
@@ -239,7 +239,7 @@ class Policy:
         groups: tuple[GroupNeed, ...] = ()
         if isinstance(approvals, AllOf):
             groups = tuple(GroupNeed(g.role, g.count) for g in approvals.all_of)
-            approver_role = " + ".join(g.role for g in groups)
+            approver_role = " or ".join(g.role for g in groups)
             count = sum(g.count for g in groups)
         else:
             count = approvals

@@ -13,7 +13,18 @@ from typing import Any
 
 from bot.approvals.rules import RtoVerdict, rto_verdict
 from bot.slack.blocks.kit import duration
+from bot.vro import plan_states as ps
 from bot.watcher.snapshot import Snapshot, reported_issues
+
+# Runs that recover something: the ones an RTO is about (not checks, halts or clean-ups).
+RECOVERY_ACTIONS = frozenset(
+    {ps.FAILOVER, ps.PERMANENT_FAILOVER, ps.FAILBACK_TO_PRODUCTION, ps.SWITCHOVER_TO_PRODUCTION, ps.RESTORE}
+)
+
+
+def rto_applies(action: str | None) -> bool:
+    """Whether a run of ``action`` is measured against the plan's RTO."""
+    return action in RECOVERY_ACTIONS
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ from bot.watcher.batching import BatchPolicy, ChannelLoad, RunPace, is_notice, i
 from bot.watcher.diff import Event, advance
 from bot.watcher.lifecycle import DEFAULT_NO_RUN_SECONDS, card_key, thread_of, watch_info
 from bot.watcher.render import WatchInfo, status_card, summary_messages, thread_messages
-from bot.watcher.runs import RunRecord, run_record
+from bot.watcher.runs import RunRecord, rto_applies, run_record
 from bot.watcher.snapshot import (
     TERMINAL,
     Observation,
@@ -716,7 +716,8 @@ class Watcher:
     async def _write_summary(
         self, session: AsyncSession, row: Watch, info: WatchInfo, snapshot: Snapshot, now: datetime
     ) -> bool:
-        info = replace(info, rto_minutes=self._rto_for(row.plan_id, info.plan_name))
+        if rto_applies(info.action):
+            info = replace(info, rto_minutes=self._rto_for(row.plan_id, info.plan_name))
         if self._on_run_finished is not None:
             # In the summary's transaction: the run is on record exactly when its summary is.
             record = run_record(snapshot, now=now, rto_minutes=info.rto_minutes)

@@ -52,7 +52,7 @@ def test_all_of_approvals_become_groups_with_their_total_and_a_readable_role() -
     rule = Policy.from_yaml(GUARDRAILS).rule("failover")
     assert rule.groups == (GroupNeed("dr_lead", 1), GroupNeed("app_owner", 1))
     assert rule.approvals == 2
-    assert rule.approver_role == "dr_lead + app_owner"
+    assert rule.approver_role == "dr_lead or app_owner"
     assert rule.approver_roles == ("dr_lead", "app_owner")
 
 

@@ -140,7 +140,11 @@ async def test_a_person_holding_both_roles_counts_once_and_a_lead_completes_the_
 
     # The summary measures the run against the plan's RTO; the report lists it with the people.
     await run_until_stable(stack, PLAN)
-    summary = next(m for m in stack.sandbox.workspace.top_level(CHANNEL) if "finished" in m.text)
+    summary = next(
+        m
+        for m in stack.sandbox.workspace.top_level(CHANNEL)
+        if m.text.startswith("Failover of SAP Tier1 finished")
+    )
     assert "RTO 30m 00s: *" in json.dumps(summary.blocks, ensure_ascii=False)
     out = tmp_path / "report.csv"
     assert run_report(f"sqlite:///{tmp_path / 'bot.db'}", since=START, fmt="csv", output=str(out)) == 0

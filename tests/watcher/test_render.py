@@ -242,3 +242,13 @@ def test_the_run_record_carries_vro_times_counts_and_the_verdict_for_the_audit_l
     assert (detail["rto_minutes"], detail["rto_met"]) == (10, False)
     assert (detail["warnings"], detail["errors"]) == (1, 1)
     assert detail["result"] == "Complete, 1 error, 1 warning"
+
+
+def test_only_recovery_runs_are_measured_against_the_rto() -> None:
+    from bot.watcher.runs import rto_applies
+
+    assert rto_applies("Failover")
+    assert rto_applies("Restore")
+    assert not rto_applies("ReadinessCheck")
+    assert not rto_applies("Halt")
+    assert not rto_applies(None)
