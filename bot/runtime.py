@@ -36,6 +36,7 @@ from bot.approvals.membership import CachedGroupResolver, GroupResolver
 from bot.approvals.outcomes import RequestView
 from bot.approvals.policy import Policy, load_policy
 from bot.approvals.report import record_run_finished
+from bot.approvals.rules import CHECK_PASSED
 from bot.approvals.service import ApprovalService
 from bot.approvals.verify import ChainMonitor
 from bot.clock import Clock, SystemClock, first_of
@@ -305,7 +306,7 @@ async def build_bot(
         plans=vro,
         on_outbox=sender.wake,
         rto_for=the_policy.rto_minutes,
-        on_run_finished=audit_run_finished,
+        on_run_finished=lambda session, run: run_finished(session, run, approvals),
     )
     work = BackgroundWork()
     deliveries = DeliveryLog(sessions=sessions, clock=the_clock)
@@ -424,8 +425,16 @@ async def outbox_stats(sessions: async_sessionmaker[AsyncSession], clock: Clock)
     return OutboxStats(depth=depth, oldest_age_seconds=max(0.0, age))
 
 
-async def audit_run_finished(session: AsyncSession, run: FinishedRun) -> None:
-    """The watcher's summary hook: the run goes into the audit log with its summary."""
+async def run_finished(session: AsyncSession, run: FinishedRun, approvals: ApprovalService) -> None:
+    """The watcher's summary hook, in the summary's transaction: the run goes into the audit log,
+    and a passed readiness check lifts the readiness warnings of the plan's open requests."""
+    audit_run_finished(session, run)
+    if run.info.action == PlanAction.READINESS_CHECK and run.record.outcome in CHECK_PASSED:
+        await approvals.readiness_proven(session, run.info.plan_id, actor=f"watch:{run.watch_id}")
+
+
+def audit_run_finished(session: AsyncSession, run: FinishedRun) -> None:
+    """The run's audit row (``run_finished``), read back by ``vro-bot report``."""
     info = run.info
     record_run_finished(
         session,

@@ -84,6 +84,7 @@ class AuditEvent:
     ACCESS_REFUSED = "access_refused"  # a read or a request refused before it reached the service's rules
     HELD = "held"  # approved, but its sender stopped before sending: waits for a Send click
     SEND_REQUESTED = "send_requested"  # someone clicked Send on a held request
+    READINESS_PROVEN = "readiness_proven"  # a passed check lifted an open request's readiness warning
 
 
 class Workspace(Protocol):
@@ -1171,6 +1172,34 @@ class ApprovalService:
         return Outcome(kind, text, request=await self.get(plain.id))
 
     # --- reading ---------------------------------------------------------------------------
+
+    async def readiness_proven(self, session: AsyncSession, plan_id: str, *, actor: str) -> list[str]:
+        """A readiness check of ``plan_id`` just passed: open requests' readiness warnings lapse.
+
+        Runs in the caller's transaction (the check's summary), so the cards are redrawn without
+        the warning exactly when the check is on record. Requests refused by the gate need
+        nothing: the next request reads VRO's data again. Returns the requests changed.
+        """
+        rows = (
+            await session.scalars(
+                select(ActionRequest).where(
+                    ActionRequest.plan_id == plan_id,
+                    ActionRequest.status == RequestStatus.PENDING,
+                    ActionRequest.readiness_warning.is_not(None),
+                )
+            )
+        ).all()
+        for row in rows:
+            self._audit(
+                session,
+                event=AuditEvent.READINESS_PROVEN,
+                actor=actor,
+                row=row,
+                warning=row.readiness_warning,
+            )
+            row.readiness_warning = None
+            await self._hooks.changed(session, await self._view_in(session, row.id))
+        return [row.id for row in rows]
 
     async def attach_card(self, request_id: str, channel: str, ts: str) -> None:
         """Remember where the request's approval card was posted (to update it later)."""

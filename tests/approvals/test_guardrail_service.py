@@ -200,3 +200,23 @@ async def test_roles_count_as_held_at_click_time(
     done = await make_service(policy=narrower).approve(request_id, LEAD)
     assert done.kind is OutcomeKind.EXECUTED
     assert len(gateway.performed) == 1
+
+
+async def test_a_passed_check_lifts_the_warning_of_the_plan_s_open_requests(
+    make_service: ServiceFactory, clock: FakeClock, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    service = make_service(policy=Policy.from_yaml(POLICY))
+    plan = checked_plan(clock, hours_ago=None, result="Undefined", planType="Restore")
+    request_id = _made(await _request(service, plan, verb="restore")).id
+    async with db_sessions.begin() as session:
+        assert await service.readiness_proven(session, plan.id, actor="watch:1") == [request_id]
+    view = await service.get(request_id)
+    assert view is not None
+    assert view.readiness_warning is None
+    assert view.status.value == "pending"
+    proven = [e for e in await _events(db_sessions) if e.event == AuditEvent.READINESS_PROVEN]
+    assert [(e.request_id, e.detail["warning"]) for e in proven] == [
+        (request_id, "No readiness check has run on this plan.")
+    ]
+    async with db_sessions.begin() as session:  # nothing left to lift
+        assert await service.readiness_proven(session, plan.id, actor="watch:2") == []

@@ -168,3 +168,15 @@ async def test_warn_mode_puts_a_prominent_warning_and_the_check_button_on_the_ca
     assert "Readiness not proven." in blocks
     assert "No readiness check has run on this plan." in blocks
     assert RUN_CHECK_LABEL in blocks
+
+    # The card's own button asks for the check; once it passes, the warning leaves the card.
+    await stack.driver.click(
+        user_id=OPERATOR, channel_id=CHANNEL, message_ts=card.ts, action_id=plan_action_id("check")
+    )
+    await stack.settle()
+    await run_until_stable(stack, RESTORE_PLAN)
+    await stack.bot.sender.send_due()
+    redrawn = stack.sandbox.workspace.message(CHANNEL, card.ts)
+    assert "Readiness not proven." not in json.dumps(redrawn.blocks)
+    assert RUN_CHECK_LABEL not in json.dumps(redrawn.blocks)
+    assert "vro_approve" in json.dumps(redrawn.blocks)  # still open for its approvals
