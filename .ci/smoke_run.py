@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -29,7 +30,7 @@ from bot.simulator.app import DEFAULT_PASSWORD, DEFAULT_USERNAME, create_simulat
 SECRET = "smoke-signing-secret"  # noqa: S105 - a throw-away local secret
 TOKEN = "xoxb-smoke-token"  # noqa: S105 - the sandbox's own token
 APP_TOKEN = "xapp-smoke-token"  # noqa: S105 - the sandbox's own app-level token
-CHANNEL, USER = "C0SMOKE", "U0SMOKE"
+CHANNEL, USER, APPROVER = "C0SMOKE", "U0SMOKE", "U0LEAD"
 
 
 def free_port() -> int:
@@ -52,7 +53,97 @@ async def wait_http(url: str, deadline: float) -> httpx.Response:
 async def main() -> int:
     await smoke(socket_mode=False)
     await smoke(socket_mode=True)
+    await kill_mid_run()
     return 0
+
+
+def start_bot(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("a") as out:
+        return subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env, stdout=out, stderr=out)
+
+
+async def wait_until(what: str, check: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def kill_mid_run() -> None:
+    """SIGKILL `vro-bot run` while it narrates a failover; a restarted one finishes the same thread.
+
+    The plan runs for about 20 s; the bot is killed after the first narration lines and started
+    again on the same database. The card's thread must reach exactly one summary, VRO must have
+    been asked exactly once, and no line may be posted twice.
+    """
+    sandbox = create_sandbox(
+        users={USER: "smoke", APPROVER: "lead"}, channels={CHANNEL: "smoke"}, tokens=frozenset({TOKEN})
+    )
+    sim = create_simulator(clock=SystemClock(), speed=6.0)
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        serve_sandbox(sandbox) as running,
+        serve_asgi(sim) as vro_url,
+    ):
+        port = free_port()
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": running.api_url,
+            "VRO_URL": vro_url,
+            "VRO_USERNAME": DEFAULT_USERNAME,
+            "VRO_PASSWORD": DEFAULT_PASSWORD,
+            "DATABASE_URL": f"sqlite:///{Path(folder) / 'smoke.db'}",
+            "VRO_BOT_AUTO_MIGRATE": "true",
+            "VRO_BOT_HTTP_HOST": "127.0.0.1",
+            "VRO_BOT_HTTP_PORT": str(port),
+            "VRO_BOT_POLL_SECONDS": "1",
+            "VRO_BOT_LOG_FORMAT": "json",
+        }
+        log = Path(folder) / "bot.log"
+        bot = start_bot(env, log)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            await wait_http(f"{base}/readyz", time.monotonic() + 30)
+            async with httpx.AsyncClient(base_url=base) as http:
+                driver = SlackDriver(http=http, signing_secret=SECRET, clock=SystemClock(), sandbox=sandbox)
+                await driver.command('failover "Web Frontend"', user_id=USER, channel_id=CHANNEL)
+                cards = sandbox.workspace.find_message_with_action
+                await wait_until("the approval card", lambda: bool(cards(CHANNEL, "vro_approve")), 20)
+                card = cards(CHANNEL, "vro_approve")[0]
+                await driver.click(
+                    user_id=APPROVER, channel_id=CHANNEL, message_ts=card.ts, action_id="vro_approve"
+                )
+
+            def thread() -> list[str]:
+                return [m.text for m in sandbox.workspace.thread(CHANNEL, card.ts)]
+
+            await wait_until("narration", lambda: sum("step update" in t for t in thread()) >= 1, 30)
+        finally:
+            bot.send_signal(signal.SIGKILL)
+            bot.wait(timeout=10)
+        killed_at = len(thread())
+        again = start_bot(env, log)
+        try:
+            await wait_until(
+                "the summary after the restart", lambda: any(" finished" in t for t in thread()), 90
+            )
+        finally:
+            again.send_signal(signal.SIGTERM)
+            code = again.wait(timeout=30)
+        text = log.read_text()
+        assert code == 0, f"the restarted vro-bot run exited {code}\n{text[-3000:]}"
+        lines = thread()
+        assert sum(" finished" in t for t in lines) == 1, lines
+        keys = [str(m.metadata) for m in sandbox.workspace.thread(CHANNEL, card.ts) if m.metadata]
+        assert len(keys) == len(set(keys)), "a message was posted twice"
+        posts = [r for r in sim.requests if r.method == "POST" and r.path.lower().endswith("/failover")]
+        assert len(posts) == 1, f"VRO was asked {len(posts)} times"
+        print(  # noqa: T201
+            f"vro-bot run killed mid-run (SIGKILL, {killed_at} thread lines) and restarted: "
+            f"the same thread reached its summary ({len(lines)} lines), one POST to VRO"
+        )
 
 
 async def smoke(*, socket_mode: bool) -> None:

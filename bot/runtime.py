@@ -89,6 +89,11 @@ log = logging.getLogger(__name__)
 # How often send claims are renewed and lapsed ones (a process that died mid-send) settled: a
 # third of the claim TTL, so a dead sender's request is reported within about 16 s.
 SWEEP_SECONDS = 4.0
+# A message being sent is claimed for this long: a dead process's claim lapses in seconds, so the
+# channel's next message is not held up for minutes. A Slack call gives up well before (the
+# message is then looked up by its key before any second attempt).
+OUTBOX_CLAIM_SECONDS = 15.0
+SLACK_TIMEOUT_SECONDS = 10
 SHUTDOWN_SECONDS = 4.0
 """``run`` stops within this after SIGTERM/SIGINT (Docker's default grace is 10 s); work still
 running then is cancelled (an action claimed but not confirmed is settled by the next start)."""
@@ -292,10 +297,13 @@ async def build_bot(
 
     sender = OutboxSender(
         session_factory=sessions,
-        poster=SlackWebPoster.from_token(token, base_url=settings.slack_api_url),
+        poster=SlackWebPoster.from_token(
+            token, base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT_SECONDS
+        ),
         clock=the_clock,
         owner=f"{name}-outbox",
         on_failure=delivery_failed,
+        claim_seconds=OUTBOX_CLAIM_SECONDS,
     )
     watcher = Watcher(
         session_factory=sessions,
