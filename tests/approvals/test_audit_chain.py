@@ -129,8 +129,8 @@ def _tamper(url: str, statement: str) -> None:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
             else:
-                conn.execute(text("DROP TRIGGER audit_log_no_update"))
-                conn.execute(text("DROP TRIGGER audit_log_no_delete"))
+                conn.execute(text("DROP TRIGGER IF EXISTS audit_log_no_update"))
+                conn.execute(text("DROP TRIGGER IF EXISTS audit_log_no_delete"))
             conn.execute(text(statement))
     finally:
         engine.dispose()

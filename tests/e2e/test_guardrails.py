@@ -180,3 +180,30 @@ async def test_warn_mode_puts_a_prominent_warning_and_the_check_button_on_the_ca
     assert "Readiness not proven." not in json.dumps(redrawn.blocks)
     assert RUN_CHECK_LABEL not in json.dumps(redrawn.blocks)
     assert "vro_approve" in json.dumps(redrawn.blocks)  # still open for its approvals
+
+
+async def test_the_audit_chain_of_a_real_flow_names_an_edited_and_a_deleted_row(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+    from tests.approvals.test_audit_chain import _tamper
+
+    await _check_passes(stack)
+    await stack.driver.command(f'failover "{PLAN}" --reason "INC-11"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    await _approve(stack, OPERATOR)  # refused: audited too
+    await _approve(stack, BOTH)
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert main(["audit", "verify"]) == 0
+    assert capsys.readouterr().out.startswith("Audit chain intact:")
+
+    _tamper(url, "UPDATE audit_log SET actor = 'U0MALLORY' WHERE id = 4")
+    assert main(["audit", "verify"]) == 1
+    assert capsys.readouterr().err.startswith("Audit chain BROKEN at row 4: row 4 was edited")
+
+    _tamper(url, "DELETE FROM audit_log WHERE id = 4")  # hiding the edit by removing the row shows too
+    assert main(["audit", "verify"]) == 1
+    assert capsys.readouterr().err.startswith(
+        "Audit chain BROKEN at row 5: a row was deleted between row 3 and row 5"
+    )
