@@ -3,8 +3,9 @@
 ``build_app`` registers every listener with its collaborators closed over; there is no
 module-level app. Before any listener runs, two global middlewares read the request once into
 an :class:`~bot.slack.origin.Envelope` and (1) refuse a request from any workspace, enterprise
-or app other than the bot's own, (2) answer a delivery seen before (same ``trigger_id`` or
-``event_id``, in the database so it holds across replicas) with an empty ack and nothing else.
+or app other than the bot's own, (2) hold the work a delivery starts until its key
+(``trigger_id`` or ``event_id``) is recorded, in the database so it holds across replicas: a
+delivery seen before is acked and does nothing.
 Listeners then do only cheap work before ``ack()`` (parsing, the channel allow-list), so Slack
 gets its answer in milliseconds; VRO, the database and Slack's Web API are used afterwards in
 :class:`~bot.slack.work.BackgroundWork`, where every read is checked by
@@ -152,6 +153,7 @@ def build_app(
         """Refuse, before any work, what another workspace, enterprise or app sends."""
         envelope = Envelope.from_body(body)
         context["envelope"] = envelope
+        work.hold(None)  # a new request: nothing held yet
         try:
             ours = await parts.identity.workspace()
         except IdentityUnknown as exc:
@@ -181,17 +183,21 @@ def build_app(
     async def once_per_delivery(
         req: AsyncBoltRequest, context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
-        """A delivery seen before (here or on another replica) gets an empty ack and nothing more."""
+        """Whatever this delivery starts after its ack runs only if it is the first of its key.
+
+        The key is recorded alongside the ack (a database write held for would cost every ack
+        its latency); the work waits for it, so a copy, here or on another replica, is acked
+        and does nothing. A retry Slack marks as such but that carries no key is dropped.
+        """
         envelope: Envelope = context["envelope"]
         key = envelope.delivery_key
-        if key is None and not is_retry(req.headers):
-            await next()
-            return None
-        if key is not None and await parts.deliveries.first(key):
-            await next()
-            return None
-        log.info("a %s delivered again was answered once already", envelope.kind or "request")
-        return BoltResponse(status=200, body="")
+        if key is None and is_retry(req.headers):
+            log.info("a %s delivered again was answered once already", envelope.kind or "request")
+            return BoltResponse(status=200, body="")
+        if key is not None:
+            work.hold(parts.deliveries.first(key), name="delivery.first")
+        await next()
+        return None
 
     # --- the slash command -------------------------------------------------------------
 

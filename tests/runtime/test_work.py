@@ -52,3 +52,49 @@ async def test_cancel_all_stops_running_work() -> None:
     await started.wait()
     await work.cancel_all()
     assert task.cancelled()
+
+
+async def answer(value: bool) -> bool:
+    await asyncio.sleep(0)
+    return value
+
+
+async def test_held_work_runs_only_when_the_hold_says_go_ahead() -> None:
+    """Work spawned after ``hold`` waits for its answer: a delivery seen before does nothing."""
+    work = BackgroundWork()
+    ran: list[str] = []
+
+    async def job(name: str) -> None:
+        ran.append(name)
+
+    work.hold(answer(True))
+    work.spawn(job("first delivery"), name="a")
+    work.hold(answer(False))
+    work.spawn(job("a copy"), name="b")
+    work.spawn(job("what the copy started too"), name="c")
+    work.hold(None)
+    work.spawn(job("unheld"), name="d")
+    await work.drain()
+    assert sorted(ran) == ["first delivery", "unheld"]
+
+
+async def test_a_hold_that_fails_runs_nothing_and_reaches_the_error_hook() -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def hook(exc: BaseException, name: str) -> None:
+        seen.append((type(exc).__name__, name))
+
+    async def unreachable_database() -> bool:
+        raise ConnectionError("database down")
+
+    ran: list[str] = []
+
+    async def job() -> None:
+        ran.append("job")
+
+    work = BackgroundWork(on_error=hook)
+    work.hold(unreachable_database())
+    work.spawn(job(), name="command.plans")
+    await work.drain()
+    assert ran == []
+    assert seen == [("ConnectionError", "command.plans")]
