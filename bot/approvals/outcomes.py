@@ -52,6 +52,11 @@ class RequestView:
     readiness_warning: str | None = None
 
     @property
+    def approver_roles(self) -> tuple[str, ...]:
+        """The roles whose holders may approve or deny this request."""
+        return tuple(g.role for g in self.approval_groups) if self.approval_groups else (self.approver_role,)
+
+    @property
     def groups_missing(self) -> dict[str, int]:
         """Approvals still missing per group (empty for a plain number of approvals)."""
         return {g.role: g.count - len(self.groups_assigned.get(g.role, ())) for g in self.approval_groups}

@@ -267,6 +267,13 @@ class Policy:
                 return override.rto_minutes
         return self._spec.defaults.rto_minutes
 
+    async def holds_any(self, user_id: str, roles: Iterable[str], groups: GroupResolver) -> bool:
+        """Whether ``user_id`` holds at least one of ``roles`` now."""
+        for role in roles:
+            if await self.has_role(user_id, role, groups):
+                return True
+        return False
+
     async def roles_of(self, user_id: str, roles: Iterable[str], groups: GroupResolver) -> frozenset[str]:
         """Which of ``roles`` ``user_id`` holds now."""
         return frozenset([role for role in roles if await self.has_role(user_id, role, groups)])

@@ -926,7 +926,7 @@ class ApprovalService:
             text = msg.SEND_NOT_HELD
             return await self._refuse(request_id, seen, user, Refusal.CLOSED, text, "send")
         rule = self._policy.rule(seen.verb)
-        allowed = await self._policy.has_role(user, seen.approver_role, self._groups) or (
+        allowed = await self._policy.holds_any(user, seen.approver_roles, self._groups) or (
             user == seen.requester and await self._policy.has_role(user, rule.role, self._groups)
         )
         if not allowed:

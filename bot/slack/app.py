@@ -473,7 +473,7 @@ def build_app(
             for request in await parts.approvals.pending():
                 if request.requester == user or user in request.approvers:
                     continue
-                if await policy.has_role(user, request.approver_role, parts.groups):
+                if await policy.holds_any(user, request.approver_roles, parts.groups):
                     decidable.append(ApprovalCardView.from_request(request))
         except GroupLookupError as exc:
             decidable = []

@@ -207,3 +207,18 @@ async def test_the_audit_chain_of_a_real_flow_names_an_edited_and_a_deleted_row(
     assert capsys.readouterr().err.startswith(
         "Audit chain BROKEN at row 5: a row was deleted between row 3 and row 5"
     )
+
+
+async def test_the_home_tab_offers_a_two_group_request_to_holders_of_either_role(stack: Stack) -> None:
+    from tests.e2e.test_modal_home import decidable_on_home
+
+    await _check_passes(stack)
+    await stack.driver.command(f'failover "{PLAN}" --reason "INC-12"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    for user in (LEAD, OWNER, BOTH, OPERATOR):
+        await stack.driver.app_home_opened(user_id=user)
+    await stack.settle()
+    (request_id,) = decidable_on_home(stack, LEAD)
+    assert decidable_on_home(stack, OWNER) == [request_id]
+    assert decidable_on_home(stack, BOTH) == [request_id]
+    assert decidable_on_home(stack, OPERATOR) == []
