@@ -185,8 +185,8 @@ def build_app(
     ) -> BoltResponse | None:
         """Whatever this delivery starts after its ack runs only if it is the first of its key.
 
-        The key is recorded alongside the ack (a database write held for would cost every ack
-        its latency); the work waits for it, so a copy, here or on another replica, is acked
+        The key is recorded alongside the ack (waiting for a database write would cost every
+        ack its latency); the work waits for it, so a copy, here or on another replica, is acked
         and does nothing. A retry Slack marks as such but that carries no key is dropped.
         """
         envelope: Envelope = context["envelope"]

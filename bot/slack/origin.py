@@ -199,8 +199,10 @@ async def _app_of_bot(client: AsyncWebClient, bot_id: str) -> str:
 
 def foreign_reason(envelope: Envelope, workspace: Workspace) -> str | None:
     """Why the request is not from ``workspace`` (for the log), or ``None`` when it is."""
-    if workspace.app_id is not None and envelope.app_id != workspace.app_id:
-        return f"app {envelope.app_id or '(none)'} is not {workspace.app_id}"
+    # Slack names the app on every request; one naming another app is refused. (The signing
+    # secret is per app, so a request naming none proves no more by carrying ours.)
+    if workspace.app_id is not None and envelope.app_id not in (None, workspace.app_id):
+        return f"app {envelope.app_id} is not {workspace.app_id}"
     if not envelope.team_ids:
         return "the request names no team"
     others = sorted(envelope.team_ids - {workspace.team_id})
