@@ -58,7 +58,7 @@ from bot.outbox.sender import DeliveryFailure, OutboxSender
 from bot.outbox.slack_poster import SlackWebPoster
 from bot.outbox.tables import STATUS_PENDING, OutboxMessage
 from bot.slack.access import Access
-from bot.slack.announce import ChannelHooks
+from bot.slack.announce import ChannelHooks, card_request_id
 from bot.slack.app import SlackAppParts, build_app, repair_form_body
 from bot.slack.connection import (
     SlackRefused,
@@ -294,6 +294,11 @@ async def build_bot(
     async def delivery_failed(failure: DeliveryFailure) -> None:
         metrics.record_slack_error("chat.postMessage", failure.error)
         log.error("Slack refused message %s in %s: %s", failure.key, failure.channel, failure.error)
+        request_id = card_request_id(failure.key)
+        if request_id is not None and await approvals.withdraw(
+            request_id, f"its approval card could not be posted ({failure.error})"
+        ):
+            log.error("request %s cancelled: nobody could see its approval card", request_id)
 
     sender = OutboxSender(
         session_factory=sessions,

@@ -591,6 +591,24 @@ class ApprovalService:
             await self._hooks.changed(session, await self._view_in(session, request_id))
         return None
 
+    async def withdraw(self, request_id: str, why: str) -> bool:
+        """Cancel a pending request nobody can see (its card could not be posted); whether it was."""
+        async with self._sessions.begin() as session:
+            done = await self._transition(
+                session,
+                request_id,
+                (RequestStatus.PENDING,),
+                status=RequestStatus.CANCELLED,
+                decided_at=self._clock.now(),
+                decided_by=SYSTEM_ACTOR,
+                status_reason=why,
+            )
+            if done:
+                row = await session.get(ActionRequest, request_id)
+                assert row is not None
+                self._audit(session, event=AuditEvent.CANCELLED, actor=SYSTEM_ACTOR, row=row, cause=why)
+        return done
+
     async def cancel(self, request_id: str, user: str) -> Outcome:
         """The requester withdraws their pending request."""
         seen = await self.get(request_id)

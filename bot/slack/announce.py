@@ -53,6 +53,13 @@ def card_key(request_id: str) -> str:
     return f"request:{request_id}:card"
 
 
+def card_request_id(key: str) -> str | None:
+    """The request whose approval card has outbox key ``key`` (``None`` for any other message)."""
+    prefix, _, rest = key.partition(":")
+    request_id, _, suffix = rest.rpartition(":")
+    return request_id if prefix == "request" and suffix == "card" and request_id else None
+
+
 class ChannelHooks:
     """The approval service's hooks: the card, its thread and the watch, through the outbox."""
 

@@ -8,6 +8,7 @@ import httpx
 
 from bot.approvals import messages as msg
 from bot.approvals.tables import RequestStatus
+from bot.sandbox.faults import Fault
 from bot.sandbox.models import Message
 from tests.e2e.conftest import CHANNEL, LEAD1, LEAD2, OPERATOR, OTHER_CHANNEL, VIEWER, Stack
 
@@ -182,3 +183,14 @@ async def test_a_500_with_a_message_is_shown_in_vros_words_and_the_action_is_sen
     assert said in everything
     assert "unreachable" not in everything.lower()
     assert "outcome" not in everything.lower()
+
+
+async def test_a_request_whose_card_cannot_be_posted_is_cancelled_not_left_pending(stack: Stack) -> None:
+    """Nobody could approve a card Slack refused: the request is withdrawn (and audited)."""
+    stack.sandbox.inject("chat.postMessage", Fault.error("not_in_channel"))
+    await stack.driver.command('disable "Payroll Restore"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    assert await stack.bot.approvals.pending() == []
+    (entry, *_) = await stack.bot.approvals.audit()
+    assert (entry.event, entry.actor) == ("cancelled", "system")
+    assert "not_in_channel" in entry.detail["cause"]
