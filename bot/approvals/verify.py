@@ -27,6 +27,7 @@ from bot.migrate import database_revision
 
 BATCH = 1000
 FULL_PASS_SECONDS = 600.0
+ROWS_PER_CHECK = 20_000  # a scrape's share of a walk (about a few seconds at most)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,11 @@ def verify_database(database_url: str) -> ChainReport:
 
 
 def verify_engine(engine: Engine) -> ChainReport:
-    """Walk the whole chain with a synchronous engine."""
+    """Walk the whole chain with a synchronous engine, up to the head recorded when it starts.
+
+    Rows appended meanwhile (after that head) are left for the next check, so a live bot
+    writing during the walk is never mistaken for tampering.
+    """
     with Session(engine) as session, session.begin():
         recorded = read_head_sync(session)
 
@@ -91,9 +96,10 @@ def verify_engine(engine: Engine) -> ChainReport:
             return session.scalar(select(AuditEntry.id).where(AuditEntry.hash == digest))
 
         verifier = ChainVerifier(find_hash=find)
+        upto = recorded.row_id if recorded is not None else None
         after = 0
         while True:
-            batch = _batch_sync(session, after)
+            batch = _batch_sync(session, after, upto)
             if not batch:
                 break
             if not _feed(verifier, batch):
@@ -108,8 +114,10 @@ def read_head_sync(session: Session) -> Head | None:
     return Head(row_id=row.last_id, hash=row.hash, rows=row.row_count) if row else None
 
 
-def _batch_sync(session: Session, after: int) -> Sequence[AuditEntry]:
+def _batch_sync(session: Session, after: int, upto: int | None = None) -> Sequence[AuditEntry]:
     query = select(AuditEntry).where(AuditEntry.id > after).order_by(AuditEntry.id).limit(BATCH)
+    if upto is not None:
+        query = query.where(AuditEntry.id <= upto)
     rows = session.scalars(query).all()
     session.expunge_all()
     return rows
@@ -120,7 +128,13 @@ def _feed(verifier: ChainVerifier, batch: Sequence[AuditEntry]) -> bool:
 
 
 class ChainMonitor:
-    """The running bot's view of the chain, for ``/metrics``: incremental, with periodic full passes."""
+    """The running bot's view of the chain, for ``/metrics``.
+
+    Each :meth:`check` walks at most ``rows_per_check`` rows, so a scrape stays short however
+    long the log is: normally only the rows added since the last verified head; every
+    ``full_pass_seconds`` (and after a finding) a walk from the first row, spread over as many
+    checks as it takes. The last completed walk is what :attr:`last` reports.
+    """
 
     def __init__(
         self,
@@ -128,39 +142,53 @@ class ChainMonitor:
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
         full_pass_seconds: float = FULL_PASS_SECONDS,
+        rows_per_check: int = ROWS_PER_CHECK,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._full_every = full_pass_seconds
-        self._verified: Head | None = None
+        self._budget = rows_per_check
+        self._verified: Head | None = None  # the end of the last walk that found nothing
         self._next_full = 0.0
+        self._walk: Head | None = None  # where the walk in progress has got to
+        self._walking = False
         self.last: ChainReport | None = None
 
     async def check(self) -> ChainReport:
-        """Verify the rows added since the last check (or all of them when a full pass is due)."""
-        now = self._clock.monotonic()
-        start = self._verified
-        if start is None or now >= self._next_full or (self.last is not None and not self.last.ok):
-            start = None
-            self._next_full = now + self._full_every
+        """Advance the walk; the report of the last completed walk (this one, if it completed)."""
+        if not self._walking:
+            now = self._clock.monotonic()
+            full = (
+                self._verified is None
+                or now >= self._next_full
+                or (self.last is not None and not self.last.ok)
+            )
+            if full:
+                self._next_full = now + self._full_every
+            self._walk = None if full else self._verified
+            self._walking = True
         async with self._sessions() as session, session.begin():
             row = (
                 await session.execute(select(AuditHead.last_id, AuditHead.hash, AuditHead.row_count))
             ).one_or_none()
             recorded = Head(row_id=row.last_id, hash=row.hash, rows=row.row_count) if row else None
+            upto = recorded.row_id if recorded is not None else None
             found: dict[str, int | None] = {}
-            verifier = ChainVerifier(find_hash=lambda digest: found.get(digest), start=start)
+            verifier = ChainVerifier(find_hash=lambda digest: found.get(digest), start=self._walk)
 
             async def look_up(digest: str) -> None:
                 # Only for a broken link: which row (if any) holds the hash it points to.
                 found[digest] = await session.scalar(select(AuditEntry.id).where(AuditEntry.hash == digest))
 
-            after = (start.row_id or 0) if start else 0
-            intact = True
-            while intact:
-                query = select(AuditEntry).where(AuditEntry.id > after).order_by(AuditEntry.id).limit(BATCH)
-                batch = (await session.scalars(query)).all()
+            after = (self._walk.row_id or 0) if self._walk else 0
+            walked, intact, more = 0, True, True
+            while intact and walked < self._budget:
+                query = select(AuditEntry).where(AuditEntry.id > after).order_by(AuditEntry.id)
+                if upto is not None:
+                    query = query.where(AuditEntry.id <= upto)
+                batch = (await session.scalars(query.limit(min(BATCH, self._budget - walked)))).all()
                 if not batch:
+                    more = False
                     break
                 for entry in batch:
                     if entry.prev_hash is not None and entry.prev_hash != verifier.head.hash:
@@ -168,10 +196,15 @@ class ChainMonitor:
                     if not verifier.feed(entry.id, entry.prev_hash, entry.hash, entry.content()):
                         intact = False
                         break
+                walked += len(batch)
                 after = batch[-1].id
+            if intact and more:
+                self._walk = verifier.head  # not at the head yet: the next check goes on from here
+                return self.last or ChainReport(verified=verifier.head, recorded=recorded, finding=None)
             if intact and recorded is not None and recorded.hash != verifier.head.hash:
                 await look_up(recorded.hash)
             verifier.finish(recorded)
+        self._walking = False
         report = ChainReport(verified=verifier.head, recorded=recorded, finding=verifier.finding)
         if report.ok:
             self._verified = report.verified

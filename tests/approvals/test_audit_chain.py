@@ -307,3 +307,28 @@ async def test_export_carries_the_hashes_and_ends_with_the_chain_head(
     assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(records))
     assert last == {"chain_head": {"id": records[-1]["id"], "hash": records[-1]["hash"], "rows": 5}}
     assert f"Chain head: row {records[-1]['id']} of 5, hash {records[-1]['hash']}." in capsys.readouterr().err
+
+
+async def test_a_long_walk_is_spread_over_several_checks_and_reports_when_complete(
+    make_service: ServiceFactory,
+    clock: FakeClock,
+    db_sessions: async_sessionmaker[AsyncSession],
+    migrated_database_url: str,
+) -> None:
+    await _activity(make_service, clock, requests=2)  # 10 rows
+    monitor = ChainMonitor(sessions=db_sessions, clock=clock, rows_per_check=4)
+    assert monitor.last is None
+    await monitor.check()  # rows 1-4
+    await monitor.check()  # rows 5-8
+    assert monitor.last is None  # no walk completed yet
+    done = await monitor.check()  # rows 9-10, and the head
+    assert done.ok
+    assert done.verified.rows == 10
+    assert monitor.last == done
+
+    _tamper(migrated_database_url, "DELETE FROM audit_log WHERE id = 6")
+    clock.advance(601)
+    for _ in range(3):
+        report = await monitor.check()
+    assert report.finding is not None
+    assert (report.finding.row_id, report.finding.damage) == (7, Damage.DELETED)
