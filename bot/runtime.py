@@ -181,7 +181,17 @@ class Bot:
             loop.create_task(self.watcher.run(stop=self._stop), name="watcher"),
             loop.create_task(self.sender.run(stop=self._stop), name="outbox"),
             loop.create_task(self._expiry_loop(), name="expiry"),
+            loop.create_task(self._negotiate_vro(), name="vro-version"),
         ]
+
+    async def _negotiate_vro(self) -> None:
+        """Probe VRO's API version once at start-up (``auto``), so the first command needs no probe."""
+        try:
+            await self.vro.negotiate()
+        except VroError as exc:
+            log.warning("VRO's API version is not known yet (%s); the first request will ask again", exc)
+        else:
+            log.info("VRO: %s", vro_version_text(self.vro))
 
     async def _expiry_loop(self) -> None:
         while not self._stop.is_set():

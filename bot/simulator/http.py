@@ -21,8 +21,12 @@ from bot.simulator.render import (
     Json,
 )
 from bot.vro import plan_states as ps
+from bot.vro.models import ContinueOption
 from bot.vro.operations import (
+    Param,
+    ParamKind,
     at_least,
+    spec_of,
     version_key,
 )
 
@@ -208,66 +212,51 @@ def _scan_options(body: Body) -> dict[str, object]:
     }
 
 
+# Where ActionParams names a table parameter differently.
+_FIELD_OF: dict[str, str] = {"option": "continue_option", "name": "clone_name"}
+# [UNK] bodies: Prepare for Failback and Switchover accept the failback body too.
+_BODY_LIKE: dict[str, str] = {
+    ps.PREPARE_TO_FAILBACK: ps.FAILBACK_TO_PRODUCTION,
+    ps.SWITCHOVER_TO_PRODUCTION: ps.FAILBACK_TO_PRODUCTION,
+}
+
+
+def _param_value(param: Param, body: Body, request: Request) -> object:
+    """One parameter from the query string (where VRO documents times and ids) or the body."""
+    if param.kind is ParamKind.BOOL:
+        return body.flag(param.wire)
+    if param.kind is ParamKind.TIME:
+        raw = request.arg(param.wire) or body.text(param.wire)
+        return parse_datetime(raw, param.wire, body.zone) if raw else None
+    if param.kind is ParamKind.ID:
+        raw = request.arg(param.wire) or body.text(param.wire)
+        return _guid(raw, param.wire) if raw else None
+    text = body.text(param.wire)
+    if param.kind is ParamKind.OPTION and text is not None:
+        known = {option.lower(): option for option in ContinueOption.ALL}
+        return known.get(text.lower(), text)
+    return text
+
+
 def action_params(action: str, body: Body, request: Request) -> ActionParams:
-    """Read the body / query fields an action takes (vro-api-notes.md §3.4)."""
-    if action == ps.HALT:
-        return ActionParams(full_stop=body.flag("fullStop"))
-    if action == ps.FAILOVER:
-        return ActionParams(
-            execute_chained_plans=body.flag("executeChainedPlans"),
-            restore_point_date=body.when("restorePointDate"),
-            protect_storage_volumes=body.flag("protectStorageVolumes"),
-        )
-    if action == ps.RESTORE:
+    """Read the fields an action takes, as the action table names them (vro-api-notes.md §3.4)."""
+    spec = spec_of(_BODY_LIKE.get(action, action))
+    values: dict[str, Any] = {}
+    for param in spec.params:
+        value = _param_value(param, body, request)
+        if value is None and param.required:
+            where = " (query string)" if param.kind in (ParamKind.TIME, ParamKind.ID) else ""
+            raise SimError(400, f"{param.wire} is required{where}.")
+        if value is not None:
+            values[_FIELD_OF.get(param.name, param.name)] = value
+    if action == ps.RESTORE:  # ransomware-scan options VRO takes and the bot never sends [DCL v6]
         body.flag("scanInfectedFlag")
         body.flag("scanSuspiciousFlag")
         body.integer("restorePointsCountForRansomwareScan")
         body.text("ransomwareAction")
-        return ActionParams(
-            restore_location_id=body.guid("restoreLocationId"),
-            execute_chained_plans=body.flag("executeChainedPlans"),
-            restore_point_date=body.when("restorePointDate"),
-            protect_storage_volumes=body.flag("protectStorageVolumes"),
-            virus_scan=body.flag("virusScan"),
-            yara_scan=body.flag("yaraScan"),
-            yara_rule_id=body.guid("yaraRuleId"),
-        )
-    if action in (ps.FAILBACK_TO_PRODUCTION, ps.PREPARE_TO_FAILBACK, ps.SWITCHOVER_TO_PRODUCTION):
-        return ActionParams(
-            restore_location_id=body.guid("restoreLocationId"),
-            failback_restore_vm_tags=body.flag("failbackRestoreVMTags"),
-        )
-    if action == ps.RESET_STATE:
-        return ActionParams(execute_readiness_check=body.flag("executeReadinessCheck"))
-    if action == ps.RESET_CHANGE_LOG:
-        return ActionParams(generate_dr_report=body.flag("generateDrReport"))
-    if action == ps.READINESS_CHECK:
-        return ActionParams(generate_report=body.flag("generateReport"))
-    if action == ps.CONTINUE:
-        option = body.text("executionContinueOptions")
-        if option is None:
-            raise SimError(400, "executionContinueOptions is required.")
-        from bot.vro.models import ContinueOption
-
-        known = {o.lower(): o for o in ContinueOption.ALL}
-        return ActionParams(continue_option=known.get(option.lower(), option))
-    if action == ps.SCHEDULE_AT:
-        raw = request.arg("startTime") or body.text("startTime")
-        if not raw:
-            raise SimError(400, "startTime is required (query string, e.g. ?startTime=2026-11-12T12:00:00).")
-        return ActionParams(
-            start_time=parse_datetime(raw, "startTime", body.zone), schedule_options=_scan_options(body)
-        )
-    if action == ps.SCHEDULE_AFTER:
-        raw = request.arg("previousPlanId") or body.text("previousPlanId")
-        if not raw:
-            raise SimError(400, "previousPlanId is required (query string).")
-        return ActionParams(
-            previous_plan_id=_guid(raw, "previousPlanId"), schedule_options=_scan_options(body)
-        )
-    if action == ps.CLONE:
-        return ActionParams(clone_name=body.text("name"))
-    return ActionParams()
+    if action in (ps.SCHEDULE_AT, ps.SCHEDULE_AFTER):
+        values["schedule_options"] = _scan_options(body)
+    return ActionParams(**values)
 
 
 def match_route(
