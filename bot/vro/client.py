@@ -665,8 +665,12 @@ class VroClient:
         """``POST /Plans/{planId}/Clone``; the result's ``data`` holds the new plan's id if VRO says."""
         spec = spec_of(PlanAction.CLONE)
         response = await self._send_action(spec, plan_id, {"name": name})
-        op = self._op("POST", "Plans", plan_id, "Clone", target=f"plan {plan_id}", action=spec.label)
-        return _parse_clone(response, op.on(self.api_version or ""), self._context)
+        version = self.api_version or ""
+        wire = spec.wire_for(version)
+        op = self._op(
+            wire.method, "Plans", plan_id, *wire.segments, target=f"plan {plan_id}", action=spec.label
+        )
+        return _parse_clone(response, op.on(version), self._context)
 
     # --- recovery locations, scopes, license ------------------------------------------------
 

@@ -303,13 +303,13 @@ def _post(segment: str, source: str = "[Dv3]") -> tuple[Wire, ...]:
     return (Wire("POST", (segment,), source=source),)
 
 
-A = PlanAction
+_A = PlanAction  # short name for the table below
 
 ACTIONS: Final[tuple[ActionSpec, ...]] = (
-    ActionSpec(action=A.ENABLE, verb="enable", label="Enable", wires=_post("Enable"), source="[Dv3]"),
-    ActionSpec(action=A.DISABLE, verb="disable", label="Disable", wires=_post("Disable"), source="[Dv3]"),
+    ActionSpec(action=_A.ENABLE, verb="enable", label="Enable", wires=_post("Enable"), source="[Dv3]"),
+    ActionSpec(action=_A.DISABLE, verb="disable", label="Disable", wires=_post("Disable"), source="[Dv3]"),
     ActionSpec(
-        action=A.HALT,
+        action=_A.HALT,
         verb="halt",
         label="Halt",
         wires=_post("Halt"),
@@ -320,7 +320,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[Dv3]",
     ),
     ActionSpec(
-        action=A.FAILOVER,
+        action=_A.FAILOVER,
         verb="failover",
         label="Failover",
         wires=_post("Failover"),
@@ -331,7 +331,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[Dv3]",
     ),
     ActionSpec(
-        action=A.PERMANENT_FAILOVER,
+        action=_A.PERMANENT_FAILOVER,
         verb="permanent-failover",
         label="Permanent failover",
         wires=_post("PermanentFailover"),
@@ -340,7 +340,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[Dv3]",
     ),
     ActionSpec(
-        action=A.FAILBACK_TO_PRODUCTION,
+        action=_A.FAILBACK_TO_PRODUCTION,
         verb="failback",
         label="Failback to production",
         wires=_post("FailbackToProduction"),
@@ -351,7 +351,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[Dv3]",
     ),
     ActionSpec(
-        action=A.PREPARE_TO_FAILBACK,
+        action=_A.PREPARE_TO_FAILBACK,
         verb="prepare-failback",
         label="Prepare for failback",
         wires=_post("PrepareToFailback", "[DCL v5]"),
@@ -360,7 +360,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[DCL v5]",
     ),
     ActionSpec(
-        action=A.SWITCHOVER_TO_PRODUCTION,
+        action=_A.SWITCHOVER_TO_PRODUCTION,
         verb="switchover",
         label="Switchover to production",
         wires=_post("SwitchoverToProduction", "[DCL v5]"),
@@ -369,7 +369,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[DCL v5]",
     ),
     ActionSpec(
-        action=A.COMMIT_FAILBACK,
+        action=_A.COMMIT_FAILBACK,
         verb="commit-failback",
         label="Commit failback",
         wires=_post("CommitFailback"),
@@ -378,7 +378,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[Dv3]",
     ),
     ActionSpec(
-        action=A.UNDO,
+        action=_A.UNDO,
         verb="undo",
         label="Undo",
         wires=_post("Undo"),
@@ -387,7 +387,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[Dv3]",
     ),
     ActionSpec(
-        action=A.RESET_STATE,
+        action=_A.RESET_STATE,
         verb="reset",
         label="Reset",
         wires=_post("ResetState"),
@@ -398,7 +398,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[Dv3]",
     ),
     ActionSpec(
-        action=A.RESET_CHANGE_LOG,
+        action=_A.RESET_CHANGE_LOG,
         verb="clear-log",
         label="Clear change log",
         wires=_post("ResetChangeLog"),
@@ -409,7 +409,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[Dv3]; removed in v13 [D13]",
     ),
     ActionSpec(
-        action=A.RESTORE,
+        action=_A.RESTORE,
         verb="restore",
         label="Restore",
         wires=_post("Restore"),
@@ -428,7 +428,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[Dv3][CODE v7.1]",
     ),
     ActionSpec(
-        action=A.CONTINUE,
+        action=_A.CONTINUE,
         verb="continue",
         label="Continue",
         wires=_post("Continue"),
@@ -439,7 +439,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[Dv3]",
     ),
     ActionSpec(
-        action=A.READINESS_CHECK,
+        action=_A.READINESS_CHECK,
         verb="check",
         label="Readiness check",
         wires=_post("ReadinessCheck"),
@@ -449,7 +449,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[Dv3]",
     ),
     ActionSpec(
-        action=A.MALWARE_SCAN,
+        action=_A.MALWARE_SCAN,
         verb="scan",
         label="Malware scan",
         # [D13] "POST /api/v13/Plans/{planId}/MalwareScan: Run Malware Scan for Restore Plan";
@@ -460,7 +460,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[D13]; body [UNK]",
     ),
     ActionSpec(
-        action=A.SCHEDULE_AT,
+        action=_A.SCHEDULE_AT,
         verb="schedule",
         label="Schedule at a time",
         wires=(
@@ -474,7 +474,7 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[D72][Dv3]",
     ),
     ActionSpec(
-        action=A.SCHEDULE_AFTER,
+        action=_A.SCHEDULE_AFTER,
         verb="schedule",
         label="Schedule after another plan",
         wires=(Wire("PUT", ("Schedule", "SaveRunAfter"), source="[Dv3]"),),
@@ -483,14 +483,14 @@ ACTIONS: Final[tuple[ActionSpec, ...]] = (
         source="[Dv3]",
     ),
     ActionSpec(
-        action=A.DELETE_SCHEDULE,
+        action=_A.DELETE_SCHEDULE,
         verb="unschedule",
         label="Remove schedule",
         wires=(Wire("DELETE", ("Schedule",), source="[Dv3]"),),
         source="[Dv3]",
     ),
     ActionSpec(
-        action=A.CLONE,
+        action=_A.CLONE,
         verb="clone",
         label="Clone",
         wires=_post("Clone", "[DCL v5]"),

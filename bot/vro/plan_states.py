@@ -10,7 +10,7 @@ Only one machine value is documented (``RestoreComplete``, display ``Restored``,
 ``vro-api-notes.md`` §7.2 and is **inferred**. Rows and states marked ``inferred=True`` are
 assumptions: correct them here, in the two tables, and every user of this module follows.
 
-Action names are VRO's operation names (the values of ``bot.vro.actions.PlanAction``, a
+Action names are VRO's operation names (the values of ``bot.vro.operations.PlanAction``, a
 ``StrEnum``, so either the enum member or the plain string may be passed).
 """
 
