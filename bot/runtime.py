@@ -59,7 +59,7 @@ from bot.outbox.slack_poster import SlackWebPoster
 from bot.outbox.tables import STATUS_PENDING, OutboxMessage
 from bot.slack.access import Access
 from bot.slack.announce import ChannelHooks, card_request_id
-from bot.slack.app import SlackAppParts, build_app, repair_form_body
+from bot.slack.app import build_app, repair_form_body
 from bot.slack.connection import (
     SlackRefused,
     SlackUnreachable,
@@ -71,6 +71,7 @@ from bot.slack.controller import Controller
 from bot.slack.deliveries import DeliveryLog
 from bot.slack.grammar import VERBS
 from bot.slack.groups import SlackGroupResolver
+from bot.slack.listeners.edge import SlackAppParts
 from bot.slack.origin import BotIdentity, IdentityUnknown, Workspace, slack_identity
 from bot.slack.socket_mode import SocketModeLink
 from bot.slack.work import BackgroundWork

@@ -30,8 +30,9 @@ from bot.sandbox.driver import SlackDriver
 from bot.sandbox.faults import Fault
 from bot.sandbox.requests import FORM, SlackRequest
 from bot.slack.access import ROLE_REQUIRED_TO_QUERY
-from bot.slack.app import FOREIGN_WORKSPACE, STALE_PAGE_BUTTON
+from bot.slack.app import FOREIGN_WORKSPACE
 from bot.slack.blocks.kit import MODAL_CALLBACK_ID, ActionId, plan_action_id
+from bot.slack.listeners.commands import STALE_PAGE_BUTTON
 from bot.watcher.service import WatcherConfig
 from bot.watcher.tables import Watch
 from tests.e2e.conftest import CHANNEL, LEAD1, OPERATOR, OTHER_CHANNEL, OUTSIDER, VIEWER, Stack

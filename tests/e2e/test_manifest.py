@@ -23,8 +23,9 @@ from bot.sandbox.api import RESPONSE_URL_METHOD
 from bot.sandbox.faults import Fault
 from bot.sandbox.manifest import load_manifest, manifest_commands, manifest_events, manifest_scopes
 from bot.sandbox.scopes import missing_scopes, required_scope
-from bot.slack.app import COMMAND, EVENTS
+from bot.slack.app import EVENTS
 from bot.slack.blocks.kit import ActionId
+from bot.slack.grammar import COMMAND
 from bot.watcher.service import WatcherConfig
 from tests.e2e.conftest import CHANNEL, LEAD1, LEAD2, OPERATOR, OUTSIDER, POLICY, VIEWER, Stack
 

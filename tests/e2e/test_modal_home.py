@@ -19,10 +19,10 @@ from bot.approvals.tables import RequestStatus
 from bot.sandbox.content import find_element
 from bot.sandbox.models import View
 from bot.sandbox.requests import FORM, SlackRequest, StateValue, view_state
-from bot.slack.app import BROKEN_BUTTON
 from bot.slack.blocks.kit import MODAL_CALLBACK_ID, ActionId, plan_action_id
 from bot.slack.blocks.modal import ModalBlock
 from bot.slack.grammar import PLAN_ACTIONS
+from bot.slack.listeners.edge import BROKEN_BUTTON
 from bot.vro import plan_states
 from tests.e2e.conftest import CHANNEL, LEAD1, LEAD2, OPERATOR, VIEWER, Stack
 
