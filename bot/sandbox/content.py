@@ -73,11 +73,7 @@ def blocks_param(value: object) -> list[JsonDict] | None:
     """``blocks`` as a list (JSON bodies) or a JSON string (form bodies)."""
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as error:
-            raise SlackApiFailure("invalid_blocks_format") from error
+    value = _decoded(value, "invalid_blocks_format")
     if not isinstance(value, list):
         raise SlackApiFailure("invalid_blocks_format")
     return [b if isinstance(b, dict) else {} for b in value]
@@ -87,11 +83,7 @@ def metadata_param(value: object) -> JsonDict | None:
     """``metadata`` must be ``{"event_type": str, "event_payload": object}``."""
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as error:
-            raise SlackApiFailure("invalid_metadata_format") from error
+    value = _decoded(value, "invalid_metadata_format")
     if (
         not isinstance(value, dict)
         or not isinstance(value.get("event_type"), str)
@@ -99,6 +91,16 @@ def metadata_param(value: object) -> JsonDict | None:
     ):
         raise SlackApiFailure("invalid_metadata_format")
     return {"event_type": value["event_type"], "event_payload": value["event_payload"]}
+
+
+def _decoded(value: object, error: str) -> object:
+    """A parameter as sent: JSON bodies carry it decoded, form bodies as a JSON string."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise SlackApiFailure(error) from exc
 
 
 def with_block_ids(blocks: Sequence[JsonDict]) -> list[JsonDict]:
