@@ -34,10 +34,10 @@ from bot.approvals.policy import Policy
 from bot.clock import FakeClock
 from bot.demo_help import INTERACTIVE_HELP
 from bot.offline import OfflineStack, offline_stack
-from bot.runtime import active_watches
 from bot.sandbox.transcript import ButtonRef, Transcript, render_blocks, render_channel
 from bot.slack.blocks.approvals import RUN_CHECK_LABEL
 from bot.watcher.service import WatcherConfig
+from bot.watcher.tables import active_watches
 
 CHANNEL = "C0DRWARROOM"
 CHANNEL_NAME = "dr-war-room"

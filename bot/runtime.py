@@ -25,7 +25,6 @@ from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -42,7 +41,7 @@ from bot.approvals.verify import ChainMonitor
 from bot.clock import Clock, SystemClock, first_of
 from bot.config import ConfigError, Settings
 from bot.db import create_engine, session_factory
-from bot.migrate import check_at_head, ensure_schema
+from bot.migrate import ensure_schema
 from bot.observability.check import (
     CONFIG_ADVICE,
     CONFIG_MISSING,
@@ -51,22 +50,24 @@ from bot.observability.check import (
     DependencyCheck,
     run_check_command,
 )
+from bot.observability.dependencies import (
+    database_check,
+    database_ready,
+    policy_check,
+    slack_check,
+    socket_mode_check,
+    vro_check,
+    vro_version_text,
+)
 from bot.observability.health import health_routes, health_server
 from bot.observability.logging import LoggingSetup, Redactor, configure_logging
 from bot.observability.metrics import Metrics, OutboxStats, create_metrics, instrument_httpx
 from bot.outbox.sender import DeliveryFailure, OutboxSender
 from bot.outbox.slack_poster import SlackWebPoster
-from bot.outbox.tables import STATUS_PENDING, OutboxMessage
+from bot.outbox.store import pending_backlog
 from bot.slack.access import Access
 from bot.slack.announce import ChannelHooks, card_request_id
 from bot.slack.app import build_app, repair_form_body
-from bot.slack.connection import (
-    SlackRefused,
-    SlackUnreachable,
-    check_bot_token,
-    probe_socket_mode,
-    refusal_advice,
-)
 from bot.slack.controller import Controller
 from bot.slack.deliveries import DeliveryLog
 from bot.slack.grammar import VERBS
@@ -78,12 +79,10 @@ from bot.slack.work import BackgroundWork
 from bot.vro.actions import ActionResult, PlanAction, perform
 from bot.vro.auth import ClientCredentialsGrant, Credentials, PasswordCredentials
 from bot.vro.client import VroClient, tls_verify
-from bot.vro.errors import VroAuthError, VroError
 from bot.vro.models import Plan
-from bot.vro.operations import product_name
 from bot.vro.times import zone_named
 from bot.watcher.service import FinishedRun, Watcher, WatcherConfig
-from bot.watcher.tables import STATUS_ACTIVE, Watch
+from bot.watcher.tables import active_watches
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +361,12 @@ async def build_bot(
         else None,
         request_verification=not settings.socket_mode,
     )
-    metrics.sample_outbox(lambda: outbox_stats(sessions, the_clock))
+
+    async def outbox_stats() -> OutboxStats:
+        depth, oldest_age = await pending_backlog(sessions, the_clock.now())
+        return OutboxStats(depth=depth, oldest_age_seconds=oldest_age)
+
+    metrics.sample_outbox(outbox_stats)
     metrics.sample_active_watches(lambda: active_watches(sessions))
     chain = ChainMonitor(sessions=sessions, clock=the_clock)
 
@@ -382,10 +386,8 @@ async def build_bot(
         bolt_request = repair_form_body(to_async_bolt_request(request, await request.body()))
         return to_starlette_response(await app.async_dispatch(bolt_request))
 
-    async def database_ready() -> None:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        await asyncio.to_thread(check_at_head, settings.database_url)
+    async def database_is_ready() -> None:
+        await database_ready(engine, settings.database_url)
 
     async def vro_ready() -> str:
         # A token cached from an earlier login proves nothing about VRO now: read one plan, which
@@ -394,7 +396,7 @@ async def build_bot(
         return vro_version_text(vro)
 
     socket_mode: SocketModeLink | None = None
-    readiness = {"database": database_ready, "vro": vro_ready}
+    readiness = {"database": database_is_ready, "vro": vro_ready}
     if settings.socket_mode:
         assert settings.slack_app_token is not None
         socket_mode = SocketModeLink(
@@ -435,20 +437,6 @@ async def build_bot(
     )
 
 
-async def outbox_stats(sessions: async_sessionmaker[AsyncSession], clock: Clock) -> OutboxStats:
-    async with sessions() as session:
-        row = (
-            await session.execute(
-                select(func.count(OutboxMessage.id), func.min(OutboxMessage.created_at)).where(
-                    OutboxMessage.status == STATUS_PENDING
-                )
-            )
-        ).one()
-    depth, oldest = int(row[0] or 0), row[1]
-    age = (clock.now() - oldest).total_seconds() if oldest is not None else 0.0
-    return OutboxStats(depth=depth, oldest_age_seconds=max(0.0, age))
-
-
 async def run_finished(session: AsyncSession, run: FinishedRun, approvals: ApprovalService) -> None:
     """The watcher's summary hook, in the summary's transaction: the run goes into the audit log,
     and a passed readiness check lifts the readiness warnings of the plan's open requests."""
@@ -474,15 +462,6 @@ def audit_run_finished(session: AsyncSession, run: FinishedRun) -> None:
             **run.record.audit_detail(),
         },
     )
-
-
-async def active_watches(sessions: async_sessionmaker[AsyncSession]) -> int:
-    async with sessions() as session:
-        return int(
-            (
-                await session.execute(select(func.count(Watch.id)).where(Watch.status == STATUS_ACTIVE))
-            ).scalar_one()
-        )
 
 
 # --- vro-bot run ------------------------------------------------------------------------------
@@ -563,97 +542,16 @@ def check(settings: Settings) -> int:
 
 
 async def _check(settings: Settings) -> int:
-    redactor = Redactor(secrets_from_settings(settings))
-
-    async def policy_check() -> str:
-        try:
-            policy = load_configured_policy(settings)
-        except ConfigError as exc:
-            raise CheckFailed(str(exc), advice="Fix the policy file named by VRO_BOT_POLICY.") from None
-        return f"{len(policy.roles)} roles" + ("" if settings.vro_bot_policy else " (built-in policy)")
-
-    async def database_check() -> str:
-        try:
-            await asyncio.to_thread(check_at_head, settings.database_url)
-        except ConfigError as exc:
-            raise CheckFailed(str(exc)) from None
-        return "reachable, schema at the latest revision"
-
-    async def vro_check() -> str:
-        try:
-            client = vro_client_from(settings)
-        except ConfigError as exc:
-            raise CheckFailed(str(exc)) from None
-        try:
-            await client.ensure_token()
-            page = await client.get_plans(limit=1)
-        except VroAuthError as exc:
-            raise CheckFailed(
-                f"VRO refused the credentials: {exc}",
-                advice="Check VRO_USERNAME/VRO_PASSWORD or VRO_CLIENT_ID/VRO_CLIENT_SECRET (and VRO_MFA_SECRET).",
-            ) from None
-        except VroError as exc:
-            raise CheckFailed(
-                f"VRO did not answer: {exc}", advice="Check VRO_URL and TLS settings."
-            ) from None
-        finally:
-            await client.aclose()
-        return f"{settings.vro_url}: credentials accepted, {page.total} plans visible, {vro_version_text(client)}"
-
-    async def slack_check() -> str:
-        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
-        if not token:
-            raise CheckFailed(
-                "SLACK_BOT_TOKEN is not set.", advice="Copy the bot token from the app's OAuth page."
-            )
-        client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
-        try:
-            answer = await check_bot_token(client)
-        except SlackRefused as refusal:
-            raise CheckFailed(
-                f"Slack refused the bot token ({refusal.error}).",
-                advice=refusal_advice(refusal, app_token=False),
-            ) from None
-        except SlackUnreachable as unreachable:
-            raise CheckFailed(
-                f"Slack not reached: {unreachable.problem}.", advice=unreachable.advice
-            ) from None
-        return f"workspace {answer.get('team')}, bot user {answer.get('user')}"
-
-    async def socket_mode_check() -> str:
-        assert settings.slack_app_token is not None
-        client = AsyncWebClient(base_url=settings.slack_api_url)
-        try:
-            return await probe_socket_mode(client, settings.slack_app_token.get_secret_value())
-        except SlackRefused as refusal:
-            raise CheckFailed(
-                f"Slack refused the app token ({refusal.error}).",
-                advice=refusal_advice(refusal, app_token=True),
-            ) from None
-        except SlackUnreachable as unreachable:
-            raise CheckFailed(
-                f"Slack not reached: {unreachable.problem}.", advice=unreachable.advice
-            ) from None
-
-    checks: list[DependencyCheck] = [
+    checks = [
         configuration_check(settings),
-        DependencyCheck("policy", policy_check, "Fix the policy file."),
-        DependencyCheck("database", database_check, "Run `vro-bot db upgrade`.", requires=("configuration",)),
-        DependencyCheck("vro", vro_check, "Check the VRO_* variables.", requires=("configuration",)),
-        DependencyCheck(
-            "slack", slack_check, "Check SLACK_BOT_TOKEN and SLACK_API_URL.", requires=("configuration",)
-        ),
+        policy_check(lambda: load_configured_policy(settings), builtin=settings.vro_bot_policy is None),
+        database_check(settings.database_url),
+        vro_check(lambda: vro_client_from(settings), settings.vro_url),
+        slack_check(secret(settings.slack_bot_token), settings.slack_api_url),
     ]
     if settings.socket_mode:
-        checks.append(
-            DependencyCheck(
-                "socket mode",
-                socket_mode_check,
-                "Check SLACK_APP_TOKEN and that websockets to Slack are allowed.",
-                requires=("configuration",),
-            )
-        )
-    return await run_check_command(checks, redactor=redactor)
+        checks.append(socket_mode_check(secret(settings.slack_app_token), settings.slack_api_url))
+    return await run_check_command(checks, redactor=Redactor(secrets_from_settings(settings)))
 
 
 # --- settings -> objects: the one place that reads Settings ------------------------------------
@@ -669,15 +567,6 @@ def watcher_config_from(settings: Settings, **overrides: Any) -> WatcherConfig:
     }
     values.update(overrides)
     return WatcherConfig(**values)
-
-
-def vro_version_text(client: VroClient) -> str:
-    """``REST API v13.1 (VRO 13.1), negotiated``: what ``check``, ``/readyz`` and App Home show."""
-    version = client.api_version
-    if version is None:
-        return "REST API version not negotiated yet"
-    how = "negotiated (VRO_API_VERSION=auto)" if client.negotiates else "set by VRO_API_VERSION"
-    return f"REST API {version} ({product_name(version)}), {how}"
 
 
 def vro_client_from(
@@ -763,3 +652,8 @@ def configuration_check(settings: Settings, *, name: str = "configuration") -> D
         return CONFIG_OK.format(mode=mode)
 
     return DependencyCheck(name=name, run=run, advice=CONFIG_ADVICE)
+
+
+def secret(value: SecretStr | None) -> str:
+    """A secret setting's value, empty when unset."""
+    return value.get_secret_value() if value is not None else ""

@@ -11,9 +11,9 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, Update, bindparam, case, select, update
+from sqlalchemy import Table, Update, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbox.tables import KIND_POST, KIND_UPDATE, PRIORITY_NORMAL, STATUS_PENDING, OutboxMessage
 from bot.slack.message import Message as Message  # re-exported: the outbox's callers name it here
@@ -145,6 +145,20 @@ def _table() -> Table:
     table = OutboxMessage.__table__
     assert isinstance(table, Table)
     return table
+
+
+async def pending_backlog(sessions: async_sessionmaker[AsyncSession], now: datetime) -> tuple[int, float]:
+    """Rows waiting to be sent, and how long the oldest has waited (seconds): for the metrics."""
+    async with sessions() as session:
+        row = (
+            await session.execute(
+                select(func.count(OutboxMessage.id), func.min(OutboxMessage.created_at)).where(
+                    OutboxMessage.status == STATUS_PENDING
+                )
+            )
+        ).one()
+    depth, oldest = int(row[0] or 0), row[1]
+    return depth, max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
 
 
 @functools.cache

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base, UtcDateTime
@@ -90,3 +91,13 @@ class Watch(Base):
             postgresql_where=text("status = 'active'"),
         ),
     )
+
+
+async def active_watches(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """How many plans are being watched right now (the metrics gauge; the demo waits on it)."""
+    async with sessions() as session:
+        return int(
+            (
+                await session.execute(select(func.count(Watch.id)).where(Watch.status == STATUS_ACTIVE))
+            ).scalar_one()
+        )

@@ -18,7 +18,6 @@ import pytest
 from bot.approvals.policy import Policy
 from bot.clock import FakeClock
 from bot.offline import offline_stack
-from bot.runtime import active_watches
 from bot.sandbox.api import RESPONSE_URL_METHOD
 from bot.sandbox.faults import Fault
 from bot.sandbox.manifest import load_manifest, manifest_commands, manifest_events, manifest_scopes
@@ -27,6 +26,7 @@ from bot.slack.app import EVENTS
 from bot.slack.blocks.kit import ActionId
 from bot.slack.grammar import COMMAND
 from bot.watcher.service import WatcherConfig
+from bot.watcher.tables import active_watches
 from tests.e2e.conftest import CHANNEL, LEAD1, LEAD2, OPERATOR, OUTSIDER, POLICY, VIEWER, Stack
 
 PRIVATE = "G0PRIVATE"
