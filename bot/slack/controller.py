@@ -480,17 +480,6 @@ def _short(exc: Exception) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def slack_error(exc: Exception) -> str:
-    """Slack's error code from a ``SlackApiError`` (or the exception's type name)."""
-    response = getattr(exc, "response", None)
-    if response is not None:
-        try:
-            return str(response["error"])
-        except (KeyError, TypeError):
-            pass
-    return type(exc).__name__
-
-
 def _param_names(cmd: ParsedCommand, resolved: Mapping[str, str]) -> dict[str, str]:
     """Ids in the params mapped back to what the user typed, for the card."""
     return {resolved[name]: ref.text for name, ref in cmd.refs.items() if name in resolved}

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack.blocks.kit import Message
+from bot.slack.errors import SLACK_CALL_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ class Responder:
                     response_type="in_channel" if public else "ephemeral",
                     replace_original=False,
                 )
-            except Exception as exc:  # aiohttp's errors, timeouts: the Web API may still work
+            except (
+                SLACK_CALL_ERRORS
+            ) as exc:  # the hook is unreachable or timed out: the Web API may still work
                 log.warning("response_url unreachable (%s); falling back to the Web API", type(exc).__name__)
             else:
                 if response.status_code < 300:
