@@ -79,6 +79,7 @@ from bot.slack.work import BackgroundWork
 from bot.vro.actions import ActionResult, PlanAction, perform
 from bot.vro.auth import ClientCredentialsGrant, Credentials, PasswordCredentials
 from bot.vro.client import VroClient, tls_verify
+from bot.vro.errors import VroError
 from bot.vro.models import Plan
 from bot.vro.times import zone_named
 from bot.watcher.service import FinishedRun, Watcher, WatcherConfig
