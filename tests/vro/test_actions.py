@@ -11,7 +11,7 @@ import pytest
 from bot.vro.actions import ACTION_PARAMS, ActionResult, PlanAction, perform, validate_params
 from bot.vro.client import VroClient
 from bot.vro.errors import VroRejected
-from tests.vro.conftest import FakeVro, body_of
+from tests.vro.conftest import FakeVro, body_of, fixture_json
 
 P = "b063f440-2f15-45aa-a8f7-196be6f652ba"
 P2 = "0a5c4e3b-93b5-4c9a-9a3e-0e4a7e0c6f11"
@@ -223,3 +223,38 @@ def test_validate_params_returns_typed_arguments() -> None:
     assert kwargs["restore_point_date"].isoformat() == "2026-03-01T14:30:00+00:00"
     assert "execute_chained_plans" not in kwargs
     assert validate_params("Continue", {"option": "RETRY_FAILED_STEP"}) == {"option": "RetryFailedStep"}
+
+
+@pytest.mark.parametrize("action", [PlanAction.FAILBACK_TO_PRODUCTION, PlanAction.RESTORE])
+async def test_failback_and_restore_default_to_the_plans_own_recovery_location(
+    action: PlanAction, client: VroClient, fake_vro: FakeVro
+) -> None:
+    """The reference requires restoreLocationId: without --location, the plan's own (read from VRO)."""
+    own = fixture_json("plan")["recoveryLocationId"]
+    fake_vro.route("GET", PLAN, httpx.Response(200, json=fixture_json("plan")))
+    fake_vro.route("POST", f"{PLAN}/{action.value}", httpx.Response(200))
+    await perform(client, action, P, {})
+    read, sent = fake_vro.api_requests[-2:]
+    assert (read.method, read.url.path) == ("GET", PLAN)
+    assert body_of(sent)["restoreLocationId"] == own
+
+
+async def test_a_named_location_is_sent_without_reading_the_plan(
+    client: VroClient, fake_vro: FakeVro
+) -> None:
+    fake_vro.route("POST", f"{PLAN}/FailbackToProduction", httpx.Response(200))
+    await perform(client, PlanAction.FAILBACK_TO_PRODUCTION, P, {"restore_location_id": LOC})
+    assert [(r.method, r.url.path) for r in fake_vro.api_requests] == [
+        ("POST", f"{PLAN}/FailbackToProduction")
+    ]
+    assert body_of(fake_vro.api_requests[-1])["restoreLocationId"] == LOC
+
+
+async def test_a_plan_without_a_location_is_refused_before_sending(
+    client: VroClient, fake_vro: FakeVro
+) -> None:
+    plan = {**fixture_json("plan"), "recoveryLocationId": None}
+    fake_vro.route("GET", PLAN, httpx.Response(200, json=plan))
+    with pytest.raises(ValueError, match="name one with --location"):
+        await perform(client, PlanAction.RESTORE, P, {})
+    assert [r.method for r in fake_vro.api_requests] == ["GET"]
