@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.approvals.rules import GroupNeed
-from bot.approvals.tables import RequestStatus
+from bot.approvals.status import RequestStatus
 
 
 @dataclass(frozen=True, slots=True)

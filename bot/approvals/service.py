@@ -47,7 +47,8 @@ from bot.approvals.membership import GroupLookupError, GroupResolver
 from bot.approvals.outcomes import AuditView, Outcome, OutcomeKind, Refusal, RequestView
 from bot.approvals.policy import VERB_ACTIONS, ActionRule, Policy
 from bot.approvals.rules import CheckMode, CheckRule, GroupNeed, ReadinessVerdict, match_approvers, readiness
-from bot.approvals.tables import ActionRequest, AuditEntry, Decision, DecisionKind, RequestStatus
+from bot.approvals.status import DecisionKind, RequestStatus
+from bot.approvals.tables import ActionRequest, AuditEntry, Decision
 from bot.clock import Clock
 from bot.vro import plan_states
 from bot.vro.actions import ActionResult, PlanAction, validate_params

@@ -34,31 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column
 
 from bot.approvals.chain import GENESIS, link
+from bot.approvals.status import DecisionKind, RequestStatus
 from bot.db import Base, UtcDateTime
-
-
-class RequestStatus(StrEnum):
-    """Where an action request is in its life.
-
-    ``pending`` -> ``approved`` (quorum met) -> ``executing`` (claimed by exactly one process)
-    -> ``executed`` / ``failed`` / ``outcome_unknown``; or ``pending`` -> ``denied`` /
-    ``cancelled`` / ``expired``.
-    """
-
-    PENDING = "pending"
-    APPROVED = "approved"
-    EXECUTING = "executing"
-    EXECUTED = "executed"
-    FAILED = "failed"
-    DENIED = "denied"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    OUTCOME_UNKNOWN = "outcome_unknown"
-
-
-class DecisionKind(StrEnum):
-    APPROVE = "approve"
-    DENY = "deny"
 
 
 def _in(column: str, values: type[StrEnum]) -> str:

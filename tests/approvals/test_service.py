@@ -13,7 +13,8 @@ from bot.approvals import messages as msg
 from bot.approvals.outcomes import Outcome, OutcomeKind, Refusal
 from bot.approvals.policy import Policy
 from bot.approvals.service import DEFAULT_CLAIM_TTL, ApprovalService, AuditEvent
-from bot.approvals.tables import ActionRequest, RequestStatus
+from bot.approvals.status import RequestStatus
+from bot.approvals.tables import ActionRequest
 from bot.clock import FakeClock
 from bot.vro import plan_states
 from bot.vro.actions import PlanAction

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 
 from bot.approvals import messages as msg
-from bot.approvals.tables import RequestStatus
+from bot.approvals.status import RequestStatus
 from bot.sandbox.faults import Fault
 from bot.sandbox.models import Message
 from tests.e2e.conftest import CHANNEL, LEAD1, LEAD2, OPERATOR, OTHER_CHANNEL, VIEWER, Stack

@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from bot.approvals import messages as msg
 from bot.approvals.outcomes import AuditView
 from bot.approvals.policy import Policy
-from bot.approvals.tables import ActionRequest, RequestStatus
+from bot.approvals.status import RequestStatus
+from bot.approvals.tables import ActionRequest
 from bot.clock import FakeClock, SystemClock
 from bot.offline import OFFLINE_SIGNING_SECRET, offline_stack
 from bot.sandbox.content import find_element

@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 
 from bot.approvals.policy import Policy
 from bot.approvals.service import DEFAULT_CLAIM_TTL
-from bot.approvals.tables import ActionRequest, RequestStatus
+from bot.approvals.status import RequestStatus
+from bot.approvals.tables import ActionRequest
 from bot.clock import FakeClock, SystemClock
 from bot.migrate import upgrade
 from bot.offline import OFFLINE_SIGNING_SECRET, offline_settings

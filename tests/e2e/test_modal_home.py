@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import httpx
 
 from bot.approvals import messages as msg
-from bot.approvals.tables import RequestStatus
+from bot.approvals.status import RequestStatus
 from bot.sandbox.content import find_element
 from bot.sandbox.models import View
 from bot.sandbox.requests import FORM, SlackRequest, StateValue, view_state

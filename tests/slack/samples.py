@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.slack.blocks.approvals import ApprovalCardView, ApprovalStatus
+from bot.approvals.status import RequestStatus
+from bot.slack.blocks.approvals import ApprovalCardView
 from bot.vro.models import (
     ExecutionDetail,
     ExecutionResult,
@@ -227,7 +228,7 @@ def runtime_tree(group_count: int, vms_per_group: int, steps_per_vm: int) -> Tre
 
 
 def card(
-    status: ApprovalStatus = ApprovalStatus.PENDING,
+    status: RequestStatus = RequestStatus.PENDING,
     *,
     verb: str = "failover",
     request_id: str = "req-0001",

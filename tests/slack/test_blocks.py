@@ -12,10 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.approvals.outcomes import AuditView, RequestView
-from bot.approvals.tables import RequestStatus
+from bot.approvals.status import RequestStatus
 from bot.slack.blocks import (
     ActionId,
-    ApprovalStatus,
     Message,
     PageRequest,
     approval_card_message,
@@ -330,25 +329,25 @@ def test_the_card_shows_who_what_which_plan_why_approvals_and_expiry() -> None:
 
 
 FINAL = {
-    ApprovalStatus.APPROVED: "Sending to VRO",
-    ApprovalStatus.EXECUTING: "Sending to VRO",
-    ApprovalStatus.EXECUTED: "VRO said: started",
-    ApprovalStatus.FAILED: "plan is Halted",
-    ApprovalStatus.DENIED: "Denied by <@U0LEAD2>",
-    ApprovalStatus.CANCELLED: "Cancelled by <@U0OPS1>",
-    ApprovalStatus.EXPIRED: "Expired",
-    ApprovalStatus.OUTCOME_UNKNOWN: "will not be resent",
+    RequestStatus.APPROVED: "Sending to VRO",
+    RequestStatus.EXECUTING: "Sending to VRO",
+    RequestStatus.EXECUTED: "VRO said: started",
+    RequestStatus.FAILED: "plan is Halted",
+    RequestStatus.DENIED: "Denied by <@U0LEAD2>",
+    RequestStatus.CANCELLED: "Cancelled by <@U0OPS1>",
+    RequestStatus.EXPIRED: "Expired",
+    RequestStatus.OUTCOME_UNKNOWN: "will not be resent",
 }
 
 
 @pytest.mark.parametrize(("status", "fragment"), list(FINAL.items()))
-def test_decided_cards_have_no_buttons_and_say_what_happened(status: ApprovalStatus, fragment: str) -> None:
+def test_decided_cards_have_no_buttons_and_say_what_happened(status: RequestStatus, fragment: str) -> None:
     view = samples.card(
         status,
-        decided_by="U0LEAD2" if status is ApprovalStatus.DENIED else None,
-        vro_message="started" if status is ApprovalStatus.EXECUTED else None,
-        vro_status=200 if status is ApprovalStatus.EXECUTED else None,
-        status_reason="the plan is Halted" if status is ApprovalStatus.FAILED else None,
+        decided_by="U0LEAD2" if status is RequestStatus.DENIED else None,
+        vro_message="started" if status is RequestStatus.EXECUTED else None,
+        vro_status=200 if status is RequestStatus.EXECUTED else None,
+        status_reason="the plan is Halted" if status is RequestStatus.FAILED else None,
         executed_at=NOW,
     )
     message = approval_card_message(view)

@@ -8,7 +8,6 @@ models; it is not re-exported here, so the builders load without slack_sdk.
 
 from bot.slack.blocks.approvals import (
     ApprovalCardView,
-    ApprovalStatus,
     approval_card_message,
     audit_message,
     describe_params,
@@ -53,7 +52,6 @@ __all__ = [
     "PLAN_ACTION_PATTERN",
     "ActionId",
     "ApprovalCardView",
-    "ApprovalStatus",
     "Message",
     "ModalBlock",
     "ModalErrors",

@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Final, Protocol
 
+from bot.approvals.status import RequestStatus
 from bot.slack.blocks.kit import (
     FALLBACK_TEXT_LIMIT,
     ActionId,
@@ -44,20 +44,6 @@ MAX_REASON_SHOWN: Final = 1000
 MAX_VRO_MESSAGE: Final = 1000
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-
-
-class ApprovalStatus(StrEnum):
-    """The life of a request (the same values as the approval store's ``RequestStatus``)."""
-
-    PENDING = "pending"
-    APPROVED = "approved"
-    EXECUTING = "executing"
-    EXECUTED = "executed"
-    FAILED = "failed"
-    DENIED = "denied"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    OUTCOME_UNKNOWN = "outcome_unknown"
 
 
 class RequestLike(Protocol):
@@ -138,7 +124,7 @@ class ApprovalCardView:
     plan_id: str
     plan_name: str
     plan_state: str
-    status: ApprovalStatus
+    status: RequestStatus
     approvals_required: int
     expires_at: datetime
     approvers: tuple[str, ...] = ()
@@ -177,7 +163,7 @@ class ApprovalCardView:
             plan_id=request.plan_id,
             plan_name=request.plan_name,
             plan_state=plan_state or request.plan_state,
-            status=ApprovalStatus(str(request.status)),
+            status=RequestStatus(str(request.status)),
             approvals_required=request.approvals_required,
             expires_at=request.expires_at,
             approvers=tuple(request.approvers),
@@ -215,7 +201,7 @@ class ApprovalCardView:
 
     @property
     def is_open(self) -> bool:
-        return self.status is ApprovalStatus.PENDING
+        return self.status is RequestStatus.PENDING
 
 
 def mention(user: str | None) -> str:
@@ -278,35 +264,35 @@ def describe_params(
 
 def _status_line(view: ApprovalCardView) -> str:
     status = view.status
-    if status is ApprovalStatus.PENDING:
+    if status is RequestStatus.PENDING:
         if view.groups:
             waiting = esc(view.groups_needed or "approvals")
             return f":hourglass_flowing_sand: Waiting for {waiting} · expires {when(view.expires_at)}"
         missing = view.approvals_missing
         return f":hourglass_flowing_sand: Waiting for {plural(missing, 'more approval')} · expires {when(view.expires_at)}"
-    if status is ApprovalStatus.APPROVED and view.held:
+    if status is RequestStatus.APPROVED and view.held:
         return (
             f":pause_button: Approved by {_mentions(view.approvers)} but *not sent*: the bot stopped before "
             "sending it. It will not be sent on its own. Send checks the plan, the policy and the approvals again."
         )
-    if status in {ApprovalStatus.APPROVED, ApprovalStatus.EXECUTING}:
+    if status in {RequestStatus.APPROVED, RequestStatus.EXECUTING}:
         return f":gear: Approved by {_mentions(view.approvers)}. Sending to VRO…"
-    if status is ApprovalStatus.EXECUTED:
+    if status is RequestStatus.EXECUTED:
         answer = f" VRO said: {esc(clip(view.vro_message, MAX_VRO_MESSAGE))}" if view.vro_message else ""
         code = f" (HTTP {view.vro_status})" if view.vro_status else ""
         return f":white_check_mark: Done: VRO accepted it {when(view.executed_at, fallback='just now')}{code}.{answer}"
-    if status is ApprovalStatus.FAILED:
+    if status is RequestStatus.FAILED:
         why = view.status_reason or view.vro_message or "VRO did not accept it"
         code = f" (HTTP {view.vro_status})" if view.vro_status else ""
         return f":x: Not done{code}: {esc(clip(why, MAX_VRO_MESSAGE))}"
-    if status is ApprovalStatus.DENIED:
+    if status is RequestStatus.DENIED:
         return (
             f":no_entry: Denied by {mention(view.decided_by)} {when(view.decided_at, fallback='')}".rstrip()
             + "."
         )
-    if status is ApprovalStatus.CANCELLED:
+    if status is RequestStatus.CANCELLED:
         return f":leftwards_arrow_with_hook: Cancelled by {mention(view.decided_by or view.requester)}."
-    if status is ApprovalStatus.EXPIRED:
+    if status is RequestStatus.EXPIRED:
         got = f"{len(view.approvers)} of {view.approvals_required}"
         return f":hourglass: Expired {when(view.expires_at)} with {got} approvals. Ask again if it is still needed."
     return (
@@ -400,7 +386,7 @@ def approval_card_message(view: ApprovalCardView) -> Message:
         if view.readiness_warning:
             buttons["elements"].append(readiness_button(view.plan_id))
         blocks.append(buttons)
-    elif view.status is ApprovalStatus.APPROVED and view.held:
+    elif view.status is RequestStatus.APPROVED and view.held:
         blocks.append(send_button(view, block_id=f"send:{view.request_id}"))
     status_word = view.status.value.replace("_", " ")
     text = f"{what.capitalize()} of {view.plan_name} requested by {mention(view.requester)}: {status_word}"
