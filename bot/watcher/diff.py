@@ -23,9 +23,11 @@ from bot.vro.models import (
     ContinueOption,
     ExecutionDetail,
     ExecutionResult,
+    GroupRuntimeDetails,
     PlanMode,
     PlanRuntimeDetails,
     RuntimeItem,
+    VmRuntimeDetails,
 )
 from bot.watcher.snapshot import (
     TERMINAL,
@@ -309,6 +311,7 @@ class _Advance:
             issues=known + new_issues,
             details_fetched=details is not None
             or (old is not None and old.details_fetched and not restarted),
+            counts=_counts(rt),
         )
         self.items[key] = item
         self.changed.add(key)
@@ -557,3 +560,10 @@ def _issues(details: Iterable[ExecutionDetail], result: str | None, phase: Phase
 def _has_issue(known: Iterable[Issue], issue: Issue) -> bool:
     """The same warning or error: same severity and text, and same time when VRO gave one."""
     return any(k.severity == issue.severity and k.text == issue.text and k.at == issue.at for k in known)
+
+
+def _counts(rt: RuntimeItem) -> tuple[int, int, int, int] | None:
+    """The counts VRO keeps for a group or a VM (see :attr:`Item.counts`)."""
+    if isinstance(rt, GroupRuntimeDetails | VmRuntimeDetails):
+        return (rt.successCount, rt.warningCount, rt.errorCount, rt.totalCount)
+    return None

@@ -92,6 +92,9 @@ class Item(BaseModel):
     finished_at: datetime | None = None
     issues: tuple[Issue, ...] = ()
     details_fetched: bool = False
+    counts: tuple[int, int, int, int] | None = None
+    """VRO's own ``(successCount, warningCount, errorCount, totalCount)``: a group's over its VMs
+    (over its steps when it has no VMs), a VM's over its steps. None for steps."""
 
 
 class PlanView(BaseModel):

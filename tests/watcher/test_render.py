@@ -207,6 +207,32 @@ def test_the_status_card_shows_progress_where_the_run_is_counts_and_time_left() 
     assert card.text == "Failover: SAP Tier1 (Failover in progress) 25%"
 
 
+def test_mid_run_the_card_counts_every_vm_of_the_plan_not_only_those_read_so_far() -> None:
+    """The watcher reads only what moved: 2 of the plan's 9 VMs here. The card's totals come
+    from the counts VRO keeps on each group and VM, so it reads "VMs 1/9", not "VMs 1/2"."""
+    g1, g2, v1 = group_key("g1"), group_key("g2"), vm_key("v1")
+    db = group("g1", "SAP Databases", "Running").model_copy(update={"successCount": 1, "totalCount": 2})
+    apps = group("g2", "SAP Application Servers").model_copy(update={"totalCount": 7})
+    done_vm = vm("v1", "sap-db-01", "Completed", res=result("Success")).model_copy(
+        update={"successCount": 5, "totalCount": 5}
+    )
+    running_vm = vm("v2", "sap-db-02", "Running").model_copy(update={"successCount": 1, "totalCount": 5})
+    obs = Observation(
+        plan=plan("FailoverInProgress", progress=20, execution=result(None, start=T0)),
+        at=T0,
+        groups=[db, apps],
+        vms={g1: [done_vm, running_vm], g2: []},
+        steps={v1: [step("s1", "Check license", "Completed", res=result("Success"))]},
+    )
+    snap, _ = advance(Snapshot(), obs)
+
+    body = texts(status_card(INFO, snap, now=T0 + timedelta(minutes=2)).blocks)
+
+    assert "VMs 1/9 (✓ 1 · ⚠ 0 · ✗ 0)" in body
+    assert "Steps 6 done (✓ 6 · ⚠ 0 · ✗ 0)" in body  # 7 VMs not read yet: no step total to show
+    assert "VMs 1/2" not in body
+
+
 def test_a_card_for_a_plan_that_has_not_started_says_it_is_waiting() -> None:
     snap, _ = advance(Snapshot(), Observation(plan=plan("Ready"), at=T0))
     card = status_card(WatchInfo(plan_id="p1", plan_name="SAP Tier1"), snap, now=T0)
