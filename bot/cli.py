@@ -7,6 +7,9 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.dates import SINCE_EXAMPLES, parse_since
+from bot.demo_help import INTERACTIVE_HELP
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -17,11 +20,22 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the bot (HTTP mode, or Socket Mode when SLACK_APP_TOKEN is set)")
     sub.add_parser("check", help="validate the configuration, reach VRO and Slack, and report")
 
-    demo = sub.add_parser("demo", help="play an incident end to end, offline, with no credentials")
+    demo = sub.add_parser(
+        "demo",
+        help="play an incident end to end, offline, with no credentials",
+        description="Play an incident end to end, offline, with no credentials.",
+        epilog=INTERACTIVE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     demo.add_argument("--interactive", action="store_true", help="type /vro commands yourself")
     demo.add_argument("--speed", type=float, default=None, help="simulated seconds per real second")
     demo.add_argument("--db", default=None, help="database URL (default: SQLite in a temporary folder)")
     demo.add_argument("--transcript", default=None, help="also write a plain-text transcript to this file")
+    demo.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="reach the bot over Socket Mode (an app token and a websocket) instead of signed HTTP",
+    )
 
     sim = sub.add_parser("simulator", help="serve the VRO simulator")
     sim.add_argument("--host", default="127.0.0.1")
@@ -60,7 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     export = audit_sub.add_parser("export", help="export the audit log")
     export.add_argument(
-        "--since", type=datetime.fromisoformat, default=None, help="ISO date/time, e.g. 2026-11-01"
+        "--since",
+        type=_since,
+        default=None,
+        help=f"only entries at or after this moment (UTC), e.g. {SINCE_EXAMPLES}",
     )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--output", default="-", help="file to write (default: stdout)")
@@ -68,11 +85,24 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="runs since a date: who asked and approved, duration, RTO, result")
     report.add_argument(
-        "--since", type=datetime.fromisoformat, required=True, help="ISO date/time, e.g. 2026-11-01"
+        "--since",
+        type=_since,
+        required=True,
+        help=f"runs started at or after this moment, e.g. {SINCE_EXAMPLES}",
     )
     report.add_argument("--format", choices=("md", "csv"), default="md")
     report.add_argument("--output", default="-", help="file to write (default: stdout)")
     return parser
+
+
+def _since(text: str) -> datetime:
+    """``--since``: a date people type (``yesterday``, ``3 days ago``, ``2026-11-01``), from now."""
+    from bot.clock import SystemClock
+
+    try:
+        return parse_since(text, now=SystemClock().now())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,7 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.demo import run_demo
 
             return run_demo(
-                interactive=args.interactive, speed=args.speed, db_url=args.db, transcript=args.transcript
+                interactive=args.interactive,
+                speed=args.speed,
+                db_url=args.db,
+                transcript=args.transcript,
+                socket_mode=args.socket_mode,
             )
 
         settings = load_settings()

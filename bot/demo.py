@@ -136,15 +136,27 @@ def run_demo(
     db_url: str | None = None,
     transcript: str | None = None,
     console: Console | None = None,
+    socket_mode: bool = False,
+    reader: Callable[[str], str] = input,
 ) -> int:
-    """Entry point of ``vro-bot demo``; returns the exit code."""
+    """Entry point of ``vro-bot demo``; returns the exit code. ``reader`` reads a line of the
+    interactive demo (``input`` by default; it raises :class:`EOFError` at the end)."""
     out = console or Console()
     pace = speed if speed and speed > 0 else DEFAULT_SPEED
     with tempfile.TemporaryDirectory(prefix="vro-bot-demo-") as folder:
         url = db_url or f"sqlite:///{Path(folder) / 'demo.db'}"
         recorder = Recorder(out)
         try:
-            code = asyncio.run(_demo(recorder, url=url, pace=pace, interactive=interactive))
+            code = asyncio.run(
+                _demo(
+                    recorder,
+                    url=url,
+                    pace=pace,
+                    interactive=interactive,
+                    socket_mode=socket_mode,
+                    reader=reader,
+                )
+            )
         except KeyboardInterrupt:
             code = 130
         if transcript:
@@ -152,7 +164,15 @@ def run_demo(
         return code
 
 
-async def _demo(recorder: Recorder, *, url: str, pace: float, interactive: bool) -> int:
+async def _demo(
+    recorder: Recorder,
+    *,
+    url: str,
+    pace: float,
+    interactive: bool,
+    socket_mode: bool = False,
+    reader: Callable[[str], str] = input,
+) -> int:
     clock = FakeClock()
     async with offline_stack(
         database_url=url,
@@ -162,9 +182,14 @@ async def _demo(recorder: Recorder, *, url: str, pace: float, interactive: bool)
         channels={CHANNEL: CHANNEL_NAME},
         watcher_config=WatcherConfig(poll_seconds=TICK_SECONDS, batch_seconds=15.0, card_interval=5.0),
         instance_id="demo",
+        socket_mode=socket_mode,
     ) as stack:
+        if socket_mode:
+            recorder.say(
+                "The bot is connected to the sandbox in Socket Mode (an app token, a websocket).", style="dim"
+            )
         if interactive:
-            return await _interactive(stack, clock, recorder, pace)
+            return await _interactive(stack, clock, recorder, pace, reader=reader)
         return await _scripted(stack, clock, recorder, pace)
 
 
@@ -217,6 +242,10 @@ async def _scripted(stack: OfflineStack, clock: FakeClock, recorder: Recorder, p
         f"RTO of {PLAN}: 30 minutes.",
         style="dim",
     )
+    if stack.bot.socket_mode is not None:
+        recorder.say(
+            "Slack reaches the bot in Socket Mode: an app token and a websocket, no public URL.", style="dim"
+        )
 
     await _command(stack, recorder, VIEWER, "plans")
     await _command(stack, recorder, OPERATOR, f'failovr "{PLAN}"')  # a typo gets a suggestion
@@ -293,6 +322,8 @@ def expected_moments() -> list[str]:
 
     plan = next(p for p in default_estate().plans if p.name == PLAN)
     return [
+        f"{PLAN} DR Test",  # the plan list Sam sees
+        "Did you mean `failover`?",  # the answer to Olivia's typo
         "No readiness check has run on this plan.",  # the readiness gate refused the first ask
         RUN_CHECK_LABEL,  # ... and offered the check
         "can't approve your own request",  # Olivia's self-approval refused
@@ -313,7 +344,14 @@ def missing_moments(transcript: str) -> list[str]:
 # --- interactive --------------------------------------------------------------------------------
 
 
-async def _interactive(stack: OfflineStack, clock: FakeClock, recorder: Recorder, pace: float) -> int:
+async def _interactive(
+    stack: OfflineStack,
+    clock: FakeClock,
+    recorder: Recorder,
+    pace: float,
+    *,
+    reader: Callable[[str], str] = input,
+) -> int:
     by_name = {name: uid for uid, name in USERS.items()}
     user = OPERATOR
     recorder.console.print(Panel(INTERACTIVE_HELP, title="vro-chatops demo (interactive)", expand=False))
@@ -321,7 +359,7 @@ async def _interactive(stack: OfflineStack, clock: FakeClock, recorder: Recorder
     ticker = asyncio.create_task(_tick_forever(stack, clock, pace))
     try:
         while True:
-            line = await asyncio.to_thread(_read, f"{USERS[user]}> ")
+            line = await asyncio.to_thread(_read, f"{USERS[user]}> ", reader)
             if line is None or line.strip() in ("quit", "exit"):
                 return 0
             try:

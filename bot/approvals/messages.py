@@ -52,14 +52,14 @@ ALREADY_DECIDED: Final = "You have already decided on this request; each person 
 NOT_YOUR_REQUEST: Final = (
     "Only <@{requester}>, who made this request, can cancel it. Use Deny if you hold the {role} role."
 )
-APPROVAL_RECORDED: Final = "Approval recorded. The request to {verb} *{plan}* still needs {needed}."
+APPROVAL_RECORDED: Final = "Approval recorded. The {verb} request for *{plan}* still needs {needed}."
 GROUP_ALREADY_FILLED: Final = (
     "Your approval can't count here: the group you belong to ({roles}) already has its approvals. "
     "This request still needs {needed}."
 )
 APPROVER_GROUPS_REQUIRED: Final = "You need one of these roles to approve or deny this request: {roles}."
-DENIED: Final = "You denied the request to {verb} *{plan}*. Nothing was sent to VRO."
-CANCELLED: Final = "You cancelled your request to {verb} *{plan}*. Nothing was sent to VRO."
+DENIED: Final = "You denied the {verb} request for *{plan}*. Nothing was sent to VRO."
+CANCELLED: Final = "You cancelled your {verb} request for *{plan}*. Nothing was sent to VRO."
 
 # --- a request that is closed --------------------------------------------------------------
 CLOSED_EXPIRED: Final = (

@@ -276,7 +276,8 @@ class _Renderer:
                 self._section(block, indent=indent, ref=ref)
             elif kind == "context":
                 parts = [self._element_text(e) for e in block.get("elements") or []]
-                self._emit(indent, (" ".join(p for p in parts if p), "dim"))
+                for line in " ".join(p for p in parts if p).split("\n"):
+                    self._emit(indent, (line, "dim"))
             elif kind == "divider":
                 self._emit(indent, (DIVIDER, "dim"))
             elif kind == "actions":

@@ -17,7 +17,7 @@ from bot.slack.listeners.edge import Edge, notice
 from bot.slack.listeners.modal import ModalListeners
 from bot.slack.payloads import Click, Command
 
-ACTION_ACK: Final = "Checking *{plan}* with VRO before asking for approval…"
+ACTION_ACK: Final = "Checking *{plan}* with VRO…"
 STALE_PAGE_BUTTON: Final = "That page button is out of date. Run the command again."
 
 
