@@ -116,3 +116,16 @@ async def test_export_writes_a_file_and_honours_since(
     captured = capsys.readouterr()
     assert [list(json.loads(line)) for line in captured.out.splitlines()] == [["chain_head"]]
     assert "Exported 0 audit entries" in captured.err
+
+
+async def test_since_accepts_natural_dates_and_explains_a_bad_one(
+    audited: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The flow ran on 2026-01-01 (the fake clock), long before "yesterday" on the real one.
+    assert main(["audit", "export", "--since", "yesterday"]) == 0
+    assert "Exported 0 audit entries" in capsys.readouterr().err
+
+    assert main(["audit", "export", "--since", "whenever"]) == 2
+    err = capsys.readouterr().err
+    assert "--since: 'whenever' is not a date I know" in err
+    assert "yesterday" in err
