@@ -19,7 +19,7 @@ from bot.clock import FakeClock
 from bot.config import load_settings
 from bot.migrate import downgrade, upgrade
 from bot.offline import OFFLINE_VRO_URL
-from bot.runtime import Bot, build_bot
+from bot.runtime import Bot, build_bot, listeners
 from bot.simulator.app import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator, create_simulator
 from tests.e2e.conftest import CHANNEL, OPERATOR, VIEWER, Stack
 
@@ -220,3 +220,32 @@ async def test_metrics_expose_the_verified_audit_chain_head_and_a_broken_row(
     broken = (await stack.http.get("/metrics")).text
     assert sample(broken, "vro_bot_audit_chain_intact") == 0.0
     assert sample(broken, "vro_bot_audit_chain_broken_row") == 1.0
+
+
+def paths(routes: list[Any]) -> set[str]:
+    return {str(getattr(route, "path", "")) for route in routes}
+
+
+async def test_health_and_metrics_listen_with_slack_events_by_default(stack: Stack) -> None:
+    settings = stack.bot.settings
+    [(host, port, routes)] = listeners(settings, stack.bot)
+    assert (host, port) == (settings.vro_bot_http_host, settings.vro_bot_http_port)
+    assert paths(routes) == {"/slack/events", "/healthz", "/readyz", "/metrics"}
+
+
+async def test_an_admin_listener_keeps_health_and_metrics_apart_from_slack_events(stack: Stack) -> None:
+    settings = stack.bot.settings.model_copy(
+        update={"vro_bot_admin_host": "127.0.0.1", "vro_bot_admin_port": 9100}
+    )
+    public, admin = listeners(settings, stack.bot)
+    assert public[:2] == (settings.vro_bot_http_host, settings.vro_bot_http_port)
+    assert paths(public[2]) == {"/slack/events"}
+    assert admin[:2] == ("127.0.0.1", 9100)
+    assert paths(admin[2]) == {"/healthz", "/readyz", "/metrics"}
+
+
+def test_the_admin_listener_defaults_to_the_http_listener() -> None:
+    settings = load_settings({"VRO_BOT_HTTP_HOST": "10.0.0.5", "VRO_BOT_HTTP_PORT": "3100"})
+    assert settings.admin_listener == ("10.0.0.5", 3100)
+    settings = load_settings({"VRO_BOT_HTTP_HOST": "10.0.0.5", "VRO_BOT_ADMIN_PORT": "9100"})
+    assert settings.admin_listener == ("10.0.0.5", 9100)

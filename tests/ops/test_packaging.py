@@ -23,7 +23,10 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from bot.config import DEFAULT_HTTP_PORT, load_settings
 from bot.observability.health import HEALTHZ_PATH, create_health_app, health_server
@@ -35,6 +38,7 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 COMPOSE = ROOT / "compose.yml"
 CI_RUN = ROOT / ".ci" / "run"
 PYPROJECT = ROOT / "pyproject.toml"
+CONSTRAINTS = ROOT / "constraints.txt"
 
 
 # -- a small Dockerfile reader -------------------------------------------------------------
@@ -199,7 +203,120 @@ def test_the_healthcheck_probes_healthz_with_python_on_the_configured_port() -> 
     assert argv[:2] == ["python", "-c"]
     assert HEALTHZ_PATH in argv[2]
     assert "VRO_BOT_HTTP_PORT" in argv[2]
+    assert "VRO_BOT_ADMIN_PORT" in argv[2]  # /healthz moves there when the admin listener is apart
     assert f"'{DEFAULT_HTTP_PORT}'" in argv[2]
+
+
+# -- data that survives the container ------------------------------------------------------
+
+DATA_DIR = "/var/lib/vro-bot/data"
+
+
+def image_env() -> dict[str, str]:
+    _, final = builder_and_final()
+    env: dict[str, str] = {}
+    for args in final.all("ENV"):
+        for pair in shlex.split(args):
+            name, _, value = pair.partition("=")
+            env[name] = value
+    return env
+
+
+def test_the_sqlite_database_lives_in_a_volume_owned_by_the_bot() -> None:
+    _, final = builder_and_final()
+    assert exec_form(final.last("VOLUME")) == [DATA_DIR]
+    url = load_settings({"DATABASE_URL": image_env()["DATABASE_URL"]}).database_url
+    assert url == f"sqlite:///{DATA_DIR}/vro-bot.db"
+    # Created with the bot's uid before VOLUME, so a new named volume is writable by it.
+    uid = final.last("USER").split(":")[0]
+    assert any(f"install -d -o {uid} -g {uid}" in run and DATA_DIR in run for run in final.all("RUN"))
+
+
+def documented_docker_runs() -> list[list[str]]:
+    """The `docker run` commands of the Dockerfile's header comment (continuations joined)."""
+    text = ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        if not raw.startswith("#"):
+            break
+        line = raw.lstrip("#").strip()
+        text += line[:-1] + " " if line.endswith("\\") else line + "\n"
+    return [shlex.split(line) for line in text.splitlines() if line.startswith("docker run")]
+
+
+def test_the_documented_recipe_migrates_checks_and_runs_on_the_same_volume() -> None:
+    runs = documented_docker_runs()
+    commands = [argv[argv.index("vro-chatops") + 1 :] for argv in runs]
+    assert commands == [["vro-bot", "db", "upgrade"], ["vro-bot", "check"], []]  # [] = CMD: vro-bot run
+    mounts = {argv[argv.index("-v") + 1] for argv in runs}
+    assert len(mounts) == 1
+    _, _, target = mounts.pop().partition(":")
+    assert target == DATA_DIR
+    assert "--rm" not in runs[-1]
+    assert "-d" in runs[-1]
+    assert f"{DEFAULT_HTTP_PORT}:{DEFAULT_HTTP_PORT}" in runs[-1]
+
+
+# -- pinned dependencies -------------------------------------------------------------------
+
+
+def pins() -> dict[str, Version]:
+    found: dict[str, Version] = {}
+    for raw in CONSTRAINTS.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt pins exactly: {line!r}"
+            found[canonicalize_name(name)] = Version(version)
+    return found
+
+
+def test_every_runtime_dependency_is_pinned_within_its_range() -> None:
+    pinned = pins()
+    for spec in pyproject()["project"]["dependencies"]:
+        requirement = Requirement(spec)
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"{requirement.name} is not pinned in constraints.txt"
+        assert requirement.specifier.contains(pinned[name], prereleases=True), (
+            f"constraints.txt pins {requirement.name}=={pinned[name]}, outside {requirement.specifier}"
+        )
+
+
+def test_the_image_and_ci_both_install_with_the_constraints() -> None:
+    builder, _ = builder_and_final()
+    assert any("-c constraints.txt ." in run for run in builder.all("RUN"))
+    assert "-c constraints.txt -e '.[dev]'" in CI_RUN.read_text()
+    assert not excluded("constraints.txt")
+
+
+@pytest.mark.slow
+def test_the_constraints_resolve_the_whole_install_and_nothing_is_left_unpinned(tmp_path: Path) -> None:
+    """pip resolves `pip install -c constraints.txt .` (without installing): every package it
+    would install is pinned, at exactly the pinned version."""
+    report = tmp_path / "report.json"
+    subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--dry-run",
+            "--ignore-installed",
+            "--report",
+            str(report),
+            "-c",
+            str(CONSTRAINTS),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    installs = json.loads(report.read_text())["install"]
+    chosen = {
+        canonicalize_name(item["metadata"]["name"]): Version(item["metadata"]["version"]) for item in installs
+    }
+    chosen.pop(canonicalize_name("vro-chatops"))
+    assert chosen == pins()
 
 
 async def run_healthcheck(port: int) -> int:
