@@ -495,7 +495,13 @@ async def _serve(settings: Settings, policy: Policy) -> int:
         health_server(Starlette(routes=routes), host=host, port=port)
         for host, port, routes in listeners(settings, bot)
     ]
-    serving = [loop.create_task(server.serve(), name=f"http:{server.config.port}") for server in servers]
+    # Bound before anything is logged as listening: a probe that reads the log and connects at
+    # once waits in the backlog instead of being turned away.
+    bound = [server.config.bind_socket() for server in servers]
+    serving = [
+        loop.create_task(server.serve(sockets=[sock]), name=f"http:{server.config.port}")
+        for server, sock in zip(servers, bound, strict=True)
+    ]
     bot.connect()
     for host, port, routes in listeners(settings, bot):
         paths = ", ".join(sorted({getattr(r, "path", "") for r in routes}))
