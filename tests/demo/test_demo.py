@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bot.demo import expected_moments, missing_moments, run_demo
+from bot.demo_help import INTERACTIVE_HELP
 
 
 def test_the_scripted_demo_shows_every_key_moment(tmp_path: Path) -> None:
@@ -93,3 +94,8 @@ def test_the_demo_runs_over_socket_mode(tmp_path: Path) -> None:
     assert code == 0, screen.getvalue()[-2000:]
     assert "Socket Mode" in text
     assert missing_moments(text) == []
+
+
+def test_the_readme_shows_the_interactive_syntax_that_demo_help_prints() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"```\n{INTERACTIVE_HELP}\n```" in readme
