@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Group
 from rich.emoji import Emoji
 from rich.panel import Panel
 from rich.table import Table
@@ -105,19 +106,26 @@ class Transcript:
     def rich(self, *, title: str | None = None) -> Panel:
         """The same transcript as a ``rich`` panel (styles for names, times, buttons); wrapped
         lines keep their margin (and their thread guide)."""
-        grid = Table.grid(padding=0, expand=False)
-        grid.add_column(no_wrap=True)
-        grid.add_column(overflow="fold")
+        rows: list[Table | Text] = []
         for line in self.lines_detail:
-            margin = Text((THREAD_GUIDE if line.in_thread else "") + "  " * line.indent, style="dim")
+            margin = line.prefix
             text = Text()
             for piece, style in line.segments:
                 if style is None:
                     _append_mrkdwn(text, piece)
                 else:
                     text.append(piece, style=style)
-            grid.add_row(margin, text)
-        return Panel(grid, title=title or self.title, title_align="left", border_style="blue", expand=False)
+            if not margin:
+                rows.append(text)
+                continue
+            # A one-row grid per line: its margin column is exactly this line's, so a wrapped
+            # line continues under its own text, not at the panel's edge.
+            row = Table.grid(padding=0)
+            row.add_column(width=len(margin), no_wrap=True)
+            row.add_column(overflow="fold")
+            row.add_row(Text(margin, style="dim"), text)
+            rows.append(row)
+        return Panel(Group(*rows), title=title or self.title, title_align="left", border_style="blue", expand=False)
 
 
 _EMPHASIS = re.compile(r"(\*[^*\n]+\*|_[^_\n]+_|`[^`\n]+`|~[^~\n]+~)")
