@@ -125,7 +125,9 @@ class Transcript:
             row.add_column(overflow="fold")
             row.add_row(Text(margin, style="dim"), text)
             rows.append(row)
-        return Panel(Group(*rows), title=title or self.title, title_align="left", border_style="blue", expand=False)
+        return Panel(
+            Group(*rows), title=title or self.title, title_align="left", border_style="blue", expand=False
+        )
 
 
 _EMPHASIS = re.compile(r"(\*[^*\n]+\*|_[^_\n]+_|`[^`\n]+`|~[^~\n]+~)")
