@@ -68,12 +68,15 @@ from bot.outbox.store import pending_backlog
 from bot.slack.access import Access
 from bot.slack.announce import ChannelHooks, card_request_id
 from bot.slack.app import build_app, repair_form_body
+from bot.slack.blocks.replies import notice_message
 from bot.slack.controller import Controller
 from bot.slack.deliveries import DeliveryLog
 from bot.slack.grammar import VERBS
 from bot.slack.groups import SlackGroupResolver
+from bot.slack.inbox import INTERRUPTED_COMMAND, RESPONSE_URL_LIFETIME, CommandInbox
 from bot.slack.listeners.edge import SlackAppParts
 from bot.slack.origin import BotIdentity, IdentityUnknown, Workspace, slack_identity
+from bot.slack.respond import Responder
 from bot.slack.socket_mode import SocketModeLink
 from bot.slack.work import BackgroundWork
 from bot.vro.actions import ActionResult, PlanAction, perform
@@ -157,6 +160,7 @@ class Bot:
     instance_id: str
     identity: BotIdentity
     deliveries: DeliveryLog
+    inbox: CommandInbox
     socket_mode: SocketModeLink | None = None
     """The Socket Mode connection (when ``SLACK_APP_TOKEN`` is set); connect it with ``connect``."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -201,10 +205,33 @@ class Bot:
                 await self.controller.expire_due()
                 # Another replica (or this process before a restart) may have died mid-send.
                 await self.approvals.reconcile_unknown()
+                await self.tell_interrupted_commands()
                 await self.deliveries.forget_old()
             except Exception:
                 log.exception("expiry sweep failed")
             await first_of(self.clock.sleep(SWEEP_SECONDS), self._stop.wait())
+
+    async def tell_interrupted_commands(self) -> int:
+        """Tell whoever typed a command that a dead process left half done; how many were told."""
+        told = 0
+        for command in await self.inbox.interrupted():
+            if command.response_url is None or command.received_at < self.clock.now() - RESPONSE_URL_LIFETIME:
+                log.warning("command %s was interrupted; its response_url has expired", command.id)
+                continue
+            reply = Responder(
+                slack_api_url=self.settings.slack_api_url,
+                client=self.slack,
+                channel=command.channel_id,
+                user=command.user_id,
+                response_url=command.response_url,
+            )
+            try:
+                await reply(notice_message(INTERRUPTED_COMMAND.format(text=command.text), emoji=":warning:"))
+            except Exception:
+                log.exception("could not tell %s about an interrupted command", command.user_id)
+                continue
+            told += 1
+        return told
 
     def connect(self) -> asyncio.Task[None] | None:
         """Start connecting to Slack in Socket Mode (retrying until connected or closed)."""
@@ -334,6 +361,7 @@ async def build_bot(
     )
     work = BackgroundWork()
     deliveries = DeliveryLog(sessions=sessions, clock=the_clock)
+    inbox = CommandInbox(sessions=sessions, clock=the_clock)
     controller = Controller(
         vro=vro,
         approvals=approvals,
@@ -355,6 +383,7 @@ async def build_bot(
             work=work,
             clock=the_clock,
             slack_api_url=settings.slack_api_url,
+            inbox=inbox,
         ),
         client=slack,
         signing_secret=settings.slack_signing_secret.get_secret_value()
@@ -432,6 +461,7 @@ async def build_bot(
         metrics=metrics,
         work=work,
         instance_id=name,
+        inbox=inbox,
         identity=identity,
         deliveries=deliveries,
         socket_mode=socket_mode,

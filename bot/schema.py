@@ -10,8 +10,9 @@ from bot.approvals import tables as approvals_tables
 from bot.db import Base
 from bot.outbox import tables as outbox_tables
 from bot.slack import deliveries as slack_tables
+from bot.slack import inbox as inbox_tables
 from bot.watcher import tables as watcher_tables
 
 metadata = Base.metadata
 
-__all__ = ["approvals_tables", "metadata", "outbox_tables", "slack_tables", "watcher_tables"]
+__all__ = ["approvals_tables", "inbox_tables", "metadata", "outbox_tables", "slack_tables", "watcher_tables"]

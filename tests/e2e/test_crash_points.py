@@ -338,3 +338,30 @@ async def test_a_held_request_sent_with_the_send_button_reaches_its_summary(worl
     assert await outcomes(final, world, request_id) == [HELD, SUMMARY]
     assert world.posts() == 1
     await abandon(final)
+
+
+async def test_a_command_acknowledged_then_interrupted_is_owned_up_to_after_the_restart(world: World) -> None:
+    """The command was written down before its ack; the person is told it may not have gone through."""
+    bot, driver, http = await world.bot(
+        "first", crash=lambda r: "before" if r.method == "GET" and r.url.path.endswith("/Plans") else None
+    )
+    await driver.command(f'failover "{PLAN}"', user_id=OPERATOR, channel_id=CHANNEL)
+    await bot.work.drain()
+    await abandon(bot, http)
+    assert world.running.sandbox.workspace.find_message_with_action(CHANNEL, "vro_approve") == []
+
+    world.clock.advance(61)
+    fresh, _driver, http = await world.bot("fresh")
+    assert await fresh.tell_interrupted_commands() == 1
+    assert await fresh.tell_interrupted_commands() == 0  # told once
+    told = [m.text for m in world.running.sandbox.workspace.ephemerals_for(CHANNEL, OPERATOR)]
+    assert any(f'handling `/vro failover "{PLAN}"`' in t for t in told), told
+    await abandon(fresh, http)
+
+
+async def test_a_command_carried_out_is_not_reported_as_interrupted(world: World) -> None:
+    bot, driver, http = await world.bot("first")
+    await request_and_card(bot, driver)
+    world.clock.advance(61)
+    assert await bot.tell_interrupted_commands() == 0
+    await abandon(bot, http)

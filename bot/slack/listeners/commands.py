@@ -11,8 +11,8 @@ from bot.approvals.outcomes import Refusal
 from bot.slack.access import Refused
 from bot.slack.blocks.kit import ActionId, parse_page_value
 from bot.slack.blocks.replies import error_message
-from bot.slack.controller import Invoker
-from bot.slack.grammar import COMMAND, Kind, ParseError, parse
+from bot.slack.controller import Invoker, Reply
+from bot.slack.grammar import COMMAND, Kind, ParsedCommand, ParseError, parse
 from bot.slack.listeners.edge import Edge, notice
 from bot.slack.listeners.modal import ModalListeners
 from bot.slack.payloads import Click, Command
@@ -54,12 +54,29 @@ class CommandListeners:
             await ack(text=message.text, blocks=message.blocks)
             return
         who = Invoker(user, channel, response_url=command.response_url, trigger_id=command.trigger_id or None)
-        if parsed.action is not None and parsed.plan:
-            await ack(text=ACTION_ACK.format(plan=parsed.plan))
-        else:
-            await ack()
         reply = self.edge.responder(channel, user, who.response_url)
+        if parsed.action is not None and parsed.plan:
+            # A command that creates a request is written down before the ack: if the process
+            # dies before the request exists, the person is told after the restart.
+            inbox_id = (
+                await parts.inbox.received(
+                    user=user, channel=channel, text=command.text, response_url=who.response_url
+                )
+                if parts.inbox is not None
+                else None
+            )
+            await ack(text=ACTION_ACK.format(plan=parsed.plan))
+            parts.work.spawn(self._request(who, parsed, reply, inbox_id), name=f"command.{parsed.verb}")
+            return
+        await ack()
         parts.work.spawn(parts.controller.command(who, parsed, reply), name=f"command.{parsed.verb}")
+
+    async def _request(self, who: Invoker, parsed: ParsedCommand, reply: Reply, inbox_id: str | None) -> None:
+        parts = self.edge.parts
+        await parts.controller.command(who, parsed, reply)  # answers every outcome itself
+        # Not in a ``finally``: work cancelled at shutdown stays open, and is owned up to later.
+        if parts.inbox is not None and inbox_id is not None:
+            await parts.inbox.done(inbox_id)
 
     async def on_page(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """Prev / Next: run the listing again (as the clicker) and show the page asked for."""

@@ -17,6 +17,7 @@ from bot.slack.access import ASK_FOR_ACCESS, Access, Refused
 from bot.slack.blocks.replies import notice_message
 from bot.slack.controller import Controller, Reply
 from bot.slack.deliveries import DeliveryLog
+from bot.slack.inbox import CommandInbox
 from bot.slack.origin import BotIdentity
 from bot.slack.respond import Responder
 from bot.slack.work import BackgroundWork
@@ -42,6 +43,7 @@ class SlackAppParts:
     work: BackgroundWork
     clock: Clock
     slack_api_url: str
+    inbox: CommandInbox | None = None  # commands that create requests, written before the ack
 
 
 @dataclass(frozen=True)
