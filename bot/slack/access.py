@@ -17,7 +17,7 @@ from bot.approvals import messages as approval_messages
 from bot.approvals.membership import GroupLookupError, GroupResolver
 from bot.approvals.outcomes import Refusal
 from bot.approvals.policy import QUERY_ROLE, Policy
-from bot.approvals.service import groups_unavailable
+from bot.approvals.views import groups_unavailable
 
 log = logging.getLogger(__name__)
 

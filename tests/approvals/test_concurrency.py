@@ -13,7 +13,8 @@ import pytest
 
 from bot.approvals.outcomes import OutcomeKind, Refusal
 from bot.approvals.policy import Policy
-from bot.approvals.service import ApprovalService, AuditEvent
+from bot.approvals.ports import AuditEvent
+from bot.approvals.service import ApprovalService
 from bot.clock import FakeClock
 from bot.db import create_engine, session_factory
 from tests.approvals.conftest import FakeGateway, FakeGroups, FakeNotifier, ServiceFactory, ready_plan

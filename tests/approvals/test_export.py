@@ -11,7 +11,7 @@ import pytest
 
 from bot import cli
 from bot.approvals.export import export_audit
-from bot.approvals.service import AuditEvent
+from bot.approvals.ports import AuditEvent
 from bot.clock import FakeClock
 from bot.config import load_settings
 from bot.vro.actions import PlanAction

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.approvals import messages as msg
 from bot.approvals.outcomes import Outcome, OutcomeKind, Refusal, RequestView
 from bot.approvals.policy import Policy
-from bot.approvals.service import ApprovalService, AuditEvent
+from bot.approvals.ports import AuditEvent
+from bot.approvals.service import ApprovalService
 from bot.approvals.tables import AuditEntry
 from bot.clock import FakeClock
 from bot.vro.actions import PlanAction

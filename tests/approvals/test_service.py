@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.approvals import messages as msg
 from bot.approvals.outcomes import Outcome, OutcomeKind, Refusal
 from bot.approvals.policy import Policy
-from bot.approvals.service import DEFAULT_CLAIM_TTL, ApprovalService, AuditEvent
+from bot.approvals.ports import AuditEvent
+from bot.approvals.service import ApprovalService
 from bot.approvals.status import RequestStatus
+from bot.approvals.store import DEFAULT_CLAIM_TTL
 from bot.approvals.tables import ActionRequest
 from bot.clock import FakeClock
 from bot.vro import plan_states

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.approvals.policy import Policy
-from bot.approvals.service import DEFAULT_CLAIM_TTL
 from bot.approvals.status import RequestStatus
+from bot.approvals.store import DEFAULT_CLAIM_TTL
 from bot.approvals.tables import ActionRequest
 from bot.clock import FakeClock, SystemClock
 from bot.migrate import upgrade

@@ -7,7 +7,7 @@ from typing import Any, Final
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.approvals.membership import GroupLookupError
-from bot.approvals.service import groups_unavailable
+from bot.approvals.views import groups_unavailable
 from bot.slack.blocks.approvals import ApprovalCardView
 from bot.slack.blocks.home import access_home_view, home_view
 from bot.slack.blocks.kit import ActionId
