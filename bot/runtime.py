@@ -515,12 +515,33 @@ async def _serve(settings: Settings, policy: Policy) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    bot = await build_bot(settings, policy=policy)
-    await bot.start_background()
-    try:
-        await bot.identify()
-    except IdentityUnknown as exc:  # Slack may be down at start: requests are refused until it answers
-        log.error("%s Requests are refused until Slack answers.", exc)
+    built: list[Bot] = []
+
+    async def start() -> Bot:
+        bot = await build_bot(settings, policy=policy)
+        built.append(bot)
+        await bot.start_background()
+        try:
+            await bot.identify()
+        except IdentityUnknown as exc:  # Slack may be down at start: requests are refused until it answers
+            log.error("%s Requests are refused until Slack answers.", exc)
+        return bot
+
+    # Start-up waits on the database, VRO and Slack, any of which may hang: a signal meanwhile
+    # stops it too.
+    starting = loop.create_task(start(), name="start")
+    stopper = loop.create_task(stop.wait())
+    await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        log.info("stopping while starting up")
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        if built:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SHUTDOWN_SECONDS):
+                    await built[0].aclose(drain_seconds=0)
+        return 0
+    bot = starting.result()
     servers = [
         health_server(Starlette(routes=routes), host=host, port=port)
         for host, port, routes in listeners(settings, bot)
@@ -538,7 +559,6 @@ async def _serve(settings: Settings, policy: Policy) -> int:
         log.info("listening on %s:%s (%s)", host, port, paths)
     if settings.socket_mode:
         log.info("connecting to Slack in Socket Mode")
-    stopper = loop.create_task(stop.wait())
     await asyncio.wait({*serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
     failed = [task for task in serving if task.done()]
     log.info("shutting down")

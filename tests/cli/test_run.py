@@ -196,3 +196,28 @@ def test_run_in_http_mode_stops_on_sigterm(loopback: dict[str, str]) -> None:
 
     assert code == 0, log.text[-3000:]
     assert "Traceback" not in log.text
+
+
+@pytest.mark.slow
+def test_run_stops_on_sigterm_while_starting_up_against_a_slack_that_never_answers(
+    loopback: dict[str, str],
+) -> None:
+    """Start-up asks Slack who the bot is; a Slack that takes the connection and never answers
+    must not hold a SIGTERM until its timeout."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        env = {
+            **loopback,
+            "SLACK_SIGNING_SECRET": "cli-run-signing-secret",
+            "SLACK_API_URL": f"http://127.0.0.1:{silent.getsockname()[1]}/api/",
+        }
+        with bot_process(env) as (process, log):
+            silent.settimeout(60)
+            connection, _ = silent.accept()  # the bot is now waiting on Slack
+            with connection:
+                process.send_signal(signal.SIGTERM)
+                code = process.wait(timeout=30)
+
+    assert code == 0, log.text[-3000:]
+    assert "stopping while starting up" in log.text
