@@ -1,10 +1,10 @@
-"""One answer per delivery: a command, click, form submission or event seen twice is answered once.
+"""One answer per delivery: a command, form submission or event seen twice is carried out once.
 
 Slack may deliver the same request again (Events API retries carry ``X-Slack-Retry-Num``; a
 proxy or a client may replay a command or a form submission). Each delivery is keyed by what
 Slack made unique for it (:attr:`bot.slack.origin.Envelope.delivery_key`: the ``trigger_id``
-of a command, click or submission, the ``event_id`` of an event) and the key is inserted into
-``slack_deliveries`` before the ack.
+of a command or submission, the ``event_id`` of an event) and the key is inserted into
+``slack_deliveries`` alongside the ack; the work the request starts waits for the insert.
 The primary key decides: across replicas, and for two identical deliveries arriving at the
 same moment, exactly one insert wins and only that delivery is carried out.
 """
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, String, delete
+from sqlalchemy import CursorResult, String, delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -57,7 +57,7 @@ class DeliveryLog:
         """Record ``key``; whether this is its first delivery (the insert won)."""
         try:
             async with self._sessions.begin() as session:
-                session.add(SlackDelivery(key=key, received_at=self._clock.now()))
+                await session.execute(insert(SlackDelivery).values(key=key, received_at=self._clock.now()))
         except IntegrityError:
             return False
         return True

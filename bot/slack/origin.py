@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
 
 COMMAND = "command"
 EVENT = "event_callback"
-# Kinds whose trigger_id is fresh for each delivery (a click, a submission, a typed command).
-TRIGGERED = frozenset({COMMAND, "block_actions", "view_submission"})
+# Kinds keyed by their trigger_id (fresh for each delivery): a typed command, a form submission.
+# Clicks are left out: Slack never redelivers them, and what they decide is idempotent in the
+# database (one decision per person and request), so their acks keep clear of the extra write.
+TRIGGERED = frozenset({COMMAND, "view_submission"})
 
 
 class Envelope(BaseModel):
