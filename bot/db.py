@@ -7,6 +7,8 @@ uses the synchronous URL from :func:`sync_url`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,7 +118,25 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            return  # a read (see reading()): each statement reads a consistent WAL snapshot, no lock
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+READ_ONLY_OPTION = "vro_read_only"
+
+
+@asynccontextmanager
+async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session that only reads (polls, schedulers): on SQLite it takes no write lock.
+
+    Every other transaction on SQLite starts with ``BEGIN IMMEDIATE`` (writers queue instead
+    of failing); a read needs none of that, so it neither waits behind writers nor makes them
+    wait, and costs no BEGIN round trip. On PostgreSQL it is an ordinary session.
+    """
+    async with sessions() as session:
+        await session.connection(execution_options={READ_ONLY_OPTION: True})
+        yield session
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

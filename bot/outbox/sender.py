@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from bot.clock import Clock, first_of
+from bot.db import reading
 from bot.outbox.poster import (
     PermanentError,
     RateLimited,
@@ -236,7 +237,7 @@ class OutboxSender:
         return calls, unblocked
 
     async def pending_count(self) -> int:
-        async with self._sessions() as session:
+        async with reading(self._sessions) as session:
             count = await session.scalar(
                 select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == STATUS_PENDING)
             )
@@ -298,7 +299,7 @@ class OutboxSender:
 
     async def _read_waiting(self) -> tuple[list[OutboxMessage], dict[str, _Parent]]:
         """What waits (oldest first, without payloads), and the messages it refers to, by key."""
-        async with self._sessions() as session:
+        async with reading(self._sessions) as session:
             result = await session.execute(_waiting_statement())
             waiting = [OutboxMessage(**row._mapping) for row in result]
             wanted = {row.parent_key for row in waiting if row.parent_key is not None}

@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, first_of
+from bot.db import reading
 from bot.outbox.store import enqueue_post, enqueue_update, refresh_pending_update
 from bot.outbox.tables import KIND_POST, PRIORITY_NORMAL, PRIORITY_NOTICE, OutboxMessage
 from bot.outbox.tables import STATUS_PENDING as OUTBOX_PENDING
@@ -104,7 +105,7 @@ class WatcherConfig:
     cycle_seconds: float = 0.25
     announce_channel: str | None = None  # VRO_BOT_ANNOUNCE_CHANNEL
     announce_seconds: float = 30.0
-    concurrency: int = 16  # watches polled at once
+    concurrency: int = 32  # watches polled at once
     fetch_concurrency: int = 8  # VRO requests at once within one watch's poll
     # VRO requests at once over all watches. Without a bound, ``concurrency`` x
     # ``fetch_concurrency`` requests queue inside httpx's connection pool, whose bookkeeping
@@ -189,6 +190,7 @@ class Watcher:
         self._vro_limit = asyncio.Semaphore(self.config.vro_concurrency)
         self._loads: dict[str, ChannelLoad] = {}
         self._loads_until = float("-inf")
+        self._next_heartbeat = float("-inf")
         self.stats = WatcherStats()
 
     # -- public API ------------------------------------------------------------------------------
@@ -338,9 +340,7 @@ class Watcher:
     async def poll_once(self, *, ahead: float = 0.0) -> int:
         """One poll of every watch due (within ``ahead`` seconds) this process may lease.
 
-        Returns how many were polled. The run loop looks a fraction of a second ahead, so the
-        watches due close together share one cycle (one claim, one look at what is due next)
-        instead of a cycle each.
+        Returns how many were polled (when all of them are done).
         """
         now = self._clock.now()
         rows = await self._claim_due(now, ahead=ahead)
@@ -351,14 +351,42 @@ class Watcher:
 
         async def one(row: Watch) -> None:
             async with limit:
-                try:
-                    await self._poll_watch(row)
-                except Exception:
-                    log.exception("watch %s: poll failed; trying again later", row.id)
-                    await self._postpone(row.id)
+                await self._poll_guarded(row)
 
         await asyncio.gather(*(one(row) for row in rows))
         return len(rows)
+
+    async def _poll_guarded(self, row: Watch) -> None:
+        try:
+            await self._poll_watch(row)
+        except Exception:
+            log.exception("watch %s: poll failed; trying again later", row.id)
+            await self._postpone(row.id)
+
+    async def _start_due(self, polls: dict[int, asyncio.Task[None]]) -> None:
+        """Start a poll of each watch whose turn has come, as long as there is room.
+
+        Each watch is polled when its turn comes, however long the others' polls take: a slow
+        VRO answer holds one slot, not the whole round. Watches due within ``cycle_seconds``
+        start together (one claim for them all).
+        """
+        room = self.config.concurrency - len(polls)
+        if room <= 0:
+            return
+        rows = await self._claim_due(
+            self._clock.now(), ahead=self.config.cycle_seconds, limit=room, busy=tuple(polls)
+        )
+        if not rows:
+            return
+        await self._refresh_loads()
+        for row in rows:
+            task = asyncio.create_task(self._poll_guarded(row))
+            polls[row.id] = task
+            task.add_done_callback(functools.partial(self._poll_done, polls, row.id))
+
+    def _poll_done(self, polls: dict[int, asyncio.Task[None]], watch_id: int, _: object) -> None:
+        polls.pop(watch_id, None)
+        self._wake.set()  # room for the next due watch
 
     async def announce_once(self) -> list[int]:
         """Announce mode: open a watch in the announce channel for each plan that started running."""
@@ -371,7 +399,7 @@ class Watcher:
             log.warning("announce: could not list plans (%s)", type(exc).__name__)
             return []
         running = {p.id: p for p in plans if p.state and plan_states.is_running(p.state)}
-        async with self._sessions() as session:
+        async with reading(self._sessions) as session:
             watched = set(
                 (await session.scalars(select(Watch.plan_id).where(Watch.status == STATUS_ACTIVE))).all()
             )
@@ -385,21 +413,32 @@ class Watcher:
         return started
 
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
-        """Poll forever (until ``stop`` is set), sleeping until the next watch is due."""
+        """Poll forever (until ``stop`` is set): each watch when its turn comes."""
         stop = stop or asyncio.Event()
+        polls: dict[int, asyncio.Task[None]] = {}
         while not stop.is_set():
             self._wake.clear()
             try:
-                await self.heartbeat()
-                await self.poll_once(ahead=self.config.cycle_seconds)
+                if self._clock.monotonic() >= self._next_heartbeat:
+                    # Renew this process's leases (a lease is short: a dead owner's lapses in seconds).
+                    self._next_heartbeat = self._clock.monotonic() + self.config.heartbeat_seconds
+                    await self.heartbeat()
+                await self._start_due(polls)
                 if self.config.announce_channel and self._clock.monotonic() >= self._next_announce:
                     self._next_announce = self._clock.monotonic() + self.config.announce_seconds
                     await self.announce_once()
             except Exception:
                 log.exception("watcher cycle failed")
             # Wake at least every heartbeat: renew this process's leases, adopt a dead one's watches.
-            delay = min(await self._next_due_in(), self.config.heartbeat_seconds)
-            await first_of(self._clock.sleep(delay), self._wake.wait(), stop.wait())
+            beat = max(0.0, self._next_heartbeat - self._clock.monotonic())
+            delay = min(await self._next_due_in(busy=tuple(polls)), beat)
+            if polls and len(polls) >= self.config.concurrency:
+                # No room: the first poll to finish wakes the loop (or the next heartbeat).
+                await first_of(self._clock.sleep(beat), self._wake.wait(), stop.wait())
+            else:
+                await first_of(self._clock.sleep(delay), self._wake.wait(), stop.wait())
+        if polls:
+            await asyncio.gather(*polls.values(), return_exceptions=True)
         await self.release()
 
     async def heartbeat(self) -> int:
@@ -424,27 +463,37 @@ class Watcher:
 
     # -- one poll --------------------------------------------------------------------------------
 
-    async def _claim_due(self, now: datetime, *, ahead: float = 0.0) -> list[Watch]:
-        """Lease every due watch this process may poll; returns them (without their snapshot).
+    async def _claim_due(
+        self, now: datetime, *, ahead: float = 0.0, limit: int | None = None, busy: Sequence[int] = ()
+    ) -> list[Watch]:
+        """Lease the watches due (within ``ahead``) this process may poll, the most overdue first.
 
-        One statement for the whole cycle: the rows come back from the UPDATE itself.
+        At most ``limit`` of them, none of ``busy`` (being polled here already). One statement
+        for the whole cycle: the rows (without their snapshot) come back from the UPDATE itself.
         """
+        due = and_(
+            Watch.status == STATUS_ACTIVE,
+            or_(
+                Watch.next_poll_at <= now + timedelta(seconds=ahead),
+                # A dead owner's watch is polled at once, whenever its next poll was due.
+                and_(Watch.lease_owner.is_not(None), Watch.lease_expires_at < now),
+            ),
+            or_(
+                Watch.lease_owner.is_(None),
+                Watch.lease_owner == self.owner,
+                Watch.lease_expires_at < now,
+            ),
+        )
+        if busy:
+            due = and_(due, Watch.id.not_in(busy))
+        if limit is not None:
+            due = and_(
+                due, Watch.id.in_(select(Watch.id).where(due).order_by(Watch.next_poll_at).limit(limit))
+            )
         async with self._sessions() as session, session.begin():
             result = await session.execute(
                 update(Watch)
-                .where(
-                    Watch.status == STATUS_ACTIVE,
-                    or_(
-                        Watch.next_poll_at <= now + timedelta(seconds=ahead),
-                        # A dead owner's watch is polled at once, whenever its next poll was due.
-                        and_(Watch.lease_owner.is_not(None), Watch.lease_expires_at < now),
-                    ),
-                    or_(
-                        Watch.lease_owner.is_(None),
-                        Watch.lease_owner == self.owner,
-                        Watch.lease_expires_at < now,
-                    ),
-                )
+                .where(due)
                 .values(
                     lease_owner=self.owner,
                     lease_expires_at=now + timedelta(seconds=self.config.lease_seconds),
@@ -459,7 +508,7 @@ class Watcher:
         cached = self._cache.get(row.id)
         if cached is not None and cached.revision == row.revision:
             return cached.snapshot
-        async with self._sessions() as session:
+        async with reading(self._sessions) as session:
             data = await session.scalar(select(Watch.snapshot).where(Watch.id == row.id))
         snapshot = Snapshot.from_json(data)
         self._cache[row.id] = _Cached(revision=row.revision, snapshot=snapshot)
@@ -656,7 +705,7 @@ class Watcher:
         if mono < self._loads_until or self.config.batch_seconds <= 0:
             return
         self._loads_until = mono + self.config.load_refresh_seconds
-        async with self._sessions() as session:
+        async with reading(self._sessions) as session:
             runs = await session.execute(
                 select(Watch.channel, func.count())
                 .where(Watch.status == STATUS_ACTIVE)
@@ -901,7 +950,7 @@ class Watcher:
         self._cache.pop(watch_id, None)
 
     async def _active_watch_id(self, plan_id: str, channel: str) -> int | None:
-        async with self._sessions() as session:
+        async with reading(self._sessions) as session:
             found: int | None = await session.scalar(
                 select(Watch.id).where(
                     Watch.plan_id == plan_id, Watch.channel == channel, Watch.status == STATUS_ACTIVE
@@ -909,22 +958,20 @@ class Watcher:
             )
         return found
 
-    async def _next_due_in(self) -> float:
+    async def _next_due_in(self, *, busy: Sequence[int] = ()) -> float:
         now = self._clock.now()
-        async with self._sessions() as session:
-            due = await session.scalar(
-                select(Watch.next_poll_at)
-                .where(
-                    Watch.status == STATUS_ACTIVE,
-                    or_(
-                        Watch.lease_owner.is_(None),
-                        Watch.lease_owner == self.owner,
-                        Watch.lease_expires_at < now,
-                    ),
-                )
-                .order_by(Watch.next_poll_at)
-                .limit(1)
-            )
+        query = select(Watch.next_poll_at).where(
+            Watch.status == STATUS_ACTIVE,
+            or_(
+                Watch.lease_owner.is_(None),
+                Watch.lease_owner == self.owner,
+                Watch.lease_expires_at < now,
+            ),
+        )
+        if busy:
+            query = query.where(Watch.id.not_in(busy))
+        async with reading(self._sessions) as session:
+            due = await session.scalar(query.order_by(Watch.next_poll_at).limit(1))
         if due is None:
             return self.config.poll_max_seconds
         return min(self.config.poll_max_seconds, max(0.0, (due - now).total_seconds()))
