@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ConfigError
+from bot.slack.payloads import mapping_of, text_of
 
 log = logging.getLogger(__name__)
 
@@ -51,30 +52,33 @@ class Envelope(BaseModel):
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Self:
         """Read a Bolt request body (form fields of a command, or an interaction / event payload)."""
-        kind = _text(body.get("type")) or (COMMAND if "command" in body else "")
-        team = _mapping(body.get("team"))
-        user = _mapping(body.get("user"))
-        enterprise = _mapping(body.get("enterprise"))
-        teams = {_text(body.get("team_id")), _text(team.get("id")), _text(user.get("team_id"))}
+        kind = text_of(body.get("type")) or (COMMAND if "command" in body else "")
+        team = mapping_of(body.get("team"))
+        user = mapping_of(body.get("user"))
+        enterprise = mapping_of(body.get("enterprise"))
+        teams = {text_of(body.get("team_id")), text_of(team.get("id")), text_of(user.get("team_id"))}
         enterprises = {
-            _text(body.get("enterprise_id")),
-            _text(enterprise.get("id")),
-            _text(team.get("enterprise_id")),
+            text_of(body.get("enterprise_id")),
+            text_of(enterprise.get("id")),
+            text_of(team.get("enterprise_id")),
         }
         for authorization in body.get("authorizations") or ():
-            granted = _mapping(authorization)
-            teams.add(_text(granted.get("team_id")))
-            enterprises.add(_text(granted.get("enterprise_id")))
-        event = _mapping(body.get("event"))
+            granted = mapping_of(authorization)
+            teams.add(text_of(granted.get("team_id")))
+            enterprises.add(text_of(granted.get("enterprise_id")))
+        event = mapping_of(body.get("event"))
         return cls(
             kind=kind,
             team_ids=frozenset(t for t in teams if t),
             enterprise_ids=frozenset(e for e in enterprises if e),
-            app_id=_text(body.get("api_app_id")) or None,
-            enterprise_install=_text(body.get("is_enterprise_install")).lower() == "true",
-            user_id=_text(body.get("user_id")) or _text(user.get("id")) or _text(event.get("user")) or None,
-            trigger_id=_text(body.get("trigger_id")) or None,
-            event_id=_text(body.get("event_id")) or None,
+            app_id=text_of(body.get("api_app_id")) or None,
+            enterprise_install=text_of(body.get("is_enterprise_install")).lower() == "true",
+            user_id=text_of(body.get("user_id"))
+            or text_of(user.get("id"))
+            or text_of(event.get("user"))
+            or None,
+            trigger_id=text_of(body.get("trigger_id")) or None,
+            event_id=text_of(body.get("event_id")) or None,
         )
 
     @property
@@ -107,15 +111,15 @@ class Workspace:
     @classmethod
     def from_auth_test(cls, answer: Mapping[str, Any], *, app_id: str | None = None) -> Self:
         """Build it from ``auth.test``'s answer; ``app_id`` when the answer lacks one (``bots.info``)."""
-        team_id = _text(answer.get("team_id"))
+        team_id = text_of(answer.get("team_id"))
         if not team_id:
             raise ValueError("auth.test did not say which team the bot token belongs to")
         return cls(
             team_id=team_id,
-            app_id=_text(answer.get("app_id")) or app_id or None,
-            enterprise_id=_text(answer.get("enterprise_id")) or None,
-            enterprise_install=_text(answer.get("is_enterprise_install")).lower() == "true",
-            bot_user_id=_text(answer.get("user_id")) or None,
+            app_id=text_of(answer.get("app_id")) or app_id or None,
+            enterprise_id=text_of(answer.get("enterprise_id")) or None,
+            enterprise_install=text_of(answer.get("is_enterprise_install")).lower() == "true",
+            bot_user_id=text_of(answer.get("user_id")) or None,
         )
 
 
@@ -171,7 +175,7 @@ def slack_identity(client: AsyncWebClient) -> Callable[[], Awaitable[Workspace]]
     async def learn() -> Workspace:
         try:
             answer = await client.auth_test()
-            app_id = _text(answer.get("app_id"))
+            app_id = text_of(answer.get("app_id"))
             if not app_id and answer.get("bot_id"):
                 app_id = await _app_of_bot(client, str(answer["bot_id"]))
             return Workspace.from_auth_test(
@@ -196,7 +200,7 @@ async def _app_of_bot(client: AsyncWebClient, bot_id: str) -> str:
             exc.response.get("error") if exc.response is not None else type(exc).__name__,
         )
         return ""
-    return _text(_mapping(bot.get("bot")).get("app_id"))
+    return text_of(mapping_of(bot.get("bot")).get("app_id"))
 
 
 def foreign_reason(envelope: Envelope, workspace: Workspace) -> str | None:
@@ -216,15 +220,3 @@ def foreign_reason(envelope: Envelope, workspace: Workspace) -> str | None:
     if envelope.enterprise_install and not workspace.enterprise_install:
         return "an organization-wide install, but the bot is installed in one workspace"
     return None
-
-
-def _text(value: object) -> str:
-    if value is None or isinstance(value, Mapping | list):
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
