@@ -8,7 +8,8 @@ Settings: the composition root maps the configuration and hands them over.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
@@ -28,6 +29,8 @@ from bot.slack.connection import (
 from bot.vro.client import VroClient
 from bot.vro.errors import VroAuthError, VroError
 from bot.vro.operations import product_name
+
+T = TypeVar("T")
 
 
 def policy_check(load: Callable[[], Policy], *, builtin: bool) -> DependencyCheck:
@@ -92,17 +95,7 @@ def slack_check(bot_token: str, api_url: str) -> DependencyCheck:
                 "SLACK_BOT_TOKEN is not set.", advice="Copy the bot token from the app's OAuth page."
             )
         client = AsyncWebClient(token=bot_token, base_url=api_url)
-        try:
-            answer = await check_bot_token(client)
-        except SlackRefused as refusal:
-            raise CheckFailed(
-                f"Slack refused the bot token ({refusal.error}).",
-                advice=refusal_advice(refusal, app_token=False),
-            ) from None
-        except SlackUnreachable as unreachable:
-            raise CheckFailed(
-                f"Slack not reached: {unreachable.problem}.", advice=unreachable.advice
-            ) from None
+        answer = await _asking_slack(check_bot_token(client), app_token=False)
         return f"workspace {answer.get('team')}, bot user {answer.get('user')}"
 
     return DependencyCheck(
@@ -115,17 +108,7 @@ def socket_mode_check(app_token: str, api_url: str) -> DependencyCheck:
 
     async def run() -> str:
         client = AsyncWebClient(base_url=api_url)
-        try:
-            return await probe_socket_mode(client, app_token)
-        except SlackRefused as refusal:
-            raise CheckFailed(
-                f"Slack refused the app token ({refusal.error}).",
-                advice=refusal_advice(refusal, app_token=True),
-            ) from None
-        except SlackUnreachable as unreachable:
-            raise CheckFailed(
-                f"Slack not reached: {unreachable.problem}.", advice=unreachable.advice
-            ) from None
+        return await _asking_slack(probe_socket_mode(client, app_token), app_token=True)
 
     return DependencyCheck(
         "socket mode",
@@ -133,6 +116,20 @@ def socket_mode_check(app_token: str, api_url: str) -> DependencyCheck:
         "Check SLACK_APP_TOKEN and that websockets to Slack are allowed.",
         requires=("configuration",),
     )
+
+
+async def _asking_slack(call: Awaitable[T], *, app_token: bool) -> T:
+    """``call``'s answer; Slack's refusal, or no answer from Slack, becomes the check's verdict."""
+    token = "app token" if app_token else "bot token"
+    try:
+        return await call
+    except SlackRefused as refusal:
+        raise CheckFailed(
+            f"Slack refused the {token} ({refusal.error}).",
+            advice=refusal_advice(refusal, app_token=app_token),
+        ) from None
+    except SlackUnreachable as unreachable:
+        raise CheckFailed(f"Slack not reached: {unreachable.problem}.", advice=unreachable.advice) from None
 
 
 async def database_ready(engine: AsyncEngine, database_url: str) -> None:
