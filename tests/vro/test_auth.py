@@ -214,8 +214,7 @@ async def test_wrong_password_is_an_auth_error_naming_the_variables(
         with pytest.raises(VroAuthError) as caught:
             await vro.get_plan(PLAN_ID)
     message = str(caught.value)
-    assert "The user name or password is incorrect." in message
-    assert "VRO_USERNAME and VRO_PASSWORD" in message
+    assert "The user name or password is incorrect. Check VRO_USERNAME and VRO_PASSWORD." in message
     assert caught.value.path == "/api/token"
     assert fake_vro.api_requests == []
 
