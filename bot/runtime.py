@@ -21,14 +21,11 @@ from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
-from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bot.approvals.membership import CachedGroupResolver, GroupResolver
@@ -67,12 +64,13 @@ from bot.outbox.slack_poster import SlackWebPoster
 from bot.outbox.store import pending_backlog
 from bot.slack.access import Access
 from bot.slack.announce import ChannelHooks, card_request_id
-from bot.slack.app import build_app, repair_form_body
+from bot.slack.app import build_app
 from bot.slack.blocks.replies import notice_message
 from bot.slack.controller import Controller
 from bot.slack.deliveries import DeliveryLog
 from bot.slack.grammar import VERBS
 from bot.slack.groups import SlackGroupResolver
+from bot.slack.http_events import slack_events_endpoint
 from bot.slack.inbox import INTERRUPTED_COMMAND, RESPONSE_URL_LIFETIME, CommandInbox
 from bot.slack.listeners.edge import SlackAppParts
 from bot.slack.origin import BotIdentity, IdentityUnknown, Workspace, slack_identity
@@ -412,10 +410,6 @@ async def build_bot(
 
     metrics.add_sampler("audit_chain", sample_audit_chain)
 
-    async def slack_events(request: Request) -> Response:
-        bolt_request = repair_form_body(to_async_bolt_request(request, await request.body()))
-        return to_starlette_response(await app.async_dispatch(bolt_request))
-
     async def database_is_ready() -> None:
         await database_ready(engine, settings.database_url)
 
@@ -438,7 +432,15 @@ async def build_bot(
     # In Socket Mode requests are not signed (Bolt skips verification), so /slack/events must not
     # exist there: anyone who reached the port could otherwise send commands.
     slack_routes: list[BaseRoute] = (
-        [] if settings.socket_mode else [Route("/slack/events", slack_events, methods=["POST"])]
+        []
+        if settings.socket_mode or settings.slack_signing_secret is None
+        else [
+            Route(
+                "/slack/events",
+                slack_events_endpoint(app, settings.slack_signing_secret.get_secret_value()),
+                methods=["POST"],
+            )
+        ]
     )
     http = Starlette(routes=[*admin_routes, *slack_routes])
     return Bot(

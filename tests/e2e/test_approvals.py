@@ -137,6 +137,32 @@ async def test_a_bad_signature_or_an_old_timestamp_is_refused(stack: Stack) -> N
     assert stack.ephemerals(VIEWER) == []
 
 
+async def test_a_timestamp_that_is_not_a_number_is_refused_like_a_bad_signature(stack: Stack) -> None:
+    request = stack.driver.build_command("plans", user_id=VIEWER, channel_id=CHANNEL)
+    headers = stack.driver.signed_headers(request) | {"X-Slack-Request-Timestamp": "yesterday"}
+    response = await stack.http.post("/slack/events", content=request.body, headers=headers)
+    assert (response.status_code, response.json()) == (401, {"error": "invalid request"})
+    await stack.settle()
+    assert stack.ephemerals(VIEWER) == []
+
+
+async def test_a_signed_body_that_is_not_what_slack_sends_is_a_400_not_a_crash(stack: Stack) -> None:
+    for body in (b"payload=this-is-not-json", b'{"type": "event_callback", broken'):
+        headers = stack.driver.sign(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+        response = await stack.http.post("/slack/events", content=body, headers=headers)
+        assert response.status_code == 400, body
+        assert "not a form or JSON document" in response.json()["error"]
+
+
+async def test_an_unsigned_body_is_refused_before_it_is_read(stack: Stack) -> None:
+    response = await stack.http.post(
+        "/slack/events",
+        content=b"payload=this-is-not-json",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 401
+
+
 async def test_a_channel_outside_the_policy_is_refused(stack: Stack) -> None:
     response = await stack.driver.command("plans", user_id=VIEWER, channel_id=OTHER_CHANNEL)
     assert response.status_code == 200
