@@ -54,7 +54,7 @@ TICK = 0.25  # seconds of fake time between two turns of the loops
 PARALLEL = 10
 STEP_SECONDS = 6.0
 STEPS_PER_VM = 5
-DONE_STEPS = re.compile(r"Steps (\d+)/(\d+)")
+DONE_STEPS = re.compile(r"Steps (\d+)(?:/\d+| done)")
 STATE_IN_TEXT = re.compile(r"\(([^()]*)\)(?: \d+%)?$")
 
 
