@@ -32,7 +32,7 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -54,22 +54,11 @@ from bot.vro.models import Page, PlanRuntimeDetails
 from bot.watcher.batching import BatchPolicy, ChannelLoad, RunPace, is_notice, is_urgent, should_write
 from bot.watcher.diff import Event, advance
 from bot.watcher.lifecycle import DEFAULT_NO_RUN_SECONDS, card_key, thread_of, watch_info
+from bot.watcher.reader import RuntimeReader
 from bot.watcher.render import WatchInfo, status_card, summary_messages, thread_messages
 from bot.watcher.runs import RunRecord, rto_applies, run_record
 from bot.watcher.snapshot import (
-    TERMINAL,
-    Observation,
     Snapshot,
-    group_key,
-    is_virtual_group,
-    item_moved,
-    needs_step_details,
-    phase_of,
-    plan_is_running,
-    plan_moved,
-    runtime_sig,
-    step_key,
-    vm_key,
 )
 from bot.watcher.source import PlanLister, RuntimeSource
 from bot.watcher.tables import STATUS_ACTIVE, STATUS_FINISHED, STATUS_NO_RUN, STATUS_STOPPED, Watch
@@ -187,11 +176,17 @@ class Watcher:
         self._announced: set[str] = set()
         self._next_announce = 0.0
         self._wake = asyncio.Event()
-        self._vro_limit = asyncio.Semaphore(self.config.vro_concurrency)
         self._loads: dict[str, ChannelLoad] = {}
         self._loads_until = float("-inf")
         self._next_heartbeat = float("-inf")
         self.stats = WatcherStats()
+        self._reader = RuntimeReader(
+            source=source,
+            clock=clock,
+            stats=self.stats,
+            vro_concurrency=self.config.vro_concurrency,
+            fetch_concurrency=self.config.fetch_concurrency,
+        )
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -394,7 +389,7 @@ class Watcher:
         if not channel or self._plans is None:
             return []
         try:
-            plans = await self._all_pages(lambda start, limit: self._plans_page(start, limit))
+            plans = await self._reader.all_pages(lambda start, limit: self._plans_page(start, limit))
         except VroError as exc:
             log.warning("announce: could not list plans (%s)", type(exc).__name__)
             return []
@@ -522,7 +517,7 @@ class Watcher:
         events: list[Event] = []
         unreachable = row.vro_unreachable
         try:
-            obs = await self._observe(row.plan_id, snapshot)
+            obs = await self._reader.observe(row.plan_id, snapshot)
         except VroError as exc:
             obs = None
             self.stats.unreachable += 1
@@ -825,108 +820,6 @@ class Watcher:
         )
         self.stats.card_updates += 1
         return True
-
-    # -- reading VRO -----------------------------------------------------------------------------
-
-    async def _observe(self, plan_id: str, snapshot: Snapshot) -> Observation:
-        src = self._source
-        plan: PlanRuntimeDetails = await self._call(src.get_plan_runtime(plan_id))
-        obs = Observation(plan=plan, at=self._clock.now())
-        limit = asyncio.Semaphore(self.config.fetch_concurrency)
-
-        async def bounded(work: Awaitable[None]) -> None:
-            async with limit:
-                await work
-
-        # VRO's plan progress is coarse (1% of a 5,000-step plan is 50 steps): while the plan
-        # runs its groups are read every poll (one request), so a step never waits for the next
-        # percent to be seen; the groups' VMs and steps are still read only where they moved.
-        if plan_moved(snapshot, plan) or plan_is_running(plan):
-            groups = await self._all_pages(lambda s, n: src.get_groups_runtime(plan_id, start=s, limit=n))
-            obs.groups = groups
-            vm_lists: dict[str, list[Any]] = {}
-
-            async def read_group(group_id: str, virtual: bool) -> None:
-                gkey = group_key(group_id)
-                if virtual:
-                    obs.steps[gkey] = await self._all_pages(
-                        lambda s, n: src.get_group_steps_runtime(plan_id, group_id, start=s, limit=n)
-                    )
-                else:
-                    vm_lists[gkey] = await self._all_pages(
-                        lambda s, n: src.get_group_vms_runtime(plan_id, group_id, start=s, limit=n)
-                    )
-
-            await asyncio.gather(
-                *(
-                    bounded(read_group(g.id, is_virtual_group(g)))
-                    for g in groups
-                    if item_moved(snapshot, group_key(g.id), g)
-                )
-            )
-            obs.vms.update(vm_lists)
-
-            async def read_vm(vm_id: str) -> None:
-                obs.steps[vm_key(vm_id)] = await self._all_pages(
-                    lambda s, n: src.get_vm_steps_runtime(plan_id, vm_id, start=s, limit=n)
-                )
-
-            moved_vms = [
-                vm.id for vms in vm_lists.values() for vm in vms if item_moved(snapshot, vm_key(vm.id), vm)
-            ]
-            await asyncio.gather(*(bounded(read_vm(v)) for v in moved_vms))
-
-        wanted = self._steps_needing_details(snapshot, obs)
-
-        async def read_details(key: str, step_id: str) -> None:
-            page = await self._call(src.get_step_runtime(plan_id, step_id))
-            obs.step_details[key] = list(page.data)
-
-        await asyncio.gather(*(bounded(read_details(k, s)) for k, s in wanted.items()))
-        return obs
-
-    @staticmethod
-    def _steps_needing_details(snapshot: Snapshot, obs: Observation) -> dict[str, str]:
-        """Step key -> step id of steps that ended with a warning or an error, details unread."""
-        wanted: dict[str, str] = {}
-        for owner, steps in obs.steps.items():
-            for step in steps:
-                key = step_key(owner, step.id)
-                result = step.executionResult.result if step.executionResult else None
-                phase = phase_of(step.executionState, result)
-                if phase not in TERMINAL:
-                    continue
-                if not (phase == "failed" or (result or "").lower() in ("warning", "error")):
-                    continue
-                known = snapshot.items.get(key)
-                rerun = known is not None and known.phase not in TERMINAL
-                if known is None or not known.details_fetched or rerun or known.sig != runtime_sig(step):
-                    wanted[key] = step.id
-        for item in snapshot.items.values():
-            if item.key not in wanted and needs_step_details(item):
-                wanted[item.key] = item.id
-        return wanted
-
-    async def _call(self, call: Awaitable[T]) -> T:
-        self.stats.vro_requests += 1
-        try:
-            await self._vro_limit.acquire()
-        except BaseException:
-            if isinstance(call, Coroutine):
-                call.close()  # cancelled while waiting for a turn: the request never starts
-            raise
-        try:
-            return await call
-        finally:
-            self._vro_limit.release()
-
-    async def _all_pages(self, fetch: Callable[[int | None, int | None], Awaitable[Page[T]]]) -> list[T]:
-        page = await self._call(fetch(None, None))
-        items = list(page.data)
-        while page.data and len(items) < page.total:
-            page = await self._call(fetch(len(items), None))
-            items.extend(page.data)
-        return items
 
     async def _plans_page(self, start: int | None, limit: int | None) -> Page[Any]:
         assert self._plans is not None
