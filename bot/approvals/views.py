@@ -14,12 +14,26 @@ from bot.approvals.status import RequestStatus
 from bot.approvals.tables import ActionRequest, AuditEntry
 from bot.vro import plan_states
 from bot.vro.models import Plan
+from bot.vro.operations import spec_of
 
 
 def state_refusal(plan: Plan, action: str) -> str | None:
     return plan_states.refusal_reason(
-        plan.planType or "", plan.state or "", plan.planMode or "", action, plan_name=plan.name
+        plan.planType or "",
+        plan.state or "",
+        plan.planMode or "",
+        action,
+        plan_name=plan.name,
+        name_action=verb_of,
     )
+
+
+def verb_of(action: str) -> str:
+    """The ``/vro`` verb that asks for VRO's ``action`` (as code), or VRO's name when none does."""
+    try:
+        return f"`{spec_of(action).verb}`"
+    except KeyError:
+        return action
 
 
 def hhmm(row: ActionRequest) -> str:

@@ -17,6 +17,7 @@ Action names are VRO's operation names (the values of ``bot.vro.operations.PlanA
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.vro.models import PlanMode, PlanType
@@ -405,9 +406,18 @@ def is_reverse_possible(plan_type: str, state: str, mode: str) -> bool:
 
 
 def refusal_reason(
-    plan_type: str, state: str, mode: str, action: str, *, plan_name: str | None = None
+    plan_type: str,
+    state: str,
+    mode: str,
+    action: str,
+    *,
+    plan_name: str | None = None,
+    name_action: Callable[[str], str] = str,
 ) -> str | None:
-    """Why ``action`` is refused now, as one sentence naming the current state; ``None`` if allowed."""
+    """Why ``action`` is refused now, as one sentence naming the current state; ``None`` if allowed.
+
+    The actions possible instead are named by ``name_action`` (VRO's own names by default; the
+    bot names the ``/vro`` verbs a person would type)."""
     plan_type, mode, action = _norm_type(plan_type), _norm_mode(mode), _norm_action(action)
     if find_rule(plan_type, state, mode, action) is not None:
         return None
@@ -440,7 +450,7 @@ def refusal_reason(
         return f"{title} is not possible while {subject} is {mode_display_name(mode)}; reset it first."
     if action == CONTINUE:
         return f"Continue is only possible for a halted plan, and {subject} is {shown}."
-    now = sorted(allowed_actions(plan_type, state, mode) - {CLONE, DELETE_SCHEDULE})
+    now = sorted({name_action(a) for a in allowed_actions(plan_type, state, mode) - {CLONE, DELETE_SCHEDULE}})
     if mode == PlanMode.IN_USE and RESET_STATE not in now and state != READY:
         tail = "; it is in use until it is reset"
     elif now:

@@ -163,6 +163,14 @@ async def test_an_unsigned_body_is_refused_before_it_is_read(stack: Stack) -> No
     assert response.status_code == 401
 
 
+async def test_an_action_the_plan_state_refuses_names_the_verbs_possible_instead(stack: Stack) -> None:
+    await stack.driver.command(f'halt "{PLAN}"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    [reply] = [str(p.body["text"]) for hook in stack.sandbox.workspace.hooks.values() for p in hook.posts]
+    assert "Halt is not possible" in reply
+    assert "possible now: `check`, `disable`, `failover`, `schedule`." in reply
+
+
 async def test_a_channel_outside_the_policy_is_refused(stack: Stack) -> None:
     response = await stack.driver.command("plans", user_id=VIEWER, channel_id=OTHER_CHANNEL)
     assert response.status_code == 200

@@ -154,3 +154,14 @@ def test_enabling_an_enabled_plan_says_it_already_is() -> None:
 def test_a_halting_plan_asks_to_wait_rather_than_halt() -> None:
     reason = ps.refusal_reason(PlanType.REPLICA, ps.HALTING, PlanMode.IN_USE, ps.CONTINUE, plan_name="X")
     assert reason == "Continue is not possible while plan 'X' is Halting; wait a moment for it to stop."
+
+
+def test_the_actions_possible_instead_are_named_as_vro_names_them_unless_told_otherwise() -> None:
+    reason = ps.refusal_reason(PlanType.REPLICA, ps.READY, PlanMode.ENABLED, ps.HALT, plan_name="X")
+    assert reason is not None
+    assert "ReadinessCheck" in reason
+    verbs = ps.refusal_reason(
+        PlanType.REPLICA, ps.READY, PlanMode.ENABLED, ps.HALT, plan_name="X", name_action=lambda a: a[0]
+    )
+    assert verbs is not None
+    assert verbs.endswith("possible now: D, F, R, S.")
