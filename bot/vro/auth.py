@@ -28,7 +28,7 @@ import pydantic
 import pyotp
 
 from bot.clock import Clock
-from bot.vro.errors import VroAuthError, VroMfaRequired, VroUnavailable, VroUnexpected
+from bot.vro.errors import VroAuthError, VroMfaRequired, VroUnavailable, VroUnexpected, as_clause
 from bot.vro.models import TokenResponse
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ class TokenManager:
             return await self._grant({"grant_type": "mfa", "mfa_token": mfa_token, "mfa_passcode": passcode})
         except _TokenRefused as refused:
             raise VroAuthError(
-                f"VRO refused the MFA passcode for {creds.describe()}{_because(refused.reason)}. Check VRO_MFA_SECRET and that this machine's clock is right.",
+                f"VRO refused the MFA passcode for {creds.describe()}{as_clause(refused.reason)}. Check VRO_MFA_SECRET and that this machine's clock is right.",
                 method="POST",
                 path=TOKEN_PATH,
                 status=refused.status,
@@ -220,7 +220,7 @@ class TokenManager:
             else "VRO_USERNAME and VRO_PASSWORD"
         )
         return VroAuthError(
-            f"VRO refused the bot's login as {creds.describe()}{_because(refused.reason)}. Check {variables}.",
+            f"VRO refused the bot's login as {creds.describe()}{as_clause(refused.reason)}. Check {variables}.",
             method="POST",
             path=TOKEN_PATH,
             status=refused.status,
@@ -394,9 +394,3 @@ def transport_problem(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the connection was dropped"
     return "network error"
-
-
-def _because(reason: str | None) -> str:
-    """VRO's reason as a clause (": <reason>"), without its own full stop: ours ends the sentence."""
-    stripped = (reason or "").strip().rstrip(".")
-    return f": {stripped}" if stripped else ""

@@ -54,6 +54,7 @@ from bot.vro.errors import (
     VroRejected,
     VroUnavailable,
     VroUnexpected,
+    as_clause,
 )
 from bot.vro.models import (
     ClientCredentials,
@@ -1024,18 +1025,19 @@ def _status_error(op: _Op, response: httpx.Response, *, renewed: bool, fixed: bo
     status = response.status_code
     message = vro_message_of(response)
     said = f": {message}" if message else f" (HTTP {status})"
+    clause = as_clause(message) if message else said  # for a sentence of ours that ends after it
     common: dict[str, Any] = {"method": op.method, "path": op.path, "status": status, "vro_message": message}
     if status == 401:
         again = " even after logging in again" if renewed else ""
         return VroAuthError(
-            f"VRO refused the bot's access to {op.label}{again}{said}. "
+            f"VRO refused the bot's access to {op.label}{again}{clause}. "
             "Check that the bot's VRO account still holds an Orchestrator role.",
             **common,
         )
     if status == 404:
         if fixed and message and _NO_ROUTE in message.lower():
             return VroNotFound(
-                f"VRO does not serve REST API {op.version}{said}. Set VRO_API_VERSION=auto "
+                f"VRO does not serve REST API {op.version}{clause}. Set VRO_API_VERSION=auto "
                 f"(or to a version this VRO serves) and restart the bot.",
                 **common,
             )

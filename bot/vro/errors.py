@@ -21,6 +21,12 @@ person who will read it in Slack.
 from __future__ import annotations
 
 
+def as_clause(reason: str | None) -> str:
+    """VRO's ``reason`` as a clause (": <reason>") without its own full stop, for our sentence to end."""
+    stripped = (reason or "").strip().rstrip(".")
+    return f": {stripped}" if stripped else ""
+
+
 class VroError(Exception):
     """Base class of every VRO client error."""
 

@@ -70,8 +70,11 @@ async def test_a_v7_21_only_bot_breaks_on_13_2_but_auto_does_not(clock: FakeCloc
     """The issue's report: VRO 13.2 says 'No HTTP resource was found' to /api/v7.21."""
     sim = simulator(clock, RELEASE_VERSIONS["v13.2"])
     async with client(sim, clock, "v7.21") as fixed:
-        with pytest.raises(VroNotFound, match=r"does not serve REST API v7\.21.*VRO_API_VERSION=auto"):
+        with pytest.raises(
+            VroNotFound, match=r"does not serve REST API v7\.21.*VRO_API_VERSION=auto"
+        ) as caught:
             await fixed.get_plans()
+        assert "/api/v7.21/Plans'. Set VRO_API_VERSION=auto" in str(caught.value)  # one full stop
     async with client(sim, clock) as negotiated:
         assert (await negotiated.get_plans()).total > 0
 
