@@ -7,6 +7,8 @@ uses the synchronous URL from :func:`sync_url`.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,6 +18,7 @@ from sqlalchemy import DateTime, Dialect, MetaData, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_only
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -96,15 +99,70 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(async_url(url), **kwargs)
 
 
+SQLITE_BUSY_SECONDS = 30
+"""How long a SQLite writer waits for its turn (in the queue below, then SQLite's busy timeout)."""
+_WRITE_TURN = "vro_bot_write_turn"
+_QUEUES: weakref.WeakKeyDictionary[Any, WriterQueue] = weakref.WeakKeyDictionary()
+
+
+class WriterQueue:
+    """The writers of one SQLite engine, first come first served, within this process.
+
+    SQLite lets one transaction write at a time. Left to SQLite, a waiting writer polls with
+    its busy handler, sleeping 1, 2, 5 … up to 100 ms between tries: behind a burst of short
+    background transactions, a write that must finish before Slack's ack (a click, a command
+    that creates a request) waited 100-200 ms. Queued here instead, each writer starts the
+    moment the one before it ends. Other processes on the same file still meet the busy
+    timeout, as before; a writer that waits here longer than that goes ahead anyway and lets
+    SQLite's own lock decide, so a stuck transaction can never wedge the rest forever.
+    """
+
+    def __init__(self) -> None:
+        self.turns_taken = 0
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def take(self, info: dict[Any, Any]) -> None:
+        """Wait for this connection's turn (called from SQLAlchemy's ``begin`` hook)."""
+        if info.get(_WRITE_TURN) is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # a synchronous caller: SQLite's busy timeout alone, as before
+        lock = self._locks.setdefault(loop, asyncio.Lock())
+        try:
+            await_only(asyncio.wait_for(lock.acquire(), SQLITE_BUSY_SECONDS))
+        except TimeoutError:
+            return
+        info[_WRITE_TURN] = lock
+        self.turns_taken += 1
+
+    def busy(self) -> bool:
+        """Whether some transaction of this process holds the turn now."""
+        return any(lock.locked() for lock in self._locks.values())
+
+    @staticmethod
+    def give_back(info: dict[Any, Any]) -> None:
+        """The transaction ended (commit, rollback, or the connection went away)."""
+        lock = info.pop(_WRITE_TURN, None)
+        if lock is not None:
+            lock.release()
+
+
 def _tune_sqlite(engine: AsyncEngine) -> None:
-    """WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for every transaction.
+    """WAL, a busy timeout, ``BEGIN IMMEDIATE`` for every write, and one queue of writers.
 
     With the driver's deferred ``BEGIN`` two transactions can both read and then both try to
     write; SQLite fails one of them at once with "database is locked" (the busy timeout does
-    not cover that lock upgrade). Taking the write lock at ``BEGIN`` makes writers queue behind
-    the busy timeout instead. Transactions therefore run one at a time, which suits the bot's
-    short transactions; PostgreSQL is the choice for heavier use.
+    not cover that lock upgrade). Taking the write lock at ``BEGIN`` makes writers queue instead.
+    Transactions therefore run one at a time, which suits the bot's short transactions;
+    PostgreSQL is the choice for heavier use. Within the process they queue in
+    :class:`WriterQueue` rather than in SQLite's polling busy handler, so a write never
+    sleeps longer than the transactions ahead of it take.
     """
+    writers = _QUEUES[engine.sync_engine] = WriterQueue()
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -112,7 +170,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
@@ -120,7 +178,35 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         if conn.get_execution_options().get(READ_ONLY_OPTION):
             return  # a read (see reading()): each statement reads a consistent WAL snapshot, no lock
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        writers.take(conn.info)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writers.give_back(conn.info)
+            raise
+
+    def _ended(conn: Any) -> None:
+        writers.give_back(conn.info)
+
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        writers.give_back(record.info)
+
+    def _invalidated(_dbapi_conn: Any, record: Any, _exception: BaseException | None) -> None:
+        writers.give_back(record.info)
+
+    # "commit" and "rollback" fire as the transaction ends; the pool events catch a connection
+    # returned, closed or invalidated mid-transaction (a cancelled task), so a turn is never kept.
+    event.listen(engine.sync_engine, "commit", _ended)
+    event.listen(engine.sync_engine, "rollback", _ended)
+    event.listen(engine.sync_engine.pool, "checkin", _returned)
+    event.listen(engine.sync_engine.pool, "close", _returned)
+    event.listen(engine.sync_engine.pool, "invalidate", _invalidated)
+    event.listen(engine.sync_engine.pool, "soft_invalidate", _invalidated)
+
+
+def sqlite_writers(engine: AsyncEngine) -> WriterQueue | None:
+    """The writer queue of a SQLite engine (``None`` for PostgreSQL): for tests and metrics."""
+    return _QUEUES.get(engine.sync_engine)
 
 
 READ_ONLY_OPTION = "vro_read_only"
