@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,21 +107,83 @@ _WRITE_TURN = "vro_bot_write_turn"
 _QUEUES: weakref.WeakKeyDictionary[Any, WriterQueue] = weakref.WeakKeyDictionary()
 
 
+_BEFORE_ACK: ContextVar[bool] = ContextVar("vro_bot_before_ack", default=False)
+
+
+@contextmanager
+def before_ack() -> Iterator[None]:
+    """Writes made inside go first on SQLite: Slack is waiting for their ack.
+
+    Recording a click or a command that creates a request must finish before Slack's ack (3 s,
+    and our own budget is 50 ms); background work (polls, the outbox, sends) can wait a turn.
+    The flag travels with the task's context, into SQLAlchemy's greenlets too.
+    """
+    token = _BEFORE_ACK.set(True)
+    try:
+        yield
+    finally:
+        _BEFORE_ACK.reset(token)
+
+
+class _Turns:
+    """One write turn at a time: writes before an ack first, then first come first served.
+
+    A released turn passes straight to the next waiter, so nobody sleeps between turns.
+    """
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    def locked(self) -> bool:
+        return self._held
+
+    def waiting(self) -> int:
+        return sum(not waiter.done() for waiter in (*self._urgent, *self._normal))
+
+    async def acquire(self, *, urgent: bool) -> None:
+        if not self._held:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._normal
+        queue.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the turn arrived just as this writer gave up: pass it on
+            elif waiter in queue:
+                queue.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the turn passes on; it stays held
+                    return
+        self._held = False
+
+
 class WriterQueue:
-    """The writers of one SQLite engine, first come first served, within this process.
+    """The writers of one SQLite engine, within this process: one at a time, in turn.
 
     SQLite lets one transaction write at a time. Left to SQLite, a waiting writer polls with
     its busy handler, sleeping 1, 2, 5 … up to 100 ms between tries: behind a burst of short
     background transactions, a write that must finish before Slack's ack (a click, a command
     that creates a request) waited 100-200 ms. Queued here instead, each writer starts the
-    moment the one before it ends. Other processes on the same file still meet the busy
-    timeout, as before; a writer that waits here longer than that goes ahead anyway and lets
-    SQLite's own lock decide, so a stuck transaction can never wedge the rest forever.
+    moment the one before it ends, and writes made under :func:`before_ack` go first. Other
+    processes on the same file still meet the busy timeout, as before; a writer that waits
+    here longer than that goes ahead anyway and lets SQLite's own lock decide, so a stuck
+    transaction can never wedge the rest forever.
     """
 
     def __init__(self) -> None:
         self.turns_taken = 0
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -131,24 +195,28 @@ class WriterQueue:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # a synchronous caller: SQLite's busy timeout alone, as before
-        lock = self._locks.setdefault(loop, asyncio.Lock())
+        turns = self._turns.setdefault(loop, _Turns())
         try:
-            await_only(asyncio.wait_for(lock.acquire(), SQLITE_BUSY_SECONDS))
+            await_only(asyncio.wait_for(turns.acquire(urgent=_BEFORE_ACK.get()), SQLITE_BUSY_SECONDS))
         except TimeoutError:
             return
-        info[_WRITE_TURN] = lock
+        info[_WRITE_TURN] = turns
         self.turns_taken += 1
 
     def busy(self) -> bool:
         """Whether some transaction of this process holds the turn now."""
-        return any(lock.locked() for lock in self._locks.values())
+        return any(turns.locked() for turns in self._turns.values())
+
+    def waiting(self) -> int:
+        """How many transactions of this process wait for their turn now."""
+        return sum(turns.waiting() for turns in self._turns.values())
 
     @staticmethod
     def give_back(info: dict[Any, Any]) -> None:
         """The transaction ended (commit, rollback, or the connection went away)."""
-        lock = info.pop(_WRITE_TURN, None)
-        if lock is not None:
-            lock.release()
+        turns = info.pop(_WRITE_TURN, None)
+        if turns is not None:
+            turns.release()
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

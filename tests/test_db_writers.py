@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db import WriterQueue, create_engine, reading, session_factory, sqlite_writers
+from bot.db import WriterQueue, before_ack, create_engine, reading, session_factory, sqlite_writers
 
 
 @pytest.fixture
@@ -29,6 +29,15 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+async def until_waiting(engine: AsyncEngine, count: int) -> None:
+    """Yield to the loop until ``count`` writers wait for their turn (no clock involved)."""
+    for _ in range(100_000):
+        if queue_of(engine).waiting() >= count:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"{queue_of(engine).waiting()} writers waiting, expected {count}")
 
 
 def queue_of(engine: AsyncEngine) -> WriterQueue:
@@ -51,8 +60,7 @@ async def test_a_second_writer_waits_for_its_turn_and_starts_when_the_first_comm
     async with sessions.begin() as session:
         await session.execute(text("INSERT INTO t VALUES (1)"))
         waiting = asyncio.create_task(second())
-        for _ in range(20):
-            await asyncio.sleep(0)  # let the second writer run as far as it can
+        await until_waiting(engine, 1)
         assert order == []
         assert queue_of(engine).busy()
         order.append("first committing")
@@ -123,3 +131,29 @@ async def test_many_concurrent_writers_all_commit_once(engine: AsyncEngine) -> N
 def test_postgresql_engines_have_no_writer_queue() -> None:
     engine = create_engine("postgresql://postgres@127.0.0.1:5432/none")
     assert sqlite_writers(engine) is None
+
+
+async def test_a_write_before_an_ack_goes_ahead_of_queued_background_writes(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    order: list[str] = []
+
+    async def write(name: str) -> None:
+        async with sessions.begin() as session:
+            await session.execute(text("INSERT INTO t VALUES (1)"))
+            order.append(name)
+
+    async def write_before_ack() -> None:
+        with before_ack():
+            await write("click")
+
+    async with sessions.begin() as session:
+        await session.execute(text("INSERT INTO t VALUES (0)"))
+        background = []
+        for n in range(3):  # queued in this order, one after the other
+            background.append(asyncio.create_task(write(f"poll {n}")))
+            await until_waiting(engine, n + 1)
+        click = asyncio.create_task(write_before_ack())
+        await until_waiting(engine, 4)
+        assert order == []
+    await asyncio.gather(click, *background)
+    assert order == ["click", "poll 0", "poll 1", "poll 2"]

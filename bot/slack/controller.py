@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from bot.approvals.outcomes import Outcome, OutcomeKind, Refusal
 from bot.approvals.service import ApprovalService
 from bot.clock import Clock
+from bot.db import before_ack
 from bot.slack import resolve as rs
 from bot.slack.access import Access
 from bot.slack.blocks.approvals import (
@@ -391,9 +392,10 @@ class Controller:
         is :meth:`after_decision`'s, after the ack.
         """
         try:
-            if approve:
-                return await self._approvals.approve(request_id, who.user_id, execute=False)
-            return await self._approvals.deny(request_id, who.user_id)
+            with before_ack():
+                if approve:
+                    return await self._approvals.approve(request_id, who.user_id, execute=False)
+                return await self._approvals.deny(request_id, who.user_id)
         except Exception:
             log.exception("decision on %s failed", request_id)
             return None

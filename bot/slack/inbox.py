@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.clock import Clock
-from bot.db import Base, UtcDateTime
+from bot.db import Base, UtcDateTime, before_ack
 
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)
 """Slack accepts answers on a command's ``response_url`` for this long."""
@@ -55,17 +55,18 @@ class CommandInbox:
     async def received(self, *, user: str, channel: str, text: str, response_url: str | None) -> str:
         """Write the command down (before the ack); its inbox id."""
         command_id = secrets.token_urlsafe(12)
-        async with self._sessions.begin() as session:
-            session.add(
-                InboxCommand(
-                    id=command_id,
-                    user_id=user,
-                    channel_id=channel,
-                    text=text,
-                    response_url=response_url,
-                    received_at=self._clock.now(),
+        with before_ack():
+            async with self._sessions.begin() as session:
+                session.add(
+                    InboxCommand(
+                        id=command_id,
+                        user_id=user,
+                        channel_id=channel,
+                        text=text,
+                        response_url=response_url,
+                        received_at=self._clock.now(),
+                    )
                 )
-            )
         return command_id
 
     async def done(self, command_id: str) -> None:
