@@ -345,6 +345,7 @@ async def build_bot(
         owner=f"{name}-outbox",
         on_failure=delivery_failed,
         claim_seconds=OUTBOX_CLAIM_SECONDS,
+        send_seconds=SLACK_TIMEOUT_SECONDS + 1,  # a post starts only while its claim outlasts the call
     )
     watcher = Watcher(
         session_factory=sessions,

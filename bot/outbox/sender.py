@@ -65,6 +65,10 @@ DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_BACKOFF_MAX = 60.0
 DEFAULT_CLAIM_SECONDS = 120.0
+DEFAULT_SEND_SECONDS = 11.0
+"""The longest one Slack call may take (the poster's timeout, plus a margin). A post only
+starts while its claim has at least this long left, so no other sender can take the row over
+while the call is in flight."""
 DEFAULT_IDLE_SECONDS = 1.0
 DEFAULT_MIN_PASS_SECONDS = 0.25
 MAX_SERVED_THREADS = 4096  # threads remembered per channel for fairness (pruned beyond)
@@ -136,6 +140,7 @@ class OutboxSender:
         backoff_base: float = DEFAULT_BACKOFF_BASE,
         backoff_max: float = DEFAULT_BACKOFF_MAX,
         claim_seconds: float = DEFAULT_CLAIM_SECONDS,
+        send_seconds: float = DEFAULT_SEND_SECONDS,
         idle_seconds: float = DEFAULT_IDLE_SECONDS,
         min_pass_seconds: float = DEFAULT_MIN_PASS_SECONDS,
         rng: random.Random | None = None,
@@ -153,6 +158,7 @@ class OutboxSender:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._claim = timedelta(seconds=claim_seconds)
+        self._send = timedelta(seconds=send_seconds)
         self._idle = idle_seconds
         self._min_pass = min_pass_seconds
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
@@ -222,7 +228,9 @@ class OutboxSender:
             if row.id in payloads:
                 by_channel.setdefault(row.channel, []).append((row, thread_ts, payloads[row.id]))
         sent: list[tuple[int, str]] = []
-        counts = await asyncio.gather(*(self._deliver_posts(batch, sent) for batch in by_channel.values()))
+        counts = await asyncio.gather(
+            *(self._deliver_posts(batch, sent, claimed_at=now) for batch in by_channel.values())
+        )
         calls = sum(counts)
         for row, target, ts in chosen_edits:
             if row.id not in payloads:
@@ -409,11 +417,17 @@ class OutboxSender:
         return payloads
 
     async def _deliver_posts(
-        self, batch: list[tuple[OutboxMessage, str | None, dict[str, Any]]], sent: list[tuple[int, str]]
+        self,
+        batch: list[tuple[OutboxMessage, str | None, dict[str, Any]]],
+        sent: list[tuple[int, str]],
+        *,
+        claimed_at: datetime,
     ) -> int:
         """One channel's posts of this pass, in order; stops at the first that did not go."""
         calls = 0
         for index, (row, thread_ts, payload) in enumerate(batch):
+            if not await self._keep_claim(row.id, claimed_at):
+                break  # another sender took this channel's rows over: they are its to send now
             made, ts = await self._deliver_post(row, thread_ts, payload)
             calls += made
             if ts is None:
@@ -423,6 +437,29 @@ class OutboxSender:
             sent.append((row.id, ts))
             self._remember_sent(row.key, ts)
         return calls
+
+    async def _keep_claim(self, row_id: int, claimed_at: datetime) -> bool:
+        """Whether this sender may post row ``row_id`` now: its claim outlasts one Slack call.
+
+        A pass claims its rows once, then posts them one after the other; a slow Slack can
+        stretch that past the claim, after which another sender (a replica) may take a row and
+        post it too. So before each post the claim must still have ``send_seconds`` left, or it
+        is renewed, only if this sender still holds the row.
+        """
+        now = self._clock.now()
+        if claimed_at + self._claim - now >= self._send:
+            return True
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == row_id,
+                    OutboxMessage.status == STATUS_PENDING,
+                    OutboxMessage.claimed_by == self.owner,
+                )
+                .values(claimed_until=now + self._claim)
+            )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     async def _deliver_post(
         self, row: OutboxMessage, thread_ts: str | None, payload: dict[str, Any]

@@ -268,10 +268,80 @@ async def test_two_senders_on_one_database_post_each_message_once(
 ) -> None:
     for i in range(10):
         await post(db_sessions, clock, f"m{i}", f"m{i}")
-    a = sender(db_sessions, poster, clock, owner="a", burst=10, rate_per_second=100)
-    b = sender(db_sessions, poster, clock, owner="b", burst=10, rate_per_second=100)
-    await asyncio.gather(a.run_until_idle(), b.run_until_idle())
+    a = sender(db_sessions, poster, clock, owner="a", burst=3, rate_per_second=1)
+    b = sender(db_sessions, poster, clock, owner="b", burst=3, rate_per_second=1)
+    # Both passes run side by side; the clock moves only between them. (A fake clock that one
+    # sender jumps forward while the other's Slack call is in flight would model a call that
+    # outlives its claim, which the poster's timeout rules out: see the next test.)
+    for _ in range(30):
+        await asyncio.gather(a.send_due(), b.send_due())
+        if await a.pending_count() == 0:
+            break
+        clock.advance(1)
     assert texts(slack) == [f"m{i}" for i in range(10)]
+
+
+class SlowSlack:
+    """A Slack whose first call is slow; while it is in flight, a replica on the same database
+    runs a pass of its own. Lookups by key find what was posted, as Slack's metadata search does."""
+
+    def __init__(self, clock: FakeClock, slowness: float) -> None:
+        self.clock = clock
+        self.slowness = slowness
+        self.posts: list[str] = []
+        self.meanwhile: OutboxSender | None = None
+
+    async def post_message(self, **kw: Any) -> str:
+        self.posts.append(str(kw["key"]))
+        if len(self.posts) == 1 and self.meanwhile is not None:
+            self.clock.advance(self.slowness)
+            await self.meanwhile.send_due()
+        return f"1.{len(self.posts):06d}"
+
+    async def update_message(self, **_kw: Any) -> None:
+        return None
+
+    async def find_by_metadata(self, *, key: str, **_kw: Any) -> str | None:
+        return f"1.{self.posts.index(key) + 1:06d}" if key in self.posts else None
+
+
+async def two_senders_and_a_slow_call(
+    sessions: Sessions, clock: FakeClock, slowness: float
+) -> tuple[SlowSlack, OutboxSender, OutboxSender]:
+    for i in range(3):
+        await post(sessions, clock, f"m{i}", f"m{i}")
+    slack = SlowSlack(clock, slowness)
+    kw: dict[str, Any] = {"burst": 3, "rate_per_second": 1, "claim_seconds": 15, "send_seconds": 11}
+    a = sender(sessions, slack, clock, owner="a", **kw)
+    b = sender(sessions, slack, clock, owner="b", **kw)
+    slack.meanwhile = b
+    return slack, a, b
+
+
+async def test_a_claim_running_low_is_renewed_before_the_next_post_so_a_replica_cannot_take_it(
+    db_sessions: Sessions, clock: FakeClock
+) -> None:
+    """A pass claims m0..m2 for 15 s and posts them in turn; the first call takes 14 s. m1's
+    claim then has 1 s left, less than a call: it is renewed while still held, and the replica's
+    passes (during the slow call and after it) never take a row."""
+    slack, a, b = await two_senders_and_a_slow_call(db_sessions, clock, 14.0)
+    await a.send_due()
+    clock.advance(5)
+    await b.send_due()
+    assert slack.posts == ["m0", "m1", "m2"]
+    assert await a.pending_count() == 0
+
+
+async def test_a_sender_whose_rows_were_taken_over_does_not_post_them_again(
+    db_sessions: Sessions, clock: FakeClock
+) -> None:
+    """The claim lapsed during a call (a clock jump, a stalled process): the replica took the
+    pass's other rows and posted them. The first sender checks its claim before each post and
+    stops: every message is in Slack once."""
+    slack, a, _b = await two_senders_and_a_slow_call(db_sessions, clock, 16.0)
+    await a.send_due()
+    assert sorted(slack.posts) == ["m0", "m1", "m2"]
+    assert await a.pending_count() == 0
 
 
 class Recorder:
