@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -149,14 +149,17 @@ def build_runs(
     for entry in history:
         if entry.request_id:
             by_request.setdefault(entry.request_id, {})[entry.event] = entry
+    accepted_at = {entry.request_id: entry.at for entry in accepted if entry.request_id}
     lines: list[RunLine] = []
     summarized: set[str] = set()
     for entry in finished:
         detail = dict(entry.detail)
-        started = _time(detail.get("started_at"))
+        started = _started(
+            entry, accepted_at.get(entry.request_id or ""), _int(detail.get("duration_seconds"))
+        )
         if entry.request_id:
             summarized.add(entry.request_id)
-        if started is not None and started < since:
+        if started < since:
             continue
         request = by_request.get(entry.request_id or "", {})
         lines.append(
@@ -193,6 +196,15 @@ def build_runs(
         )
     lines.sort(key=lambda line: line.started_at or since)
     return lines
+
+
+def _started(finished: AuditEntry, accepted_at: datetime | None, duration_seconds: int | None) -> datetime:
+    """When a run started, on the bot's clock: VRO accepting the action, else the summary's time
+    less the run's duration. VRO's own start time is left alone: VRO's clock may be months off,
+    and ``--since`` is a date on the operator's calendar."""
+    if accepted_at is not None:
+        return accepted_at
+    return finished.at - timedelta(seconds=duration_seconds or 0)
 
 
 def markdown(runs: Sequence[RunLine], *, since: datetime) -> str:
@@ -269,16 +281,6 @@ def _run_warnings(detail: dict[str, Any]) -> tuple[str, ...]:
         if count:
             out.append(f"{count} {noun}{'' if count == 1 else 's'} in the run")
     return tuple(out)
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _int(value: object) -> int | None:

@@ -83,6 +83,22 @@ def test_runs_that_started_before_since_are_left_out() -> None:
     assert [r.action for r in build_runs(finished, accepted, requests, since=later)] == ["Restore"]
 
 
+def test_a_run_is_dated_by_the_bots_clock_even_when_vros_clock_is_months_behind() -> None:
+    finished, accepted, requests = history()
+    finished[0].detail = {**finished[0].detail, "started_at": (T0 - timedelta(days=83)).isoformat()}
+    [run, _] = build_runs(finished, accepted, requests, since=SINCE)
+    assert run.action == "Failover"
+    assert run.started_at == T0  # when VRO accepted it, not VRO's own (wrong) start time
+
+
+def test_a_watched_run_without_a_request_starts_its_duration_before_its_summary() -> None:
+    finished, _, _ = history()
+    finished[0].request_id = None
+    finished[0].at = T0 + timedelta(minutes=42)
+    [run] = build_runs(finished, [], [], since=SINCE)
+    assert run.started_at == T0
+
+
 def test_csv_has_one_row_per_run_with_the_stable_columns() -> None:
     out = io.StringIO()
     write_csv(build_runs(*history(), since=SINCE), out)
