@@ -6,7 +6,7 @@ scheduling policy loads without the database layer or slack_sdk)::
     store.enqueue_post(session, *, key, channel, message, now, thread_ts=None, parent_key=None,
                        broadcast=False, priority=0)
     store.enqueue_update(session, *, key, channel, message, now, target_ts=None, target_key=None)
-    sender.OutboxSender(session_factory=, poster=, clock=, owner=, rate_per_second=1.0, burst=3,
+    sender.OutboxSender(session_factory=, poster=, clock=, owner=, rate_per_second=0.95, burst=3,
                         update_interval=3.0, max_attempts=8, on_failure=, ...)
         send_due(), run(stop=), run_until_idle(), wake(), pending_count(), stats
     scheduling      pure: which thread's post goes next, which card edit next

@@ -55,8 +55,10 @@ from bot.outbox.tables import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RATE_PER_SECOND = 1.0
 DEFAULT_BURST = 3
+DEFAULT_RATE_PER_SECOND = (60 - DEFAULT_BURST) / 60
+"""Slack allows about 1 post per second per channel, sustained. With a saved-up burst of 3,
+a refill of 57 a minute keeps every 60 s window at 60 posts or fewer."""
 DEFAULT_UPDATE_INTERVAL = 3.0
 # chat.update is Tier 3 (about 50 a minute for the whole app): one shared bucket.
 DEFAULT_UPDATE_RATE = 50 / 60
