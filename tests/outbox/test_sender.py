@@ -402,7 +402,7 @@ async def test_thirty_runs_in_one_channel_all_move_and_a_summary_jumps_the_backl
 ) -> None:
     """A site failover: thirty threads with a backlog each; every thread moves, summaries go first."""
     recorder = Recorder()
-    out = sender(db_sessions, recorder, clock)
+    out = sender(db_sessions, recorder, clock, rate_per_second=1.0)  # one a second: thirty in thirty seconds
     for run in range(30):
         await post(db_sessions, clock, f"card{run}", f"card {run}")
     await out.run_until_idle()  # the thirty cards are in Slack; now each thread has five replies waiting
