@@ -84,8 +84,8 @@ class WatcherConfig:
     # every poll's events at once (tests, demos).
     batch_seconds: float = 45.0
     card_interval: float = 5.0  # the status card is edited at most this often
-    lease_seconds: float = 15.0  # a lease not renewed for this long belongs to a dead process
-    heartbeat_seconds: float = 5.0  # how often the run loop renews its leases (and looks for dead ones)
+    lease_seconds: float = 12.0  # a lease not renewed for this long belongs to a dead process
+    heartbeat_seconds: float = 3.0  # how often the run loop renews its leases (and looks for dead ones)
     no_run_seconds: float = DEFAULT_NO_RUN_SECONDS  # VRO_BOT_NO_RUN_MINUTES: an action that shows no run
     max_pending_events: int = 400  # a batch this full is written out early
     # How often the per-channel load (runs narrated there, posts waiting) is read again.
