@@ -85,14 +85,7 @@ def audit_record(entry: AuditEntry) -> dict[str, Any]:
 def _export(database_url: str, *, since: datetime | None, fmt: str, output: str) -> tuple[int, Head | None]:
     if fmt not in ("jsonl", "csv"):
         raise ExportError(f"unknown format {fmt!r}; use jsonl or csv")
-    if is_sqlite(database_url):
-        path = make_url(sync_url(database_url)).database
-        if path and path != ":memory:" and not Path(path).exists():
-            raise ExportError(f"there is no database at {path}. Check DATABASE_URL.")
-    if database_revision(database_url) is None:
-        raise ExportError(
-            "the database has no schema yet, so there is no audit log. Run `vro-bot db upgrade`."
-        )
+    require_schema(database_url, ExportError, nothing="there is no audit log")
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     query = select(AuditEntry).order_by(AuditEntry.id)
@@ -100,7 +93,7 @@ def _export(database_url: str, *, since: datetime | None, fmt: str, output: str)
         query = query.where(AuditEntry.at >= since)
     engine = create_engine(sync_url(database_url), poolclass=pool.NullPool)
     try:
-        with Session(engine) as session, session.begin(), _opened(output) as out:
+        with Session(engine) as session, session.begin(), opened_output(output, ExportError) as out:
             head = read_head_sync(session)  # read first: entries written meanwhile come after it
             if head is not None and head.row_id is not None:
                 query = query.where(AuditEntry.id <= head.row_id)
@@ -136,14 +129,25 @@ def _write_csv(entries: Iterable[AuditEntry], out: TextIO) -> int:
     return count
 
 
+def require_schema(database_url: str, error: type[Exception], *, nothing: str) -> None:
+    """Raise ``error`` unless the database exists and has a schema (``nothing``: what is missing then)."""
+    if is_sqlite(database_url):
+        path = make_url(sync_url(database_url)).database
+        if path and path != ":memory:" and not Path(path).exists():
+            raise error(f"there is no database at {path}. Check DATABASE_URL.")
+    if database_revision(database_url) is None:
+        raise error(f"the database has no schema yet, so {nothing}. Run `vro-bot db upgrade`.")
+
+
 @contextmanager
-def _opened(output: str) -> Iterator[TextIO]:
+def opened_output(output: str, error: type[Exception]) -> Iterator[TextIO]:
+    """``output`` opened for writing (``-`` is stdout); ``error`` says why it cannot be."""
     if output == "-":
         yield sys.stdout
         return
     try:
         handle = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
     except OSError as exc:
-        raise ExportError(f"cannot write {output}: {exc.strerror or exc}") from None
+        raise error(f"cannot write {output}: {exc.strerror or exc}") from None
     with handle:
         yield handle

@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import create_engine, pool, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from bot.approvals.export import opened_output, require_schema
 from bot.approvals.tables import AuditEntry
-from bot.db import is_sqlite, sync_url
-from bot.migrate import database_revision
+from bot.db import sync_url
 
 RUN_FINISHED = "run_finished"
 CSV_FIELDS = (
@@ -93,7 +90,7 @@ def run_report(database_url: str, *, since: datetime, fmt: str, output: str) -> 
         since = since.replace(tzinfo=UTC)
     try:
         runs = read_runs(database_url, since=since)
-        with _opened(output) as out:
+        with opened_output(output, ReportError) as out:
             if fmt == "csv":
                 write_csv(runs, out)
             else:
@@ -107,12 +104,7 @@ def run_report(database_url: str, *, since: datetime, fmt: str, output: str) -> 
 
 def read_runs(database_url: str, *, since: datetime) -> list[RunLine]:
     """Every run that started (or, without a summary, was accepted) at or after ``since``."""
-    if is_sqlite(database_url):
-        path = make_url(sync_url(database_url)).database
-        if path and path != ":memory:" and not Path(path).exists():
-            raise ReportError(f"there is no database at {path}. Check DATABASE_URL.")
-    if database_revision(database_url) is None:
-        raise ReportError("the database has no schema yet, so there are no runs. Run `vro-bot db upgrade`.")
+    require_schema(database_url, ReportError, nothing="there are no runs")
     engine = create_engine(sync_url(database_url), poolclass=pool.NullPool)
     try:
         with Session(engine) as session:
@@ -305,16 +297,3 @@ def _rto(run: RunLine) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-@contextmanager
-def _opened(output: str) -> Iterator[TextIO]:
-    if output == "-":
-        yield sys.stdout
-        return
-    try:
-        handle = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise ReportError(f"cannot write {output}: {exc.strerror or exc}") from None
-    with handle:
-        yield handle
