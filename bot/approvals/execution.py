@@ -333,16 +333,7 @@ class Execution(RequestStore):
                 error=str(exc),
             )
         except VroError as exc:
-            problem = exc.vro_message or exc.message
-            text = msg.VRO_REFUSED.format(verb=plain.verb, plan=plain.plan_name, problem=problem)
-            return await self._finish(
-                plain,
-                OutcomeKind.FAILED,
-                text,
-                event=AuditEvent.VRO_REFUSED,
-                vro_status=exc.status,
-                vro_message=problem,
-            )
+            return await self._refused(plain, exc.status, exc.vro_message or exc.message)
         except Exception as exc:
             # Something unexpected after the claim: it may or may not have been sent.
             log.exception("unexpected error while sending request %s", plain.id)
@@ -355,15 +346,7 @@ class Execution(RequestStore):
                 error=type(exc).__name__,
             )
         if not result.ok:
-            text = msg.VRO_REFUSED.format(verb=plain.verb, plan=plain.plan_name, problem=result.message)
-            return await self._finish(
-                plain,
-                OutcomeKind.FAILED,
-                text,
-                event=AuditEvent.VRO_REFUSED,
-                vro_status=result.status_code,
-                vro_message=result.message,
-            )
+            return await self._refused(plain, result.status_code, result.message)
         text = msg.EXECUTED.format(verb=plain.verb, plan=plain.plan_name, detail=result.message).strip()
         return await self._finish(
             plain,
@@ -373,6 +356,18 @@ class Execution(RequestStore):
             vro_status=result.status_code,
             vro_message=result.message,
             new_plan_id=result.new_plan_id,
+        )
+
+    async def _refused(self, plain: PlainRequest, status: int | None, problem: str) -> Outcome:
+        """VRO answered the action with a refusal: its own words go to the card and the audit."""
+        text = msg.VRO_REFUSED.format(verb=plain.verb, plan=plain.plan_name, problem=problem)
+        return await self._finish(
+            plain,
+            OutcomeKind.FAILED,
+            text,
+            event=AuditEvent.VRO_REFUSED,
+            vro_status=status,
+            vro_message=problem,
         )
 
     async def _finish(
