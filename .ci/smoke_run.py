@@ -57,6 +57,25 @@ async def main() -> int:
     return 0
 
 
+def bot_env(slack_api_url: str, vro_url: str, folder: Path, port: int, **extra: str) -> dict[str, str]:
+    """The environment of a `vro-bot run` on the sandbox and the simulator, in HTTP mode."""
+    return {
+        **os.environ,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack_api_url,
+        "VRO_URL": vro_url,
+        "VRO_USERNAME": DEFAULT_USERNAME,
+        "VRO_PASSWORD": DEFAULT_PASSWORD,
+        "DATABASE_URL": f"sqlite:///{folder / 'smoke.db'}",
+        "VRO_BOT_AUTO_MIGRATE": "true",
+        "VRO_BOT_HTTP_HOST": "127.0.0.1",
+        "VRO_BOT_HTTP_PORT": str(port),
+        "VRO_BOT_LOG_FORMAT": "json",
+        **extra,
+    }
+
+
 def start_bot(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("a") as out:
         return subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env, stdout=out, stderr=out)
@@ -86,21 +105,7 @@ async def kill_mid_run() -> None:
         serve_asgi(sim) as vro_url,
     ):
         port = free_port()
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": TOKEN,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": running.api_url,
-            "VRO_URL": vro_url,
-            "VRO_USERNAME": DEFAULT_USERNAME,
-            "VRO_PASSWORD": DEFAULT_PASSWORD,
-            "DATABASE_URL": f"sqlite:///{Path(folder) / 'smoke.db'}",
-            "VRO_BOT_AUTO_MIGRATE": "true",
-            "VRO_BOT_HTTP_HOST": "127.0.0.1",
-            "VRO_BOT_HTTP_PORT": str(port),
-            "VRO_BOT_POLL_SECONDS": "1",
-            "VRO_BOT_LOG_FORMAT": "json",
-        }
+        env = bot_env(running.api_url, vro_url, Path(folder), port, VRO_BOT_POLL_SECONDS="1")
         log = Path(folder) / "bot.log"
         bot = start_bot(env, log)
         try:
@@ -161,20 +166,7 @@ async def smoke(*, socket_mode: bool) -> None:
         serve_sandbox(sandbox) as running,
         serve_asgi(sim) as vro_url,
     ):
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": TOKEN,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": running.api_url,
-            "VRO_URL": vro_url,
-            "VRO_USERNAME": DEFAULT_USERNAME,
-            "VRO_PASSWORD": DEFAULT_PASSWORD,
-            "DATABASE_URL": f"sqlite:///{Path(folder) / 'smoke.db'}",
-            "VRO_BOT_AUTO_MIGRATE": "true",
-            "VRO_BOT_HTTP_HOST": "127.0.0.1",
-            "VRO_BOT_HTTP_PORT": str(port),
-            "VRO_BOT_LOG_FORMAT": "json",
-        }
+        env = bot_env(running.api_url, vro_url, Path(folder), port)
         if socket_mode:
             env["SLACK_APP_TOKEN"] = APP_TOKEN
             del env["SLACK_SIGNING_SECRET"]
