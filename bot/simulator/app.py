@@ -44,7 +44,7 @@ from datetime import timedelta
 
 from bot.clock import Clock, OffsetClock
 from bot.simulator.auth import GrantError, Principal
-from bot.simulator.core import SimCore, SimError, SimSettings
+from bot.simulator.core import SimCore
 from bot.simulator.estate import Estate, default_estate
 from bot.simulator.faults import RequestRecord
 from bot.simulator.http import (
@@ -59,6 +59,7 @@ from bot.simulator.http import (
     match_route,
     message,
 )
+from bot.simulator.plans import SimError, SimSettings
 from bot.simulator.routes import VroRoutes
 from bot.vro.operations import (
     KNOWN_API_VERSIONS,

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from bot.clock import Clock
 from bot.simulator.auth import AuthState
-from bot.simulator.core import LivePlan, SimCore
+from bot.simulator.core import SimCore
 from bot.simulator.estate import Estate
 from bot.simulator.faults import Faults, RequestRecord
 from bot.simulator.http import Request, Response, Route, empty, json_response, message
+from bot.simulator.plans import LivePlan
 from bot.simulator.render import (
     Json,
 )

@@ -15,7 +15,7 @@ from email.policy import HTTP
 from typing import Any
 
 from bot.simulator.auth import GrantError, Principal
-from bot.simulator.core import ActionParams, SimError
+from bot.simulator.plans import ActionParams, SimError
 from bot.simulator.query import QueryError, apply_query, parse_int
 from bot.simulator.render import (
     Json,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from bot.simulator.core import LivePlan, SimCore
+from bot.simulator.core import SimCore
 from bot.simulator.engine import (
     COMPLETED,
     HALTED,
@@ -28,6 +28,7 @@ from bot.simulator.engine import (
     worst,
 )
 from bot.simulator.estate import GroupSpec, LocationSpec, ScopeSpec, StepSpec, VmSpec
+from bot.simulator.plans import LivePlan
 from bot.vro import plan_states as ps
 from bot.vro.models import RunResult
 

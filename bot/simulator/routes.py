@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from bot.simulator.auth import AccessDenied, Principal
 from bot.simulator.controls import Controls
-from bot.simulator.core import LivePlan, SimError, not_found
 from bot.simulator.http import (
     UNAUTHORIZED,
     Body,
@@ -18,6 +17,7 @@ from bot.simulator.http import (
     json_response,
     page,
 )
+from bot.simulator.plans import LivePlan, SimError, lookup, not_found
 from bot.simulator.render import (
     RuntimeSnapshot,
     group_json,
@@ -120,10 +120,7 @@ class VroRoutes(Controls):
         return page([group_json(g, i + 1) for i, g in enumerate(plan.spec.groups)], request)
 
     def _group_of(self, plan: LivePlan, group_id: str) -> int:
-        index = plan.layout.group_index.get(group_id.lower())
-        if index is None:
-            raise not_found("Group", group_id)
-        return index
+        return lookup(plan.layout.group_index, "Group", group_id)
 
     async def _group_vms(self, request: Request, params: dict[str, str], _: Principal) -> Response:
         plan = self.core.plan(params["plan"])
@@ -136,10 +133,7 @@ class VroRoutes(Controls):
         return page([step_json(s, i + 1) for i, s in enumerate(group.steps)], request)
 
     def _vm_of(self, plan: LivePlan, vm_id: str) -> tuple[int, int]:
-        found = plan.layout.vm_index.get(vm_id.lower())
-        if found is None:
-            raise not_found("VM", vm_id)
-        return found
+        return lookup(plan.layout.vm_index, "VM", vm_id)
 
     async def _vm_steps(self, request: Request, params: dict[str, str], _: Principal) -> Response:
         plan = self.core.plan(params["plan"])
@@ -148,10 +142,7 @@ class VroRoutes(Controls):
         return page([step_json(s, i + 1) for i, s in enumerate(steps)], request)
 
     def _step_of(self, plan: LivePlan, step_id: str) -> int:
-        index = plan.layout.step_index.get(step_id.lower())
-        if index is None:
-            raise not_found("Step", step_id)
-        return index
+        return lookup(plan.layout.step_index, "Step", step_id)
 
     async def _step_parameters(self, request: Request, params: dict[str, str], _: Principal) -> Response:
         plan = self.core.plan(params["plan"])
