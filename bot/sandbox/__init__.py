@@ -11,7 +11,8 @@
 Used by the tests and by ``vro-bot demo``; nothing here talks to the real Slack.
 """
 
-from bot.sandbox.api import ApiReply, CallLog, CallRecord, SandboxApi
+from bot.sandbox.api import SandboxApi
+from bot.sandbox.calls import ApiReply, CallLog, CallRecord
 from bot.sandbox.driver import SlackDriver
 from bot.sandbox.faults import ChannelRateLimit, Fault, FaultQueue
 from bot.sandbox.manifest import (

@@ -40,7 +40,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from bot.clock import Clock, SystemClock
-from bot.sandbox.api import ApiReply, CallLog, SandboxApi
+from bot.sandbox.api import SandboxApi
+from bot.sandbox.calls import ApiReply, CallLog
 from bot.sandbox.faults import ChannelRateLimit, Fault, FaultQueue
 from bot.sandbox.models import Hook, HookSource
 from bot.sandbox.socket_mode import LINK_PATH, SocketModeHub
