@@ -98,6 +98,16 @@ class _TokenRefused(Exception):
         self.status = status
         self.reason = reason
 
+    def auth_error(self, refused: str, check: str) -> VroAuthError:
+        """``VRO refused {refused}{: VRO's reason}. {check}`` as the token endpoint's auth error."""
+        return VroAuthError(
+            f"VRO refused {refused}{as_clause(self.reason)}. {check}",
+            method="POST",
+            path=TOKEN_PATH,
+            status=self.status,
+            vro_message=self.reason,
+        )
+
 
 @dataclass(slots=True)
 class _Tokens:
@@ -204,12 +214,9 @@ class TokenManager:
         try:
             return await self._grant({"grant_type": "mfa", "mfa_token": mfa_token, "mfa_passcode": passcode})
         except _TokenRefused as refused:
-            raise VroAuthError(
-                f"VRO refused the MFA passcode for {creds.describe()}{as_clause(refused.reason)}. Check VRO_MFA_SECRET and that this machine's clock is right.",
-                method="POST",
-                path=TOKEN_PATH,
-                status=refused.status,
-                vro_message=refused.reason,
+            raise refused.auth_error(
+                f"the MFA passcode for {creds.describe()}",
+                "Check VRO_MFA_SECRET and that this machine's clock is right.",
             ) from None
 
     def _login_refused(self, refused: _TokenRefused) -> VroAuthError:
@@ -219,13 +226,7 @@ class TokenManager:
             if isinstance(creds, ClientCredentialsGrant)
             else "VRO_USERNAME and VRO_PASSWORD"
         )
-        return VroAuthError(
-            f"VRO refused the bot's login as {creds.describe()}{as_clause(refused.reason)}. Check {variables}.",
-            method="POST",
-            path=TOKEN_PATH,
-            status=refused.status,
-            vro_message=refused.reason,
-        )
+        return refused.auth_error(f"the bot's login as {creds.describe()}", f"Check {variables}.")
 
     def _store(self, answer: TokenResponse, grant: str) -> str:
         if not answer.access_token:
