@@ -11,7 +11,8 @@ thread's *head* (its oldest waiting post) may go. Among the heads:
    the others (a thread never served goes early);
 3. then the oldest.
 
-The channel's top-level messages (cards, notices) are one more such queue, in their order.
+The channel's top-level messages (cards) are one more such queue, in their order; a top-level
+notice (a post with a priority, such as the channel board) follows nothing and waits alone.
 
 A thread whose head may not go yet (its parent is not in Slack, it waits for a retry, another
 sender holds it) waits whole; the other threads go on.

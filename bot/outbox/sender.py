@@ -46,6 +46,7 @@ from bot.outbox.scheduling import WaitingEdit, WaitingPost, edit_order, next_pos
 from bot.outbox.tables import (
     KIND_POST,
     KIND_UPDATE,
+    PRIORITY_NORMAL,
     STATUS_FAILED,
     STATUS_PENDING,
     STATUS_SENT,
@@ -762,11 +763,17 @@ TOP_LEVEL = "channel"
 
 
 def _thread_of(row: OutboxMessage) -> str:
-    """The queue a post waits in: its thread (by root ts or key), or the channel's top level."""
+    """The queue a post waits in: its thread (by root ts or key), or the channel's top level.
+
+    A top-level notice (a post with a priority, such as a channel board) follows no other
+    message, so it waits in a queue of its own instead of behind the channel's cards.
+    """
     if row.thread_ts is not None:
         return f"ts:{row.thread_ts}"
     if row.parent_key is not None:
         return f"key:{row.parent_key}"
+    if row.priority > PRIORITY_NORMAL:
+        return f"{TOP_LEVEL}:{row.key}"
     return TOP_LEVEL
 
 

@@ -22,6 +22,8 @@ KIND_UPDATE = "update"
 # with a higher priority go first in the workspace (a card whose plan changed state).
 PRIORITY_NORMAL = 0
 PRIORITY_NOTICE = 1
+# A channel board's edits (bot.watcher.board) go before any card's: one board shows every run.
+PRIORITY_BOARD = 2
 
 STATUS_PENDING = "pending"
 STATUS_SENT = "sent"

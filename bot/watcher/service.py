@@ -52,6 +52,8 @@ from bot.vro import plan_states
 from bot.vro.errors import VroAuthError, VroError, VroNotFound, VroUnavailable
 from bot.vro.models import Page, PlanRuntimeDetails
 from bot.watcher.batching import BatchPolicy, ChannelLoad, RunPace, is_notice, is_urgent, should_write
+from bot.watcher.board import tally_of
+from bot.watcher.boards import ChannelBoards
 from bot.watcher.diff import Event, advance
 from bot.watcher.lifecycle import DEFAULT_NO_RUN_SECONDS, card_key, thread_of, watch_info
 from bot.watcher.reader import RuntimeReader
@@ -100,6 +102,9 @@ class WatcherConfig:
     # ``fetch_concurrency`` requests queue inside httpx's connection pool, whose bookkeeping
     # costs grow with the queue (and VRO gains nothing from a hundred parallel reads).
     vro_concurrency: int = 8
+    # A channel with this many runs narrated at once gets a board (bot.watcher.board); 0: never.
+    board_min_runs: int = 3
+    board_seconds: float = 5.0  # how often the boards are brought up to date
 
     @property
     def batching(self) -> BatchPolicy:
@@ -179,6 +184,8 @@ class Watcher:
         self._loads: dict[str, ChannelLoad] = {}
         self._loads_until = float("-inf")
         self._next_heartbeat = float("-inf")
+        self._next_boards = float("-inf")
+        self.boards = ChannelBoards(session_factory=session_factory, min_runs=self.config.board_min_runs)
         self.stats = WatcherStats()
         self._reader = RuntimeReader(
             source=source,
@@ -339,17 +346,29 @@ class Watcher:
         """
         now = self._clock.now()
         rows = await self._claim_due(now, ahead=ahead)
-        if not rows:
-            return 0
-        await self._refresh_loads()
-        limit = asyncio.Semaphore(self.config.concurrency)
+        if rows:
+            await self._refresh_loads()
+            limit = asyncio.Semaphore(self.config.concurrency)
 
-        async def one(row: Watch) -> None:
-            async with limit:
-                await self._poll_guarded(row)
+            async def one(row: Watch) -> None:
+                async with limit:
+                    await self._poll_guarded(row)
 
-        await asyncio.gather(*(one(row) for row in rows))
+            await asyncio.gather(*(one(row) for row in rows))
+        await self._boards_due()
         return len(rows)
+
+    async def _boards_due(self) -> None:
+        """Bring the channel boards up to date when their turn has come (every few seconds)."""
+        mono = self._clock.monotonic()
+        if mono < self._next_boards:
+            return
+        self._next_boards = mono + self.config.board_seconds
+        try:
+            if await self.boards.refresh(self._clock.now()):
+                self._notify()
+        except Exception:
+            log.exception("channel boards: refresh failed; trying again in %s s", self.config.board_seconds)
 
     async def _poll_guarded(self, row: Watch) -> None:
         try:
@@ -419,6 +438,7 @@ class Watcher:
                     self._next_heartbeat = self._clock.monotonic() + self.config.heartbeat_seconds
                     await self.heartbeat()
                 await self._start_due(polls)
+                await self._boards_due()
                 if self.config.announce_channel and self._clock.monotonic() >= self._next_announce:
                     self._next_announce = self._clock.monotonic() + self.config.announce_seconds
                     await self.announce_once()
@@ -427,6 +447,8 @@ class Watcher:
             # Wake at least every heartbeat: renew this process's leases, adopt a dead one's watches.
             beat = max(0.0, self._next_heartbeat - self._clock.monotonic())
             delay = min(await self._next_due_in(busy=tuple(polls)), beat)
+            if self.config.board_min_runs > 0:
+                delay = min(delay, max(0.0, self._next_boards - self._clock.monotonic()))
             if polls and len(polls) >= self.config.concurrency:
                 # No room: the first poll to finish wakes the loop (or the next heartbeat).
                 await first_of(self._clock.sleep(beat), self._wake.wait(), stop.wait())
@@ -635,9 +657,11 @@ class Watcher:
         card: Message | None = None
         card_hash = cached.card_hash if cached is not None else ""
         write_card = False
+        tally: dict[str, Any] | None = None
         if card_due or flush or finished:  # rendering the card is only worth it when it may go out
             card = status_card(info, new, now=now, status=status, vro_unreachable=unreachable)
             write_card = cached is None or cached.card_hash != (card_hash := _hash(card))
+            tally = tally_of(new).to_json() if self.config.board_min_runs > 0 else None
         card_rev = row.card_rev + 1 if write_card else row.card_rev
         next_poll = now + timedelta(seconds=interval)
         values: dict[str, Any] = {
@@ -655,6 +679,8 @@ class Watcher:
         }
         if flush:
             values.update(thread_messages=pace.messages + len(messages), flushed_at=now)
+        if tally is not None and tally != row.tally:
+            values["tally"] = tally
         if new != old:
             values["snapshot"] = new.to_json()
         if finished:

@@ -78,6 +78,9 @@ class Watch(Base):
     no_run_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
     # Why a watch closed other than by finishing (VRO's refusal, superseded, no run).
     note: Mapped[str | None] = mapped_column(Text, default=None)
+    # What the channel board shows of the run (bot.watcher.board.Tally), written with the card
+    # while the channel is busy enough to have a board.
+    tally: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     __table_args__ = (
         Index("ix_watches_status_next_poll_at", "status", "next_poll_at"),
@@ -89,6 +92,36 @@ class Watch(Base):
             unique=True,
             sqlite_where=text("status = 'active'"),
             postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+
+class Board(Base):
+    """A channel's board (bot.watcher.board): one live message over the runs narrated there.
+
+    At most one board per channel is open; it closes when the last of its runs ends. ``rev`` is
+    the optimistic check of two replicas redrawing it at once; ``digest`` is the hash of what was
+    last queued, so an unchanged board costs no edit.
+    """
+
+    __tablename__ = "boards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    # The outbox key of the board's message (its edits name it as their target).
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    rev: Mapped[int] = mapped_column(Integer, default=0)
+    digest: Mapped[str] = mapped_column(String(64), default="")
+
+    __table_args__ = (
+        Index(
+            "uq_boards_open_channel",
+            "channel",
+            unique=True,
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
         ),
     )
 
