@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from bot.slack.blocks.kit import (
@@ -11,6 +11,7 @@ from bot.slack.blocks.kit import (
     Message,
     clip,
     cut_notice,
+    described,
     esc,
     pack_sections,
     page_of,
@@ -24,6 +25,14 @@ ESTATE_PAGE_SIZE: Final = 30
 MAX_SCOPE_USAGE_ROWS: Final = 60
 
 
+def _entry(name: str, bits: Iterable[str | None], description: str | None, *, mark: str = "") -> str:
+    """``• *name*mark — bit · bit``, with the description indented beneath."""
+    shown = [b for b in bits if b]
+    return described(
+        f"• *{esc(name)}*{mark}" + (f" — {esc(' · '.join(shown))}" if shown else ""), description
+    )
+
+
 def locations_message(
     locations: Sequence[RecoveryLocation], *, page: int = 0, command: str | None = "locations"
 ) -> Message:
@@ -33,15 +42,8 @@ def locations_message(
     paged = page_of(len(locations), page, ESTATE_PAGE_SIZE)
     lines = []
     for location in locations[paged.start : paged.end]:
-        bits = [
-            b
-            for b in (location.type, location.availability, "original" if location.isOriginal else None)
-            if b
-        ]
-        line = f"• *{esc(location.name)}*" + (f" — {esc(' · '.join(bits))}" if bits else "")
-        if location.description:
-            line += f"\n      {esc(clip(location.description, 200))}"
-        lines.append(line)
+        bits = (location.type, location.availability, "original" if location.isOriginal else None)
+        lines.append(_entry(location.name, bits, location.description))
     title = f"Recovery locations ({plural(len(locations), 'location')})"
     return paged_list(title, lines, paged, "location", command=command)
 
@@ -53,12 +55,8 @@ def scopes_message(scopes: Sequence[Scope], *, page: int = 0, command: str | Non
     paged = page_of(len(scopes), page, ESTATE_PAGE_SIZE)
     lines = []
     for scope in scopes[paged.start : paged.end]:
-        bits = [b for b in (scope.siteName, scope.state) if b]
         default = " (default)" if scope.isDefault else ""
-        line = f"• *{esc(scope.name)}*{default}" + (f" — {esc(' · '.join(bits))}" if bits else "")
-        if scope.description:
-            line += f"\n      {esc(clip(scope.description, 200))}"
-        lines.append(line)
+        lines.append(_entry(scope.name, (scope.siteName, scope.state), scope.description, mark=default))
     title = f"Scopes ({plural(len(scopes), 'scope')})"
     return paged_list(title, lines, paged, "scope", command=command)
 

@@ -109,6 +109,11 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
+def described(line: str, description: str | None, *, limit: int = 200) -> str:
+    """``line`` with ``description`` (escaped, clipped) indented beneath it, when there is one."""
+    return f"{line}\n      {esc(clip(description, limit))}" if description else line
+
+
 def when(moment: datetime | None, *, fallback: str = "never") -> str:
     """A time that Slack shows in the reader's own time zone, with a UTC fallback."""
     if moment is None:

@@ -15,6 +15,7 @@ from bot.slack.blocks.kit import (
     clip,
     context,
     cut_notice,
+    described,
     esc,
     header,
     last_run_note,
@@ -191,9 +192,7 @@ def groups_message(
         if group.vmsCriticality:
             bits.append(f"criticality {group.vmsCriticality}")
         line = f"`{group.order if group.order is not None else index}.` *{esc(group.name)}* — {esc(' · '.join(bits))}"
-        if group.description:
-            line += f"\n      {esc(clip(group.description, 200))}"
-        lines.append(line)
+        lines.append(described(line, group.description))
     return _lines_message(f"Groups of {plan_name}", lines, noun="group", page=page, command=command)
 
 
