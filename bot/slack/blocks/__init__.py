@@ -32,10 +32,9 @@ from bot.slack.blocks.modal import (
     ModalPlan,
     ModalState,
     command_modal,
-    parse_modal_submission,
     plan_suggestions,
-    read_modal_state,
 )
+from bot.slack.blocks.modal_submission import parse_modal_submission, read_modal_state
 from bot.slack.blocks.plans import (
     groups_message,
     params_message,

@@ -7,9 +7,9 @@ Flow (the listener does the I/O):
    ``block_suggestion`` → answer with :func:`plan_suggestions`. The same serves the "after which
    plan" picker (``vro_modal_previous_plan``).
 3. Choosing a plan or an action sends ``block_actions`` (both pickers dispatch) → read the choice
-   with :func:`read_modal_state`, fetch the plan, ``views.update`` with :func:`command_modal` again
+   with :func:`~bot.slack.blocks.modal_submission.read_modal_state`, fetch the plan, ``views.update`` with :func:`command_modal` again
    (only the actions allowed in the plan's state are offered, then that action's options).
-4. Submit → :func:`parse_modal_submission` gives the same :class:`ParsedCommand` the text grammar
+4. Submit → :func:`~bot.slack.blocks.modal_submission.parse_modal_submission` gives the same :class:`ParsedCommand` the text grammar
    gives for the equivalent command, or :class:`ModalErrors` to ``ack`` with.
 
 Blocks that depend on the chosen plan or action carry it in their block id (``action.<plan id>``,
@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
@@ -47,13 +46,8 @@ from bot.slack.grammar import (
     ArgSpec,
     Form,
     OptionSpec,
-    ParsedCommand,
-    ParseError,
     RefKind,
-    TimeParseError,
     ValueType,
-    parse,
-    parse_time,
 )
 from bot.slack.resolve import Named
 from bot.vro import plan_states
@@ -123,7 +117,8 @@ class ModalErrors:
 # --- building ---------------------------------------------------------------------------------
 
 
-def _form_of(action: str) -> Form:
+def form_of(action: str) -> Form:
+    """The form (arguments, keyword) of ``action`` in the grammar's verb table."""
     spec = VERB_FOR_ACTION[action]
     return next(form for form in spec.forms if form.action == action)
 
@@ -292,7 +287,7 @@ def command_modal(
                 }
             )
     if plan is not None and action is not None:
-        form = _form_of(action)
+        form = form_of(action)
         spec = VERB_FOR_ACTION[action]
         if spec.destructive:
             blocks.append(
@@ -338,139 +333,6 @@ def access_modal(text: str) -> dict[str, Any]:
         "close": plain("Close", 24),
         "blocks": [section(f":lock: {esc(text)}")],
     }
-
-
-# --- reading it back ----------------------------------------------------------------------------
-
-
-def _values(view: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    state = view.get("state")
-    values = state.get("values") if isinstance(state, Mapping) else None
-    return {k: v for k, v in values.items() if isinstance(v, dict)} if isinstance(values, Mapping) else {}
-
-
-def _element(values: Mapping[str, Mapping[str, Any]], block_id: str, action_id: str) -> Mapping[str, Any]:
-    block = values.get(block_id, {})
-    element = block.get(action_id, {})
-    return element if isinstance(element, Mapping) else {}
-
-
-def _selected(values: Mapping[str, Mapping[str, Any]], block_id: str, action_id: str) -> str | None:
-    chosen = _element(values, block_id, action_id).get("selected_option")
-    value = chosen.get("value") if isinstance(chosen, Mapping) else None
-    return value if isinstance(value, str) and value else None
-
-
-def _typed(values: Mapping[str, Mapping[str, Any]], block_id: str, action_id: str) -> str | None:
-    element = _element(values, block_id, action_id)
-    value = element.get("value")
-    if value is None and isinstance(element.get("selected_option"), Mapping):
-        value = element["selected_option"].get("value")
-    return (value.strip() or None) if isinstance(value, str) else None
-
-
-def _checked(values: Mapping[str, Mapping[str, Any]], block_id: str, action_id: str) -> list[str]:
-    chosen = _element(values, block_id, action_id).get("selected_options")
-    if not isinstance(chosen, list):
-        return []
-    return [o["value"] for o in chosen if isinstance(o, Mapping) and isinstance(o.get("value"), str)]
-
-
-def read_modal_state(view: Mapping[str, Any]) -> ModalState:
-    """The channel the form was opened in and the plan and action chosen so far."""
-    try:
-        metadata = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        metadata = {}
-    if not isinstance(metadata, dict):
-        metadata = {}
-    values = _values(view)
-    plan_id = _selected(values, ModalBlock.PLAN, ActionId.MODAL_PLAN)
-    action = _selected(values, f"{ModalBlock.ACTION}.{plan_id}", ActionId.MODAL_ACTION) if plan_id else None
-    channel = metadata.get("channel_id")
-    return ModalState(
-        channel_id=channel if isinstance(channel, str) else None,
-        plan_id=plan_id,
-        action=action if action in PLAN_ACTIONS else None,
-    )
-
-
-def _quote(text: str) -> str:
-    escaped = "".join("\\" + ch if ch in "\\\"“”„‟'‘’‚‛" else ch for ch in text)
-    return f'"{escaped}"'
-
-
-def parse_modal_submission(view: Mapping[str, Any], *, now: datetime) -> ParsedCommand | ModalErrors:
-    """The submitted form as the command the text grammar would give, or errors by block id."""
-    values = _values(view)
-    state = read_modal_state(view)
-    if state.plan_id is None:
-        return ModalErrors({ModalBlock.PLAN: "Pick a plan."})
-    if state.action is None:
-        return ModalErrors({f"{ModalBlock.ACTION}.{state.plan_id}": "Pick what to do with the plan."})
-    action = state.action
-    suffix = f".{action}"
-    spec = VERB_FOR_ACTION[action]
-    form = _form_of(action)
-    errors: dict[str, str] = {}
-    words = [spec.verb, _quote(state.plan_id)]
-    for index, arg in enumerate(form.args[1:], start=1):
-        if index == 1 and form.keyword:
-            words.append(form.keyword)
-        value: str | None
-        if arg.type is ValueType.DATETIME:
-            block = ModalBlock.START_TIME + suffix
-            value = _typed(values, block, ActionId.MODAL_START_TIME)
-            if value is not None:
-                try:
-                    parse_time(value, now=now, direction=arg.direction)
-                except TimeParseError as exc:
-                    errors[block] = str(exc)
-        elif arg.ref is RefKind.PLAN:
-            block = ModalBlock.PREVIOUS_PLAN + suffix
-            value = _selected(values, block, ActionId.MODAL_PREVIOUS_PLAN)
-        elif arg.type is ValueType.CHOICE:
-            block = ModalBlock.CONTINUE_OPTION + suffix
-            value = _selected(values, block, ActionId.MODAL_CONTINUE_OPTION)
-        else:
-            block = ModalBlock.CLONE_NAME + suffix
-            value = _typed(values, block, ActionId.MODAL_CLONE_NAME)
-        if value is None:
-            if arg.required:
-                errors[block] = "This is needed."
-            continue
-        words.append(_quote(value))
-    for option_spec in spec.options:
-        if option_spec.type is ValueType.DATETIME:
-            block = ModalBlock.RESTORE_POINT + suffix
-            value = _typed(values, block, ActionId.MODAL_RESTORE_POINT)
-            if value is not None:
-                try:
-                    parse_time(value, now=now, direction=option_spec.direction)
-                except TimeParseError as exc:
-                    errors[block] = str(exc)
-                words += [option_spec.flag, _quote(value)]
-        elif option_spec.ref is RefKind.LOCATION:
-            value = _typed(values, ModalBlock.LOCATION + suffix, ActionId.MODAL_LOCATION)
-            if value is not None:
-                words += [option_spec.flag, _quote(value)]
-    flags = {spec_.name for spec_ in spec.options if spec_.type is ValueType.FLAG}
-    words += [
-        f"--{name}"
-        for name in _checked(values, ModalBlock.FLAGS + suffix, ActionId.MODAL_FLAGS)
-        if name in flags
-    ]
-    reason = _typed(values, ModalBlock.REASON, ActionId.MODAL_REASON)
-    if reason is not None:
-        if len(reason) > MAX_REASON_LENGTH:
-            errors[ModalBlock.REASON] = f"Keep the reason under {MAX_REASON_LENGTH} characters."
-        words += ["--reason", _quote(reason)]
-    if errors:
-        return ModalErrors(errors)
-    result = parse(" ".join(words), now=now)
-    if isinstance(result, ParseError):
-        return ModalErrors({f"{ModalBlock.ACTION}.{state.plan_id}": result.message})
-    return result
 
 
 # --- external select options ----------------------------------------------------------------------

@@ -11,15 +11,8 @@ from bot.approvals import messages as approval_messages
 from bot.approvals.outcomes import Refusal
 from bot.slack.access import Refused
 from bot.slack.blocks.kit import MODAL_CALLBACK_ID, ActionId
-from bot.slack.blocks.modal import (
-    ModalErrors,
-    ModalPlan,
-    access_modal,
-    command_modal,
-    parse_modal_submission,
-    plan_suggestions,
-    read_modal_state,
-)
+from bot.slack.blocks.modal import ModalErrors, ModalPlan, access_modal, command_modal, plan_suggestions
+from bot.slack.blocks.modal_submission import parse_modal_submission, read_modal_state
 from bot.slack.controller import Invoker
 from bot.slack.errors import SLACK_CALL_ERRORS, slack_error
 from bot.slack.grammar import VERB_FOR_ACTION
