@@ -21,12 +21,8 @@ from bot.clock import Clock
 from bot.db import before_ack
 from bot.slack import resolve as rs
 from bot.slack.access import Access
-from bot.slack.blocks.approvals import (
-    ApprovalCardView,
-    audit_message,
-    pending_approvals_message,
-    readiness_refusal_message,
-)
+from bot.slack.blocks.approval_lists import audit_message, pending_approvals_message
+from bot.slack.blocks.approvals import ApprovalCardView, readiness_refusal_message
 from bot.slack.blocks.estate import license_message, locations_message, scopes_message
 from bot.slack.blocks.kit import Message
 from bot.slack.blocks.plans import (

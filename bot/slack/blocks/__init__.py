@@ -6,13 +6,8 @@ with "Showing N of M". :mod:`bot.slack.blocks.validate` checks that offline agai
 models; it is not re-exported here, so the builders load without slack_sdk.
 """
 
-from bot.slack.blocks.approvals import (
-    ApprovalCardView,
-    approval_card_message,
-    audit_message,
-    describe_params,
-    pending_approvals_message,
-)
+from bot.slack.blocks.approval_lists import audit_message, pending_approvals_message
+from bot.slack.blocks.approvals import ApprovalCardView, approval_card_message, describe_params
 from bot.slack.blocks.estate import license_message, locations_message, scopes_message
 from bot.slack.blocks.home import home_view
 from bot.slack.blocks.kit import (
