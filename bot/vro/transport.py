@@ -44,6 +44,7 @@ from bot.vro.operations import (
     not_available_reason,
     product_name,
 )
+from bot.vro.pool import vro_transport
 from bot.vro.request import Op, PageQuery, collection_params
 
 # The client's one logger, whichever of its modules writes: log filters name "bot.vro.client".
@@ -142,7 +143,7 @@ class VroTransport:
             verify = tls_verify(ca_bundle=verify, verify_tls=True)
         self._http = httpx.AsyncClient(
             base_url=self._base_url,
-            transport=transport,
+            transport=transport if transport is not None else vro_transport(verify=verify),
             verify=verify,
             timeout=timeout,
             headers={"Accept": "application/json"},

@@ -399,8 +399,13 @@ class Watcher:
             task.add_done_callback(functools.partial(self._poll_done, polls, row.id))
 
     def _poll_done(self, polls: dict[int, asyncio.Task[None]], watch_id: int, _: object) -> None:
+        full = len(polls) >= self.config.concurrency
         polls.pop(watch_id, None)
-        self._wake.set()  # room for the next due watch
+        if full:
+            # The loop waits for room: this poll made some. Otherwise the loop already sleeps
+            # until the next watch is due, and waking it after every poll would cost a claim
+            # and a query per poll for nothing.
+            self._wake.set()
 
     async def announce_once(self) -> list[int]:
         """Announce mode: open a watch in the announce channel for each plan that started running."""
