@@ -10,6 +10,11 @@ scheduling policy loads without the database layer or slack_sdk)::
                         update_interval=3.0, max_attempts=8, on_failure=, ...)
         send_due(), run(stop=), run_until_idle(), wake(), pending_count(), stats
     scheduling      pure: which thread's post goes next, which card edit next
-    poster.SlackPoster (protocol), slack_poster.SlackWebPoster (slack_sdk), sender.DeliveryFailure
+    pacing          pure: token buckets, 429 blocks, the edit interval, when to wake
+    choosing        a pass's posts and edits (scheduling over the waiting rows, within the pace)
+    ledger          the sender's SQL: read waiting, claim, mark sent, release, supersede, fail
+    delivery        the Slack calls (lookup before a re-post) and what their errors mean
+    poster.SlackPoster (protocol), slack_poster.SlackWebPoster (slack_sdk)
+    delivery.DeliveryFailure, delivery.SenderStats (both also importable from sender)
     bot.slack.message.Message(text, blocks): what every row carries
 """
