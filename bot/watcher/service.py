@@ -31,39 +31,41 @@ import hashlib
 import json
 import logging
 import uuid
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, Update, and_, bindparam, func, or_, select, update
+from sqlalchemy import Table, Update, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, first_of
 from bot.db import reading
-from bot.outbox.store import enqueue_post, enqueue_update, refresh_pending_update
-from bot.outbox.tables import KIND_POST, PRIORITY_NORMAL, PRIORITY_NOTICE, OutboxMessage
-from bot.outbox.tables import STATUS_PENDING as OUTBOX_PENDING
+from bot.outbox.store import enqueue_post
+from bot.outbox.tables import PRIORITY_NORMAL, PRIORITY_NOTICE
 from bot.slack.blocks.kit import esc
 from bot.slack.message import Message
 from bot.vro import plan_states
 from bot.vro.errors import VroAuthError, VroError, VroNotFound, VroUnavailable
 from bot.vro.models import Page, PlanRuntimeDetails
-from bot.watcher.batching import BatchPolicy, ChannelLoad, RunPace, is_notice, is_urgent, should_write
+from bot.watcher.batching import RunPace, is_urgent, should_write
 from bot.watcher.board import tally_of
 from bot.watcher.boards import ChannelBoards
+from bot.watcher.config import FinishedRun, RunFinished, WatcherConfig, WatcherStats
 from bot.watcher.diff import Event, advance
-from bot.watcher.lifecycle import DEFAULT_NO_RUN_SECONDS, card_key, thread_of, watch_info
+from bot.watcher.leases import WatchLeases
+from bot.watcher.lifecycle import card_key, watch_info
+from bot.watcher.narration import ChannelLoads, NarrationWrites
 from bot.watcher.reader import RuntimeReader
-from bot.watcher.render import WatchInfo, status_card, summary_messages, thread_messages
-from bot.watcher.runs import RunRecord, rto_applies, run_record
+from bot.watcher.render import WatchInfo, status_card, thread_messages
 from bot.watcher.snapshot import (
     Snapshot,
 )
 from bot.watcher.source import PlanLister, RuntimeSource
 from bot.watcher.tables import STATUS_ACTIVE, STATUS_FINISHED, STATUS_NO_RUN, STATUS_STOPPED, Watch
+
+__all__ = ["FinishedRun", "RunFinished", "Watcher", "WatcherConfig", "WatcherStats"]
 
 log = logging.getLogger(__name__)
 
@@ -75,79 +77,11 @@ TEXT_NO_RUN = (
 )
 
 
-@dataclass(frozen=True)
-class WatcherConfig:
-    """Timing and sizing of the watcher (``bot.runtime.watcher_config_from`` maps the environment)."""
-
-    poll_seconds: float = 5.0  # VRO_BOT_POLL_SECONDS: while a plan runs
-    poll_max_seconds: float = 60.0  # VRO_BOT_POLL_MAX_SECONDS: the slowest poll when nothing moves
-    backoff_factor: float = 2.0
-    # The longest gap between two thread messages of a busy run (bot.watcher.batching); 0 writes
-    # every poll's events at once (tests, demos).
-    batch_seconds: float = 45.0
-    card_interval: float = 5.0  # the status card is edited at most this often
-    lease_seconds: float = 12.0  # a lease not renewed for this long belongs to a dead process
-    heartbeat_seconds: float = 3.0  # how often the run loop renews its leases (and looks for dead ones)
-    no_run_seconds: float = DEFAULT_NO_RUN_SECONDS  # VRO_BOT_NO_RUN_MINUTES: an action that shows no run
-    max_pending_events: int = 400  # a batch this full is written out early
-    # How often the per-channel load (runs narrated there, posts waiting) is read again.
-    load_refresh_seconds: float = 2.0
-    # The run loop polls the watches due within this many seconds together (one cycle).
-    cycle_seconds: float = 0.25
-    announce_channel: str | None = None  # VRO_BOT_ANNOUNCE_CHANNEL
-    announce_seconds: float = 30.0
-    concurrency: int = 32  # watches polled at once
-    fetch_concurrency: int = 8  # VRO requests at once within one watch's poll
-    # VRO requests at once over all watches. Without a bound, ``concurrency`` x
-    # ``fetch_concurrency`` requests queue inside httpx's connection pool, whose bookkeeping
-    # costs grow with the queue (and VRO gains nothing from a hundred parallel reads).
-    vro_concurrency: int = 8
-    # A channel with this many runs narrated at once gets a board (bot.watcher.board); 0: never.
-    board_min_runs: int = 3
-    board_seconds: float = 5.0  # how often the boards are brought up to date
-
-    @property
-    def batching(self) -> BatchPolicy:
-        return _batch_policy(self.batch_seconds, self.max_pending_events)
-
-
-@dataclass
-class WatcherStats:
-    """Counters for metrics and benchmarks."""
-
-    polls: int = 0
-    polled: Counter[int] = field(default_factory=Counter)  # watch id -> polls by this process
-    vro_requests: int = 0
-    events: int = 0
-    messages: int = 0
-    card_updates: int = 0
-    lost_leases: int = 0
-    unreachable: int = 0
-    # (VRO's timestamp of a transition, when its outbox row was written), for lag figures.
-    lags: list[float] = field(default_factory=list)
-    # (watch id, event seq, kind, scope, VRO's timestamp) of every narrated transition.
-    transitions: list[tuple[int, int, str, str, datetime]] = field(default_factory=list)
-
-
 @dataclass
 class _Cached:
     revision: int
     snapshot: Snapshot
     card_hash: str = ""
-
-
-@dataclass(frozen=True)
-class FinishedRun:
-    """A run whose summary is being written: for the audit log (``run_finished``)."""
-
-    watch_id: int
-    request_id: str | None
-    info: WatchInfo
-    record: RunRecord
-    at: datetime  # the bot's time of the summary
-
-
-RunFinished = Callable[[AsyncSession, FinishedRun], Awaitable[None]]
 
 
 class Watcher:
@@ -168,8 +102,6 @@ class Watcher:
         on_run_finished: RunFinished | None = None,
     ) -> None:
         self._sessions = session_factory
-        self._rto_for = rto_for or (lambda _plan_id, _plan_name: None)
-        self._on_run_finished = on_run_finished
         self._source = source
         self._clock = clock
         self.config = config or WatcherConfig()
@@ -181,12 +113,26 @@ class Watcher:
         self._announced: set[str] = set()
         self._next_announce = 0.0
         self._wake = asyncio.Event()
-        self._loads: dict[str, ChannelLoad] = {}
-        self._loads_until = float("-inf")
+        self._loads = ChannelLoads(
+            session_factory=session_factory,
+            clock=clock,
+            refresh_seconds=self.config.load_refresh_seconds,
+        )
         self._next_heartbeat = float("-inf")
         self._next_boards = float("-inf")
         self.boards = ChannelBoards(session_factory=session_factory, min_runs=self.config.board_min_runs)
         self.stats = WatcherStats()
+        self._leases = WatchLeases(
+            session_factory=session_factory,
+            clock=clock,
+            owner=self.owner,
+            lease_seconds=self.config.lease_seconds,
+        )
+        self._writes = NarrationWrites(
+            stats=self.stats,
+            rto_for=rto_for or (lambda _plan_id, _plan_name: None),
+            on_run_finished=on_run_finished,
+        )
         self._reader = RuntimeReader(
             source=source,
             clock=clock,
@@ -312,8 +258,10 @@ class Watcher:
                     continue  # a poll committed in between: read again
                 info = watch_info(row)
                 snapshot = Snapshot.from_json(row.snapshot)
-                await self._write_thread(session, row, pending, now, thread_messages(pending, info=info))
-                await self._write_card(
+                await self._writes.thread_replies(
+                    session, row, pending, now, thread_messages(pending, info=info)
+                )
+                await self._writes.card(
                     session,
                     row,
                     row.card_rev + 1,
@@ -345,7 +293,7 @@ class Watcher:
         Returns how many were polled (when all of them are done).
         """
         now = self._clock.now()
-        rows = await self._claim_due(now, ahead=ahead)
+        rows = await self._leases.claim_due(now, ahead=ahead)
         if rows:
             await self._refresh_loads()
             limit = asyncio.Semaphore(self.config.concurrency)
@@ -387,7 +335,7 @@ class Watcher:
         room = self.config.concurrency - len(polls)
         if room <= 0:
             return
-        rows = await self._claim_due(
+        rows = await self._leases.claim_due(
             self._clock.now(), ahead=self.config.cycle_seconds, limit=room, busy=tuple(polls)
         )
         if not rows:
@@ -441,7 +389,7 @@ class Watcher:
                 if self._clock.monotonic() >= self._next_heartbeat:
                     # Renew this process's leases (a lease is short: a dead owner's lapses in seconds).
                     self._next_heartbeat = self._clock.monotonic() + self.config.heartbeat_seconds
-                    await self.heartbeat()
+                    await self._leases.renew()
                 await self._start_due(polls)
                 await self._boards_due()
                 if self.config.announce_channel and self._clock.monotonic() >= self._next_announce:
@@ -451,7 +399,9 @@ class Watcher:
                 log.exception("watcher cycle failed")
             # Wake at least every heartbeat: renew this process's leases, adopt a dead one's watches.
             beat = max(0.0, self._next_heartbeat - self._clock.monotonic())
-            delay = min(await self._next_due_in(busy=tuple(polls)), beat)
+            delay = min(
+                await self._leases.next_due_in(busy=tuple(polls), at_most=self.config.poll_max_seconds), beat
+            )
             if self.config.board_min_runs > 0:
                 delay = min(delay, max(0.0, self._next_boards - self._clock.monotonic()))
             if polls and len(polls) >= self.config.concurrency:
@@ -461,69 +411,21 @@ class Watcher:
                 await first_of(self._clock.sleep(delay), self._wake.wait(), stop.wait())
         if polls:
             await asyncio.gather(*polls.values(), return_exceptions=True)
-        await self.release()
+        await self._leases.release()
 
     async def heartbeat(self) -> int:
         """Renew the leases this process holds (a lease is short: a dead owner's lapses in seconds)."""
-        now = self._clock.now()
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(
-                update(Watch)
-                .where(Watch.lease_owner == self.owner, Watch.status == STATUS_ACTIVE)
-                .values(lease_expires_at=now + timedelta(seconds=self.config.lease_seconds))
-            )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return await self._leases.renew()
 
     async def release(self) -> None:
         """Give up this process's leases (shutdown), so another replica takes over at once."""
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(Watch)
-                .where(Watch.lease_owner == self.owner)
-                .values(lease_owner=None, lease_expires_at=None, next_poll_at=self._clock.now())
-            )
+        await self._leases.release()
+
+    async def _refresh_loads(self) -> None:
+        if self.config.batch_seconds > 0:  # the loads only pace batching
+            await self._loads.refresh()
 
     # -- one poll --------------------------------------------------------------------------------
-
-    async def _claim_due(
-        self, now: datetime, *, ahead: float = 0.0, limit: int | None = None, busy: Sequence[int] = ()
-    ) -> list[Watch]:
-        """Lease the watches due (within ``ahead``) this process may poll, the most overdue first.
-
-        At most ``limit`` of them, none of ``busy`` (being polled here already). One statement
-        for the whole cycle: the rows (without their snapshot) come back from the UPDATE itself.
-        """
-        due = and_(
-            Watch.status == STATUS_ACTIVE,
-            or_(
-                Watch.next_poll_at <= now + timedelta(seconds=ahead),
-                # A dead owner's watch is polled at once, whenever its next poll was due.
-                and_(Watch.lease_owner.is_not(None), Watch.lease_expires_at < now),
-            ),
-            or_(
-                Watch.lease_owner.is_(None),
-                Watch.lease_owner == self.owner,
-                Watch.lease_expires_at < now,
-            ),
-        )
-        if busy:
-            due = and_(due, Watch.id.not_in(busy))
-        if limit is not None:
-            due = and_(
-                due, Watch.id.in_(select(Watch.id).where(due).order_by(Watch.next_poll_at).limit(limit))
-            )
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(
-                update(Watch)
-                .where(due)
-                .values(
-                    lease_owner=self.owner,
-                    lease_expires_at=now + timedelta(seconds=self.config.lease_seconds),
-                )
-                .returning(*_STATE_COLUMNS)
-            )
-            rows = [Watch(**row._mapping) for row in result]
-        return sorted(rows, key=lambda row: row.id)
 
     async def _snapshot(self, row: Watch) -> Snapshot:
         """The watch's snapshot: from memory when this process wrote the current revision."""
@@ -616,9 +518,9 @@ class Watcher:
                 message=Message(text=text),
                 now=now,
                 broadcast=True,
-                **self._thread(row),
+                **self._writes.thread(row),
             )
-            await self._write_card(
+            await self._writes.card(
                 session, row, row.card_rev + 1, watch_info(row), snapshot, now, status=STATUS_NO_RUN
             )
         self._cache.pop(row.id, None)
@@ -647,9 +549,7 @@ class Watcher:
             elapsed_seconds=(now - row.started_at).total_seconds(),
             progress=new.plan.progress if new.plan is not None else 0.0,
         )
-        flush = should_write(
-            self.config.batching, pace, self._channel_load(row.channel), now=now, urgent=urgent
-        )
+        flush = should_write(self.config.batching, pace, self._loads.of(row.channel), now=now, urgent=urgent)
         plan_name = new.plan.name if new.plan is not None and new.plan.name else row.plan_name
         info = watch_info(row, plan_name=plan_name)
         messages = thread_messages(pending, info=info) if flush else []
@@ -702,13 +602,13 @@ class Watcher:
                 return
             wrote = False
             if flush:
-                wrote = await self._write_thread(session, row, pending, now, messages) or wrote
+                wrote = await self._writes.thread_replies(session, row, pending, now, messages) or wrote
             if finished:
-                wrote = await self._write_summary(session, row, info, new, now) or wrote
+                wrote = await self._writes.summary(session, row, info, new, now) or wrote
             if write_card:
                 priority = PRIORITY_NOTICE if urgent else PRIORITY_NORMAL
                 wrote = (
-                    await self._write_card(
+                    await self._writes.card(
                         session, row, card_rev, info, new, now, status=status, card=card, priority=priority
                     )
                     or wrote
@@ -722,135 +622,6 @@ class Watcher:
             self._lags(row.id, pending, now)
         if wrote:
             self._notify()
-
-    # -- the channels' load ----------------------------------------------------------------------
-
-    async def _refresh_loads(self) -> None:
-        """Read how busy each channel is (runs narrated there, posts waiting), every few seconds."""
-        mono = self._clock.monotonic()
-        if mono < self._loads_until or self.config.batch_seconds <= 0:
-            return
-        self._loads_until = mono + self.config.load_refresh_seconds
-        async with reading(self._sessions) as session:
-            runs = await session.execute(
-                select(Watch.channel, func.count())
-                .where(Watch.status == STATUS_ACTIVE)
-                .group_by(Watch.channel)
-            )
-            runs_in = {channel: int(count) for channel, count in runs.tuples()}
-            waiting = await session.execute(
-                select(OutboxMessage.channel, func.count())
-                .where(OutboxMessage.status == OUTBOX_PENDING, OutboxMessage.kind == KIND_POST)
-                .group_by(OutboxMessage.channel)
-            )
-            backlog = {channel: int(count) for channel, count in waiting.tuples()}
-        self._loads = {
-            channel: ChannelLoad(runs=runs_in.get(channel, 0), backlog=backlog.get(channel, 0))
-            for channel in runs_in.keys() | backlog.keys()
-        }
-
-    def _channel_load(self, channel: str) -> ChannelLoad:
-        return self._loads.get(channel, ChannelLoad())
-
-    # -- outbox rows -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _thread(row: Watch) -> dict[str, Any]:
-        """Where replies go: under the caller's message (or card), or under the watcher's own card."""
-        return thread_of(row) or {"parent_key": row.card_key or card_key(row.id)}
-
-    async def _write_thread(
-        self,
-        session: AsyncSession,
-        row: Watch,
-        events: Sequence[Event],
-        now: datetime,
-        messages: Sequence[Message],
-    ) -> bool:
-        """Write ``messages`` (the rendering of ``events``) as thread replies.
-
-        A message with a halt, the end, or VRO going away goes ahead of the channel's backlog.
-        """
-        if not events:
-            return False
-        first, last = events[0].seq, events[-1].seq
-        priority = PRIORITY_NOTICE if is_notice(e.kind for e in events) else PRIORITY_NORMAL
-        for part, message in enumerate(messages):
-            await enqueue_post(
-                session,
-                key=f"watch:{row.id}:events:{first}-{last}:{part}",
-                channel=row.channel,
-                message=message,
-                now=now,
-                priority=priority,
-                **self._thread(row),
-            )
-        self.stats.messages += len(messages)
-        return bool(messages)
-
-    async def _write_summary(
-        self, session: AsyncSession, row: Watch, info: WatchInfo, snapshot: Snapshot, now: datetime
-    ) -> bool:
-        if rto_applies(info.action):
-            info = replace(info, rto_minutes=self._rto_for(row.plan_id, info.plan_name))
-        if self._on_run_finished is not None:
-            # In the summary's transaction: the run is on record exactly when its summary is.
-            record = run_record(snapshot, now=now, rto_minutes=info.rto_minutes)
-            finished = FinishedRun(
-                watch_id=row.id, request_id=row.request_id, info=info, record=record, at=now
-            )
-            await self._on_run_finished(session, finished)
-        messages = summary_messages(info, snapshot, now=now)
-        for part, message in enumerate(messages):
-            await enqueue_post(
-                session,
-                key=f"watch:{row.id}:summary:{part}",
-                channel=row.channel,
-                message=message,
-                now=now,
-                broadcast=part == 0,  # the summary also shows in the channel
-                priority=PRIORITY_NOTICE,
-                **self._thread(row),
-            )
-        self.stats.messages += len(messages)
-        return True
-
-    async def _write_card(
-        self,
-        session: AsyncSession,
-        row: Watch,
-        rev: int,
-        info: WatchInfo,
-        snapshot: Snapshot,
-        now: datetime,
-        *,
-        status: str,
-        card: Message | None = None,
-        priority: int = PRIORITY_NORMAL,
-    ) -> bool:
-        """Queue the card's edit; ``priority`` when the plan changed state (the sender sends it first)."""
-        message = card or status_card(
-            info, snapshot, now=now, status=status, vro_unreachable=row.vro_unreachable
-        )
-        if status != STATUS_ACTIVE:
-            priority = PRIORITY_NOTICE
-        target = row.card_key or card_key(row.id)
-        if await refresh_pending_update(
-            session, channel=row.channel, target_key=target, message=message, priority=priority
-        ):
-            self.stats.card_updates += 1
-            return True
-        await enqueue_update(
-            session,
-            key=f"{card_key(row.id)}:{rev}",
-            channel=row.channel,
-            message=message,
-            now=now,
-            target_key=target,
-            priority=priority,
-        )
-        self.stats.card_updates += 1
-        return True
 
     async def _plans_page(self, start: int | None, limit: int | None) -> Page[Any]:
         assert self._plans is not None
@@ -882,24 +653,6 @@ class Watcher:
             )
         return found
 
-    async def _next_due_in(self, *, busy: Sequence[int] = ()) -> float:
-        now = self._clock.now()
-        query = select(Watch.next_poll_at).where(
-            Watch.status == STATUS_ACTIVE,
-            or_(
-                Watch.lease_owner.is_(None),
-                Watch.lease_owner == self.owner,
-                Watch.lease_expires_at < now,
-            ),
-        )
-        if busy:
-            query = query.where(Watch.id.not_in(busy))
-        async with reading(self._sessions) as session:
-            due = await session.scalar(query.order_by(Watch.next_poll_at).limit(1))
-        if due is None:
-            return self.config.poll_max_seconds
-        return min(self.config.poll_max_seconds, max(0.0, (due - now).total_seconds()))
-
     def _notify(self) -> None:
         if self._on_outbox is not None:
             self._on_outbox()
@@ -909,15 +662,6 @@ class Watcher:
             if event.at is not None and event.kind in ("started", "completed", "failed", "skipped"):
                 self.stats.lags.append((now - event.at).total_seconds())
                 self.stats.transitions.append((watch_id, event.seq, event.kind, event.scope, event.at))
-
-
-# Every column but the snapshot (a big plan's snapshot is large and usually cached in memory).
-_STATE_COLUMNS = tuple(column for column in Watch.__table__.columns if column.key != "snapshot")
-
-
-@functools.cache
-def _batch_policy(max_gap_seconds: float, max_pending_events: int) -> BatchPolicy:
-    return BatchPolicy(max_gap_seconds=max_gap_seconds, max_pending_events=max_pending_events)
 
 
 @functools.cache
