@@ -25,7 +25,8 @@ from bot.clock import FakeClock
 from bot.outbox.sender import OutboxSender
 from bot.simulator.generate import generate_estate
 from bot.watcher.service import Watcher, WatcherConfig
-from bot.watcher.snapshot import TERMINAL, Snapshot
+from bot.watcher.snapshot import TERMINAL
+from bot.watcher.store import load_snapshot
 from bot.watcher.tables import STATUS_FINISHED, Watch
 
 SHAPES = {10: (2, 5), 100: (5, 20), 1000: (20, 50)}  # VMs -> (groups, VMs per group)
@@ -80,9 +81,7 @@ async def measure(vms: int, *, parallel: int, batch_seconds: float) -> dict[str,
         await sender.run_until_idle()
         wall = time.perf_counter() - started
         async with rig.sessions() as session:
-            row = await session.get(Watch, watch_id)
-            assert row is not None
-            snapshot = Snapshot.from_json(row.snapshot)
+            snapshot = await load_snapshot(session, watch_id)
         narrated = sum(1 for i in snapshot.items.values() if i.kind == "step" and i.phase in TERMINAL)
         naive_per_poll = 2 + groups + groups * per_group
         return {

@@ -166,6 +166,10 @@ async def main(
         f"  CPU of the watching process: {cpu:.1f} s in {wall:.0f} s = {100 * cpu / wall:.0f}% of one core "
         f"({1000 * cpu / max(1, watcher.stats.polls):.1f} ms per poll, outbox sender included)"
     )
+    print(
+        f"  snapshot writes: {watcher.stats.snapshot_bytes / max(1, watcher.stats.polls):.0f} bytes per poll "
+        "(mean; JSON of the changed items and heads)"
+    )
     print(f"  CPU of the simulator process (whole life): {sim_cpu.ru_utime + sim_cpu.ru_stime:.1f} s")
     print(f"  memory: max RSS {rss / 1024:.0f} MiB (before watching: {rss_before / 1024:.0f} MiB)")
     if lags:

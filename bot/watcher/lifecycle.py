@@ -27,6 +27,7 @@ from bot.outbox.store import Message, enqueue_post, enqueue_update, get_message
 from bot.slack.blocks.kit import esc
 from bot.watcher.render import WatchInfo, status_card
 from bot.watcher.snapshot import Snapshot
+from bot.watcher.store import load_snapshot
 from bot.watcher.tables import (
     STATUS_ACTIVE,
     STATUS_CLOSED,
@@ -213,11 +214,12 @@ async def _supersede(session: AsyncSession, old: Watch, new: Watch, *, now: date
         **where,
     )
     info = watch_info(old)
+    snapshot = await load_snapshot(session, old.id)
     await enqueue_update(
         session,
         key=f"watch:{old.id}:card:superseded",
         channel=old.channel,
-        message=status_card(info, Snapshot.from_json(old.snapshot), now=now, status=STATUS_SUPERSEDED),
+        message=status_card(info, snapshot, now=now, status=STATUS_SUPERSEDED),
         now=now,
         target_key=old.card_key or card_key(old.id),
     )

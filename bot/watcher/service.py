@@ -6,9 +6,10 @@ One poll of one watch (:meth:`Watcher.poll_once` runs one over every due watch):
    virtual group's steps) only when that group moved; a VM's steps only when the VM moved; a
    step's details only when it ended with a warning or an error;
 2. diff the observation against the stored snapshot into events (:func:`bot.watcher.diff.advance`);
-3. in ONE transaction, guarded by the watch's lease and revision: store the new snapshot and
-   event cursor, and write the outbox rows (batched thread messages, the status card edit, the
-   summary) under keys derived from the watch id and the event sequence.
+3. in ONE transaction, guarded by the watch's lease and revision: store the new snapshot (only
+   the items that changed: :mod:`bot.watcher.store`) and event cursor, and write the outbox rows
+   (batched thread messages, the status card edit, the summary) under keys derived from the
+   watch id and the event sequence.
 
 Because the events, the cursor and the outbox rows commit together, a crash anywhere replays
 the poll from the last stored snapshot and produces the same keys: no duplicate, no gap.
@@ -63,6 +64,7 @@ from bot.watcher.snapshot import (
     Snapshot,
 )
 from bot.watcher.source import PlanLister, RuntimeSource
+from bot.watcher.store import SnapshotChanges, load_snapshot, save_items
 from bot.watcher.tables import STATUS_ACTIVE, STATUS_FINISHED, STATUS_NO_RUN, STATUS_STOPPED, Watch
 
 __all__ = ["FinishedRun", "RunFinished", "Watcher", "WatcherConfig", "WatcherStats"]
@@ -257,7 +259,7 @@ class Watcher:
                 if not getattr(result, "rowcount", 0):
                     continue  # a poll committed in between: read again
                 info = watch_info(row)
-                snapshot = Snapshot.from_json(row.snapshot)
+                snapshot = await load_snapshot(session, row.id)
                 await self._writes.thread_replies(
                     session, row, pending, now, thread_messages(pending, info=info)
                 )
@@ -433,8 +435,7 @@ class Watcher:
         if cached is not None and cached.revision == row.revision:
             return cached.snapshot
         async with reading(self._sessions) as session:
-            data = await session.scalar(select(Watch.snapshot).where(Watch.id == row.id))
-        snapshot = Snapshot.from_json(data)
+            snapshot = await load_snapshot(session, row.id)
         self._cache[row.id] = _Cached(revision=row.revision, snapshot=snapshot)
         return snapshot
 
@@ -479,14 +480,16 @@ class Watcher:
             and not any(e.kind == "finished" for e in events)
         )
         if no_run:
-            await self._close_no_run(row, new_snapshot, now=now)
+            await self._close_no_run(row, snapshot, new_snapshot, now=now)
             return
         await self._commit(
             row, snapshot, new_snapshot, events, now=now, interval=interval, unreachable=unreachable
         )
 
-    async def _close_no_run(self, row: Watch, snapshot: Snapshot, *, now: datetime) -> None:
+    async def _close_no_run(self, row: Watch, old: Snapshot, snapshot: Snapshot, *, now: datetime) -> None:
         """The action's watch saw no run in VRO by its deadline: a plain notice, and it ends."""
+        changes = SnapshotChanges.between(row.id, old, snapshot)
+        head = {} if changes.head is None else {"snapshot": changes.head}
         minutes = max(1, round((now - row.started_at).total_seconds() / 60))
         text = TEXT_NO_RUN.format(
             action=esc(row.action or "the action"), plan=esc(row.plan_name), minutes=minutes
@@ -500,7 +503,7 @@ class Watcher:
                     status=STATUS_NO_RUN,
                     finished_at=now,
                     note="no run seen",
-                    snapshot=snapshot.to_json(),
+                    **head,
                     revision=row.revision + 1,
                     lease_owner=None,
                     lease_expires_at=None,
@@ -511,6 +514,7 @@ class Watcher:
                 self.stats.lost_leases += 1
                 await session.rollback()
                 return
+            await save_items(session, changes)
             await enqueue_post(
                 session,
                 key=f"watch:{row.id}:no-run",
@@ -523,6 +527,7 @@ class Watcher:
             await self._writes.card(
                 session, row, row.card_rev + 1, watch_info(row), snapshot, now, status=STATUS_NO_RUN
             )
+        self.stats.snapshot_bytes += changes.size
         self._cache.pop(row.id, None)
         self._notify()
 
@@ -586,8 +591,9 @@ class Watcher:
             values.update(thread_messages=pace.messages + len(messages), flushed_at=now)
         if tally is not None and tally != row.tally:
             values["tally"] = tally
-        if new != old:
-            values["snapshot"] = new.to_json()
+        changes = SnapshotChanges.between(row.id, old, new)
+        if changes.head is not None:
+            values["snapshot"] = changes.head
         if finished:
             values.update(status=STATUS_FINISHED, finished_at=now, lease_owner=None, lease_expires_at=None)
         params = {f"v_{key}": value for key, value in values.items()}
@@ -600,6 +606,7 @@ class Watcher:
                 self._cache.pop(row.id, None)
                 await session.rollback()
                 return
+            await save_items(session, changes)
             wrote = False
             if flush:
                 wrote = await self._writes.thread_replies(session, row, pending, now, messages) or wrote
@@ -614,6 +621,7 @@ class Watcher:
                     or wrote
                 )
         self.stats.events += len(numbered)
+        self.stats.snapshot_bytes += changes.size
         if finished:
             self._cache.pop(row.id, None)
         else:

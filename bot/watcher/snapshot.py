@@ -2,7 +2,9 @@
 
 A :class:`Snapshot` is what the watcher knows: the plan's runtime state and every group, VM
 and step it has seen, each with a normalized *phase* and the signature of what VRO last said
-about it. It is stored as JSON in the watch row after every poll.
+about it. It is stored in two parts (by :mod:`bot.watcher.store`): its head (:meth:`Snapshot.head_json`,
+everything but the items) in the watch row, and each item as a row of its own
+(:func:`item_json`), so a poll writes only what :func:`changed_items` finds.
 
 An :class:`Observation` is what one poll fetched: always the plan, and only the collections
 whose parent moved (see :func:`plan_moved`, :func:`item_moved`). Items the poll did not
@@ -11,6 +13,7 @@ fetch keep their remembered state.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -143,12 +146,68 @@ class Snapshot(BaseModel):
     def from_json(cls, data: dict[str, Any] | None) -> Snapshot:
         return cls() if not data else cls.model_validate(data)
 
+    def head_json(self) -> dict[str, Any]:
+        """Everything but the items (what the watch row keeps)."""
+        return self.model_dump(mode="json", exclude_defaults=True, exclude={"items"})
+
+    @classmethod
+    def from_stored(
+        cls, head: dict[str, Any] | None, items: Iterable[tuple[str, dict[str, Any]]]
+    ) -> Snapshot:
+        """The snapshot stored as its head and ``(key, item_json)`` pairs (in any order).
+
+        The items come back in the order they were first seen, as :func:`bot.watcher.diff.advance`
+        keeps them.
+        """
+        ordered = sorted(items, key=lambda pair: int(pair[1].get("order", 0)))
+        return cls.model_validate(
+            {**(head or {}), "items": {key: {**data, "key": key} for key, data in ordered}}
+        )
+
+    def same_head(self, other: Snapshot) -> bool:
+        """Whether ``other`` has the same head (everything but the items) as this snapshot."""
+        return all(getattr(self, name) == getattr(other, name) for name in _HEAD_FIELDS)
+
     def children(self, parent_key: str) -> list[Item]:
         """Items under ``parent_key``, in the order VRO listed them."""
         return sorted((i for i in self.items.values() if i.parent == parent_key), key=lambda i: i.order)
 
     def of_kind(self, kind: ItemKind) -> list[Item]:
         return sorted((i for i in self.items.values() if i.kind == kind), key=lambda i: i.order)
+
+
+_HEAD_FIELDS = tuple(name for name in Snapshot.model_fields if name != "items")
+
+
+def item_json(item: Item) -> dict[str, Any]:
+    """An item as stored in its own row (its key is the row's)."""
+    return item.model_dump(mode="json", exclude_defaults=True, exclude={"key"})
+
+
+def changed_items(old: Snapshot, new: Snapshot) -> tuple[list[Item], list[str]]:
+    """The items of ``new`` that ``old`` does not hold as they are, and the keys ``new`` dropped.
+
+    :func:`bot.watcher.diff.advance` keeps an item it did not touch as the same (frozen) object,
+    so identity settles most of them; an item re-read without a change compares equal.
+    """
+    if new.items is old.items:
+        return [], []
+    before = old.items
+    changed: list[Item] = []
+    added = 0
+    for key, item in new.items.items():
+        known = before.get(key)
+        if known is item:
+            continue
+        if known is None:
+            added += 1
+        elif known == item:
+            continue
+        changed.append(item)
+    # len(new) = len(old) - dropped + added: look for dropped keys only when there are some.
+    dropped = len(before) + added - len(new.items)
+    gone = [key for key in before if key not in new.items] if dropped else []
+    return changed, gone
 
 
 # --- keys and signatures ----------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """The watches table: one row per plan followed in one channel.
 
-The row is the watch's whole memory: where it narrates (channel, thread), who asked, the last
-RuntimeDetails snapshot and the event cursor, the events waiting for the next thread message,
-and the lease that keeps a second replica away. Everything the watcher posts is derived from
-this row and written to the outbox in the same transaction that advances it.
+The row is the watch's memory: where it narrates (channel, thread), who asked, the head of the
+last RuntimeDetails snapshot and the event cursor, the events waiting for the next thread message,
+and the lease that keeps a second replica away. The snapshot's items (every group, VM and step
+seen) have a row each in ``watch_items``, so a poll writes only the items that changed (see
+:mod:`bot.watcher.store`). Everything the watcher posts is derived from these rows and written to
+the outbox in the same transaction that advances them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, func, select, text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,7 +52,8 @@ class Watch(Base):
     requested_by: Mapped[str | None] = mapped_column(String(64), default=None)
     approved_by: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default=STATUS_ACTIVE)
-    # The merged RuntimeDetails snapshot (see bot.watcher.snapshot) and the event cursor.
+    # The merged RuntimeDetails snapshot's head (bot.watcher.snapshot: all but its items, which
+    # are in watch_items) and the event cursor.
     snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     # Bumped on every write: the optimistic check that a poll still owns what it read.
@@ -124,6 +127,19 @@ class Board(Base):
             postgresql_where=text("closed_at IS NULL"),
         ),
     )
+
+
+class WatchItem(Base):
+    """One group, VM or step of a watch's snapshot (``Item`` as JSON, without its key).
+
+    Written only when the item changed; deleted with its watch.
+    """
+
+    __tablename__ = "watch_items"
+
+    watch_id: Mapped[int] = mapped_column(ForeignKey("watches.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    item: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 async def active_watches(sessions: async_sessionmaker[AsyncSession]) -> int:
