@@ -333,7 +333,7 @@ def _sync_engine(url: str) -> Engine:
     return create_engine(sync_url(url), poolclass=pool.NullPool)
 
 
-ITEMS_REVISION = "0010_watch_items"
+ITEMS_REVISION = "0009_watch_items"
 
 
 def _before_items() -> str:

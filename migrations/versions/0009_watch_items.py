@@ -5,8 +5,8 @@ each watch's ``items`` out of its snapshot JSON into rows (keyed by the item's k
 row's JSON no longer repeats); the downgrade puts them back. Both work one watch at a time, in
 Python, so they read the same on SQLite and PostgreSQL and never hold every snapshot in memory.
 
-Revision ID: 0010_watch_items
-Revises: 0009_channel_board
+Revision ID: 0009_watch_items
+Revises: 0008_channel_board
 Create Date: 2026-12-05
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_watch_items"
-down_revision: str | None = "0009_channel_board"
+revision: str = "0009_watch_items"
+down_revision: str | None = "0008_channel_board"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

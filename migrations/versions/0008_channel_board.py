@@ -1,7 +1,7 @@
 """The channel board: one live message over the runs narrated in a busy channel (``boards``),
 and what each run's line shows (``watches.tally``).
 
-Revision ID: 0009_channel_board
+Revision ID: 0008_channel_board
 Revises: 0007_command_inbox
 Create Date: 2026-12-05
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_channel_board"
+revision: str = "0008_channel_board"
 down_revision: str | None = "0007_command_inbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
