@@ -270,14 +270,15 @@ async def test_a_replica_taking_over_reloads_the_snapshot_the_writer_held(rig: R
         rig.run.finish(vm_id, step_id)
         rig.clock.advance(CONFIG.poll_seconds)
         assert await writer.poll_once() == 1
-    held = writer._cache[watch_id].snapshot  # what the writer has in memory
+    held = writer.polling.cached_snapshot(watch_id)  # what the writer has in memory
+    assert held is not None
 
     rig.clock.advance(CONFIG.lease_seconds + 1)  # the writer looks dead
     replica = rig.watcher("w2")
     async with rig.sessions() as session:
         row = await session.get(Watch, watch_id)
     assert row is not None
-    reloaded = await replica._snapshot(row)  # a cache miss: read from the database
+    reloaded = await replica.polling.snapshot(row)  # a cache miss: read from the database
     assert reloaded == held
     assert list(reloaded.items) == list(held.items)
     assert reloaded.head_json() == held.head_json()
