@@ -17,6 +17,7 @@ sends every request the client makes:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import random
@@ -356,8 +357,7 @@ class VroTransport:
         try:
             return await self._http.request(
                 op.method,
-                op.path,
-                params=dict(params) if params else None,
+                _url(self._base_url, op.path, tuple(params.items()) if params else ()),
                 json=dict(json_body) if json_body is not None else None,
                 headers=headers,
             )
@@ -366,3 +366,10 @@ class VroTransport:
                 # The request may have reached VRO: only a person who looked may send it again.
                 raise outcome_unknown(op, transport_problem(exc)) from None
             raise unavailable(op, transport_problem(exc), None, None) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _url(base_url: str, path: str, params: tuple[tuple[str, str], ...]) -> httpx.URL:
+    """The absolute URL of a request, parsed once: a watcher asks for the same few hundred URLs
+    again and again, and httpx would otherwise parse and merge each one on every request."""
+    return httpx.URL(base_url + path, params=params or None)
