@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 EVENTS = frozenset({HOME_OPENED})
 """Every Events API event the app listens to (``app-manifest.yml`` subscribes to exactly these)."""
 FOREIGN_WORKSPACE = "This VRO bot belongs to another Slack workspace, so it can't act on requests from here."
+NOT_A_SLACK_PAYLOAD = (
+    "This request carries no Slack command, interaction or event, so there is nothing to do."
+)
 IDENTITY_UNKNOWN = (
     "The VRO bot can't confirm which Slack workspace it serves right now. Try again in a minute."
 )
@@ -88,6 +91,11 @@ def build_app(
         envelope = Envelope.from_body(body)
         context["envelope"] = envelope
         work.hold(None)  # a new request: nothing held yet
+        if not envelope.kind:
+            # Signed with our secret, yet no command, interaction or event in it: nothing to run,
+            # and nobody to tell but the caller.
+            log.warning("refused a signed request that carries no Slack command, interaction or event")
+            return BoltResponse(status=400, body=NOT_A_SLACK_PAYLOAD)
         try:
             ours = await parts.identity.workspace()
         except IdentityUnknown as exc:

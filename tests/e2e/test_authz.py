@@ -31,7 +31,7 @@ from bot.sandbox.driver import SlackDriver
 from bot.sandbox.faults import Fault
 from bot.sandbox.requests import FORM, SlackRequest
 from bot.slack.access import ROLE_REQUIRED_TO_QUERY
-from bot.slack.app import FOREIGN_WORKSPACE
+from bot.slack.app import FOREIGN_WORKSPACE, NOT_A_SLACK_PAYLOAD
 from bot.slack.blocks.kit import MODAL_CALLBACK_ID, ActionId, plan_action_id
 from bot.slack.listeners.commands import STALE_PAGE_BUTTON
 from bot.watcher.service import WatcherConfig
@@ -373,6 +373,28 @@ async def test_a_signed_command_from_another_workspace_or_app_is_refused_before_
     (entry,) = await audit(stack)
     assert (entry.event, entry.actor, entry.actor_team) == ("access_refused", OPERATOR, actor_team)
     assert entry.detail["refusal"] == "workspace"
+
+
+@pytest.mark.parametrize("form", [{}, {"text": "hello"}], ids=["empty", "not-slack"])
+async def test_a_signed_body_with_no_slack_payload_is_a_bad_request_and_runs_nothing(
+    guarded: Stack, form: dict[str, str]
+) -> None:
+    stack = guarded
+    vro_calls = len(stack.sim.requests)
+
+    def replace_all(fields: dict[str, Any]) -> None:
+        fields.clear()
+        fields.update(form)
+
+    request = rewritten(
+        stack.driver.build_command('disable "Payroll Restore"', user_id=OPERATOR, channel_id=CHANNEL),
+        replace_all,
+    )
+    response = await stack.driver.send(request)
+    await stack.settle()
+    assert (response.status_code, response.text) == (400, NOT_A_SLACK_PAYLOAD)
+    assert len(stack.sim.requests) == vro_calls
+    assert await count_requests(stack) == 0
 
 
 async def test_a_command_naming_an_enterprise_is_refused_when_the_bot_is_not_in_one(guarded: Stack) -> None:
