@@ -53,6 +53,21 @@ IDENTITY_UNKNOWN = (
 )
 
 
+class _TokenGivenAsClient(logging.Filter):
+    """Bolt reads ``SLACK_BOT_TOKEN`` from the environment even when it is handed a client (ours,
+    built from that same token) and then warns on every start that the token "will be unused".
+    Nothing is wrong, so the warning would only teach operators to ignore warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def _quiet_token_warning() -> None:
+    bolt = logging.getLogger("slack_bolt.AsyncApp")
+    if not any(isinstance(f, _TokenGivenAsClient) for f in bolt.filters):
+        bolt.addFilter(_TokenGivenAsClient())
+
+
 def build_app(
     parts: SlackAppParts,
     *,
@@ -61,6 +76,7 @@ def build_app(
     request_verification: bool = True,
 ) -> AsyncApp:
     """A Bolt ``AsyncApp`` for ``/vro``, approval buttons, the modal and the App Home."""
+    _quiet_token_warning()
     app = AsyncApp(
         client=client,
         signing_secret=signing_secret or "socket-mode-has-no-signing-secret",

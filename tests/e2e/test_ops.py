@@ -7,6 +7,7 @@ troubles from settings pointing at a database that cannot be opened or is behind
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from bot.clock import FakeClock
 from bot.config import load_settings
@@ -249,3 +251,16 @@ def test_the_admin_listener_defaults_to_the_http_listener() -> None:
     assert settings.admin_listener == ("10.0.0.5", 3100)
     settings = load_settings({"VRO_BOT_HTTP_HOST": "10.0.0.5", "VRO_BOT_ADMIN_PORT": "9100"})
     assert settings.admin_listener == ("10.0.0.5", 9100)
+
+
+async def test_building_the_bot_with_its_token_in_the_environment_warns_of_nothing(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bolt reads SLACK_BOT_TOKEN itself; with our client built from it, its warning is noise."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-ops-test")
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    upgrade(url)
+    with caplog.at_level(logging.WARNING):
+        async with bot_on(url, clock, create_simulator(clock=clock)):
+            pass
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
