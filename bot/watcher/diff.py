@@ -13,21 +13,19 @@ and the run carries on in the same thread.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
 from bot.vro import plan_states
-from bot.vro.models import (
-    ContinueOption,
-    ExecutionDetail,
-    ExecutionResult,
-    GroupRuntimeDetails,
-    PlanMode,
-    PlanRuntimeDetails,
-    RuntimeItem,
-    VmRuntimeDetails,
+from bot.vro.models import ExecutionDetail, PlanRuntimeDetails, RuntimeItem
+from bot.watcher.events import PROCEED_OPTIONS, RETRY_OPTIONS, Event, EventKind, Scope
+from bot.watcher.readings import (
+    counts_of,
+    has_issue,
+    issues_in,
+    ran_since,
+    result_of,
+    times_of,
+    undo_possible,
 )
 from bot.watcher.snapshot import (
     TERMINAL,
@@ -48,57 +46,9 @@ from bot.watcher.snapshot import (
     vm_key,
 )
 
-EventKind = Literal[
-    "plan_state",  # the plan's stateName changed (previous -> text)
-    "started",  # a group, VM or step started (retry=True when it ran before)
-    "completed",  # ... finished; result Success or Warning
-    "failed",
-    "skipped",
-    "halted",
-    "issue",  # a warning or an error with VRO's friendlyInfo text
-    "plan_halted",  # the plan stopped and waits: Continue options and Undo
-    "plan_resumed",
-    "runtime_reset",  # VRO's RuntimeDetails were wiped (VRO restarted)
-    "finished",  # the run reached a stable state: time for the summary
-    "vro_unreachable",  # (service) VRO stopped answering
-    "vro_back",  # (service) VRO answers again
-    "stopped",  # (service) someone stopped the watch
-]
-Scope = Literal["plan", "group", "vm", "step"]
-
-PROCEED_OPTIONS: tuple[str, ...] = (
-    ContinueOption.PROCEED_TO_NEXT_STEP,
-    ContinueOption.PROCEED_TO_NEXT_VM,
-    ContinueOption.PROCEED_TO_NEXT_GROUP,
-)
-RETRY_OPTIONS: tuple[str, ...] = (
-    ContinueOption.RETRY_FAILED_STEP,
-    ContinueOption.RETRY_FAILED_VM,
-    ContinueOption.RETRY_FAILED_GROUP,
-)
-
-
-class Event(BaseModel):
-    """One thing worth telling the channel. ``seq`` is assigned by the watcher (the cursor)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: EventKind
-    seq: int = 0
-    scope: Scope = "plan"
-    key: str = ""
-    name: str = ""
-    group: str | None = None
-    vm: str | None = None
-    result: str | None = None
-    severity: str | None = None
-    text: str | None = None
-    previous: str | None = None
-    retry: bool = False
-    options: tuple[str, ...] = ()
-    undo: bool = False
-    at: datetime | None = None
-
+# The event model and the readings of VRO's records live in their own modules; their names
+# stay importable from here.
+__all__ = ["PROCEED_OPTIONS", "RETRY_OPTIONS", "Event", "EventKind", "Scope", "advance", "ran_since"]
 
 _CLOSING_KIND: dict[Phase, EventKind] = {
     "completed": "completed",
@@ -119,27 +69,6 @@ def advance(
     the bot's, so a VRO whose clock is hours off is narrated the same.
     """
     return _Advance(old, obs, baseline).run()
-
-
-def ran_since(baseline: PlanRuntimeDetails, plan: PlanRuntimeDetails) -> bool:
-    """Whether VRO's data for ``plan`` show a run after ``baseline`` (both read from VRO).
-
-    A state change, a new start or finish time, or a new run/check/test result. A readiness
-    check ends in the state it started from: its new times and result still tell it ran.
-    """
-    if plan_is_running(plan):
-        return True
-    if (plan.state or "") != (baseline.state or ""):
-        return True
-    if _times(plan.executionResult) != _times(baseline.executionResult):
-        return True
-    if _result(plan.executionResult) != _result(baseline.executionResult):
-        return True
-    return (plan.currentRunResult, plan.currentCheckResult, plan.currentTestResult) != (
-        baseline.currentRunResult,
-        baseline.currentCheckResult,
-        baseline.currentTestResult,
-    )
 
 
 class _Advance:
@@ -272,7 +201,7 @@ class _Advance:
         details: Sequence[ExecutionDetail] | None = None,
     ) -> None:
         old = self.items.get(key)
-        result = _result(rt.executionResult)
+        result = result_of(rt.executionResult)
         phase = phase_of(rt.executionState, result)
         sig = runtime_sig(rt)
         if old is not None and phase == "pending" and old.phase != "pending":
@@ -285,15 +214,15 @@ class _Advance:
             self.next_order += 1
         else:
             order = old.order
-        started_at, finished_at = _times(rt.executionResult)
+        started_at, finished_at = times_of(rt.executionResult)
         restarted = old is not None and old.phase in TERMINAL and phase == "running"
         detail_list = list(rt.executionResult.details if rt.executionResult else ())
         if details:
             detail_list.extend(details)
-        issues = _issues(detail_list, result, phase)
+        issues = issues_in(detail_list, result, phase)
         # Issues stay known across a retry: a new failure has a new timestamp, a repeat does not.
         known = () if old is None else old.issues
-        new_issues = tuple(i for i in issues if not _has_issue(known, i))
+        new_issues = tuple(i for i in issues if not has_issue(known, i))
         item = Item(
             key=key,
             id=rt.id,
@@ -311,7 +240,7 @@ class _Advance:
             issues=known + new_issues,
             details_fetched=details is not None
             or (old is not None and old.details_fetched and not restarted),
-            counts=_counts(rt),
+            counts=counts_of(rt),
         )
         self.items[key] = item
         self.changed.add(key)
@@ -322,8 +251,8 @@ class _Advance:
 
     def _add_details(self, key: str, details: Sequence[ExecutionDetail]) -> None:
         item = self.items[key]
-        issues = _issues(details, item.result, item.phase)
-        new_issues = tuple(i for i in issues if not _has_issue(item.issues, i))
+        issues = issues_in(details, item.result, item.phase)
+        new_issues = tuple(i for i in issues if not has_issue(item.issues, i))
         self.items[key] = item.model_copy(
             update={"issues": item.issues + new_issues, "details_fetched": True}
         )
@@ -363,32 +292,16 @@ class _Advance:
         return group, vm
 
     def _item_event(self, kind: EventKind, item: Item, *, retry: bool = False) -> Event:
-        group, vm = self._names(item)
-        return Event(
-            kind=kind,
-            scope=item.kind,
-            key=item.key,
-            name=item.name,
-            group=group,
-            vm=vm,
-            result=item.result,
-            retry=retry,
-            at=item.finished_at if kind != "started" else item.started_at,
-        )
+        at = item.finished_at if kind != "started" else item.started_at
+        return self._event(kind, item, result=item.result, retry=retry, at=at)
 
     def _issue_event(self, item: Item, issue: Issue) -> Event:
+        return self._event("issue", item, severity=issue.severity, text=issue.text, at=issue.at)
+
+    def _event(self, kind: EventKind, item: Item, **fields: Any) -> Event:
+        """An event about ``item``, named with its group and VM."""
         group, vm = self._names(item)
-        return Event(
-            kind="issue",
-            scope=item.kind,
-            key=item.key,
-            name=item.name,
-            group=group,
-            vm=vm,
-            severity=issue.severity,
-            text=issue.text,
-            at=issue.at,
-        )
+        return Event(kind=kind, scope=item.kind, key=item.key, name=item.name, group=group, vm=vm, **fields)
 
     def _issues_for_parents(self) -> None:
         """VM and group issues, unless their steps reported some (then these only repeat them)."""
@@ -401,7 +314,7 @@ class _Advance:
             old = self.old.items.get(key)
             known = old.issues if old is not None else ()
             for issue in item.issues:
-                if not _has_issue(known, issue):
+                if not has_issue(known, issue):
                     self._close(key, self._issue_event(item, issue))
 
     def _descendant_issues(self, key: str) -> Iterable[Issue]:
@@ -434,14 +347,14 @@ class _Advance:
     def _plan_view(
         self, plan: PlanRuntimeDetails, old: PlanView | None, *, running: bool, halted: bool
     ) -> PlanView:
-        result = plan.currentRunResult or _result(plan.executionResult)
+        result = plan.currentRunResult or result_of(plan.executionResult)
         if result == "Undefined":
-            result = _result(plan.executionResult) or result
-        started_at, finished_at = _times(plan.executionResult)
-        issues = _issues(
+            result = result_of(plan.executionResult) or result
+        started_at, finished_at = times_of(plan.executionResult)
+        issues = issues_in(
             plan.executionResult.details if plan.executionResult else (),
-            _result(plan.executionResult),
-            phase_of(plan.executionState, _result(plan.executionResult)),
+            result_of(plan.executionResult),
+            phase_of(plan.executionState, result_of(plan.executionResult)),
         )
         known = old.issues if old is not None else ()
         return PlanView(
@@ -460,7 +373,7 @@ class _Advance:
             sig=runtime_sig(plan),
             started_at=started_at or (old.started_at if old else None),
             finished_at=finished_at,
-            issues=known + tuple(i for i in issues if not _has_issue(known, i)),
+            issues=known + tuple(i for i in issues if not has_issue(known, i)),
         )
 
     def _plan_issue_events(self, view: PlanView, old: PlanView | None) -> list[Event]:
@@ -471,7 +384,7 @@ class _Advance:
         return [
             Event(kind="issue", name=view.name, severity=i.severity, text=i.text, at=i.at)
             for i in view.issues
-            if not _has_issue(known, i)
+            if not has_issue(known, i)
         ]
 
     def _halt_event(self, view: PlanView) -> Event:
@@ -490,7 +403,7 @@ class _Advance:
             vm=vm,
             previous=culprit.name if culprit else None,
             options=options,
-            undo=_undo_possible(view),
+            undo=undo_possible(view),
             at=self.obs.at,
         )
 
@@ -499,71 +412,3 @@ def _latest(item: Item) -> tuple[bool, float, int]:
     """Sort key for "the failure that halted the plan": a step, the latest to finish."""
     finished = item.finished_at.timestamp() if item.finished_at else float("-inf")
     return item.kind == "step", finished, item.order
-
-
-def _undo_possible(view: PlanView) -> bool:
-    if view.undo_possible is not None:
-        return view.undo_possible
-    if not view.plan_type or not view.state:
-        return False
-    modes = (view.plan_mode,) if view.plan_mode else (PlanMode.ENABLED, PlanMode.IN_USE)
-    return any(plan_states.is_undo_possible(view.plan_type, view.state, mode) for mode in modes)
-
-
-def _result(result: ExecutionResult | None) -> str | None:
-    return result.result if result is not None and result.result else None
-
-
-def _times(result: ExecutionResult | None) -> tuple[datetime | None, datetime | None]:
-    if result is None:
-        return None, None
-    return result.startTime, result.finishTime
-
-
-def _issues(details: Iterable[ExecutionDetail], result: str | None, phase: Phase) -> list[Issue]:
-    """Warnings and errors among ``details``.
-
-    Details carrying severity Warning or Error are issues. An item that finished with a warning
-    or an error but whose details carry no such severity still gets its texts reported, under
-    the item's own result, so no warning goes unexplained.
-    """
-    details = [d for d in details if d.friendlyInfo]
-    out: list[Issue] = []
-    for detail in details:
-        severity = (detail.severity or "").lower()
-        if severity in ("warning", "error"):
-            out.append(
-                Issue(
-                    severity="Error" if severity == "error" else "Warning",
-                    text=detail.friendlyInfo,
-                    at=detail.timestamp,
-                )
-            )
-    if (
-        not out
-        and phase in TERMINAL
-        and (phase == "failed" or (result or "").lower() in ("warning", "error"))
-    ):
-        fallback: Literal["Warning", "Error"] = (
-            "Error" if phase == "failed" or (result or "").lower() == "error" else "Warning"
-        )
-        for detail in details:
-            if (detail.severity or "").lower() != "success":
-                out.append(Issue(severity=fallback, text=detail.friendlyInfo, at=detail.timestamp))
-    unique: list[Issue] = []
-    for issue in out:
-        if not _has_issue(unique, issue):
-            unique.append(issue)
-    return unique
-
-
-def _has_issue(known: Iterable[Issue], issue: Issue) -> bool:
-    """The same warning or error: same severity and text, and same time when VRO gave one."""
-    return any(k.severity == issue.severity and k.text == issue.text and k.at == issue.at for k in known)
-
-
-def _counts(rt: RuntimeItem) -> tuple[int, int, int, int] | None:
-    """The counts VRO keeps for a group or a VM (see :attr:`Item.counts`)."""
-    if isinstance(rt, GroupRuntimeDetails | VmRuntimeDetails):
-        return (rt.successCount, rt.warningCount, rt.errorCount, rt.totalCount)
-    return None
