@@ -221,7 +221,7 @@ class Decisions(Execution):
             if done:
                 row = await session.get(ActionRequest, request_id)
                 assert row is not None
-                self._audit(session, event=AuditEvent.CANCELLED, actor=SYSTEM_ACTOR, row=row, cause=why)
+                self._system_audit(session, row, AuditEvent.CANCELLED, cause=why)
         return done
 
     async def cancel(self, request_id: str, user: str) -> Outcome:
@@ -310,7 +310,7 @@ class Decisions(Execution):
             # Expire now (in this transaction) rather than wait for the expiry loop.
             row.status = RequestStatus.EXPIRED
             row.decided_at = self._clock.now()
-            self._audit(session, event=AuditEvent.EXPIRED, actor=SYSTEM_ACTOR, row=row)
+            self._system_audit(session, row, AuditEvent.EXPIRED)
             status = RequestStatus.EXPIRED
         text = {
             RequestStatus.EXPIRED: msg.CLOSED_EXPIRED.format(expires=hhmm(row)),

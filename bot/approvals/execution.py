@@ -14,7 +14,7 @@ from bot.approvals.outcomes import Outcome, OutcomeKind, Refusal, RequestView
 from bot.approvals.ports import AuditEvent
 from bot.approvals.rules import match_approvers
 from bot.approvals.status import RequestStatus
-from bot.approvals.store import SYSTEM_ACTOR, PlainRequest, RequestStore
+from bot.approvals.store import RequestStore
 from bot.approvals.tables import ActionRequest
 from bot.approvals.views import readiness_blocks, state_refusal
 from bot.vro.actions import PlanAction
@@ -48,7 +48,7 @@ class Execution(RequestStore):
                 ):
                     row = await session.get(ActionRequest, request_id)
                     assert row is not None
-                    self._audit(session, event=AuditEvent.EXPIRED, actor=SYSTEM_ACTOR, row=row)
+                    self._system_audit(session, row, AuditEvent.EXPIRED)
                     await self._hooks.changed(session, await self._view_in(session, request_id))
                     expired.append(request_id)
         return await self._views(expired)
@@ -95,11 +95,10 @@ class Execution(RequestStore):
                     status_reason=text,
                     claimed_until=None,
                 ):
-                    self._audit(
+                    self._system_audit(
                         session,
-                        event=AuditEvent.OUTCOME_UNKNOWN,
-                        actor=SYSTEM_ACTOR,
-                        row=row,
+                        row,
+                        AuditEvent.OUTCOME_UNKNOWN,
                         cause="found executing after its sender stopped",
                         claimed_by=row.claimed_by,
                     )
@@ -135,12 +134,8 @@ class Execution(RequestStore):
                     claimed_until=None,
                     status_reason=msg.HELD_AFTER_RESTART,
                 ):
-                    self._audit(
-                        session,
-                        event=AuditEvent.HELD,
-                        actor=SYSTEM_ACTOR,
-                        row=row,
-                        cause="approved, but its sender stopped before sending",
+                    self._system_audit(
+                        session, row, AuditEvent.HELD, cause="approved, but its sender stopped before sending"
                     )
                     await self._hooks.held(session, await self._view_in(session, row.id))
                     held.append(row.id)
@@ -242,58 +237,48 @@ class Execution(RequestStore):
                 claimed_by=self._instance,
                 claimed_until=now + self._claim_ttl,
             )
-            row = await session.get(ActionRequest, request_id)
-            assert row is not None
-            plain = PlainRequest(
-                id=row.id,
-                requester=row.requester,
-                verb=row.verb,
-                action=row.action,
-                plan_id=row.plan_id,
-                plan_name=row.plan_name,
-                params=dict(row.params),
-            )
+            request = await self._view_in(session, request_id)
         if not won:
             return Outcome(
                 OutcomeKind.IN_PROGRESS, msg.CLOSED_IN_PROGRESS, request=await self.get(request_id)
             )
         self._sending.add(request_id)
         try:
-            return await self._send(plain, actor=actor)
+            return await self._send(request, actor=actor)
         finally:
             self._sending.discard(request_id)
 
-    async def _send(self, plain: PlainRequest, *, actor: str) -> Outcome:
+    async def _send(self, request: RequestView, *, actor: str) -> Outcome:
         """Read the plan (and its baseline), claim for good with the watch, send, record the answer."""
         baseline: dict[str, Any] | None = None
         try:
-            plan = await self._gateway.current_plan(plain.plan_id)
-            if self._hooks.wants_baseline(plain.action):
-                baseline = await self._gateway.runtime(plain.plan_id)
+            plan = await self._gateway.current_plan(request.plan_id)
+            if self._hooks.wants_baseline(request.action):
+                baseline = await self._gateway.runtime(request.plan_id)
         except VroError as exc:
-            text = msg.NOT_SENT_PLAN_UNREADABLE.format(plan=plain.plan_name, problem=str(exc))
+            text = msg.NOT_SENT_PLAN_UNREADABLE.format(plan=request.plan_name, problem=str(exc))
             return await self._finish(
-                plain, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT, vro_status=exc.status
+                request, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT, vro_status=exc.status
             )
-        why = state_refusal(plan, plain.action)
+        why = state_refusal(plan, request.action)
         if why is not None:
             text = msg.NOT_SENT_PLAN_STATE.format(reason=why)
             return await self._finish(
-                plain, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT, plan_state=plan.state
+                request, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT, plan_state=plan.state
             )
-        rule = self._policy.rule(plain.verb)
+        rule = self._policy.rule(request.verb)
         verdict = self._readiness(rule, plan)
         if verdict is not None and readiness_blocks(rule, verdict):
             # Readiness may have lapsed (or a check failed) while the approvals came in.
-            text = msg.NOT_SENT_READINESS.format(problem=verdict.describe(), plan=plain.plan_name)
+            text = msg.NOT_SENT_READINESS.format(problem=verdict.describe(), plan=request.plan_name)
             return await self._finish(
-                plain, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT, **verdict.audit()
+                request, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT, **verdict.audit()
             )
         now = self._clock.now()
         async with self._sessions.begin() as session:
             claimed = await self._transition(
                 session,
-                plain.id,
+                request.id,
                 (RequestStatus.APPROVED,),
                 ActionRequest.claimed_by == self._instance,
                 ActionRequest.held_at.is_(None),
@@ -302,54 +287,41 @@ class Execution(RequestStore):
                 claimed_until=now + self._claim_ttl,
             )
             if claimed:
-                row = await session.get(ActionRequest, plain.id)
+                row = await session.get(ActionRequest, request.id)
                 assert row is not None
                 self._audit(session, event=AuditEvent.CLAIMED, actor=actor, row=row)
-                view = await self._view_in(session, plain.id)
+                view = await self._view_in(session, request.id)
                 await self._hooks.claimed(session, view, baseline)
                 await self._hooks.changed(session, view)
         if not claimed:  # the lease lapsed (this process stalled) and the request was held meanwhile
-            return Outcome(OutcomeKind.IN_PROGRESS, msg.CLOSED_IN_PROGRESS, request=await self.get(plain.id))
+            return Outcome(
+                OutcomeKind.IN_PROGRESS, msg.CLOSED_IN_PROGRESS, request=await self.get(request.id)
+            )
         try:
-            action = PlanAction(plain.action)
-            result = await self._gateway.perform(action, plain.plan_id, plain.params)
+            action = PlanAction(request.action)
+            result = await self._gateway.perform(action, request.plan_id, request.params)
         except ValueError as exc:  # bad parameters: raised before anything is sent
             text = msg.NOT_SENT_BAD_PARAMS.format(problem=str(exc).rstrip("."))
-            return await self._finish(plain, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT)
+            return await self._finish(request, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT)
         except VroNotAvailable as exc:  # the server's API version lacks it: nothing was sent
             text = msg.NOT_SENT_PLAN_STATE.format(reason=str(exc))
-            return await self._finish(plain, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT)
+            return await self._finish(request, OutcomeKind.FAILED, text, event=AuditEvent.NOT_SENT)
         except VroOutcomeUnknown as exc:
             # Only a connection that failed while the action was on its way leaves the outcome
             # unknown; any answer from VRO (even a 500 or a 503) says what happened.
-            log.warning("VRO outcome unknown for request %s: %s", plain.id, type(exc).__name__)
-            text = msg.OUTCOME_UNKNOWN.format(verb=plain.verb, plan=plain.plan_name, plan_id=plain.plan_id)
-            return await self._finish(
-                plain,
-                OutcomeKind.OUTCOME_UNKNOWN,
-                text,
-                event=AuditEvent.OUTCOME_UNKNOWN,
-                vro_status=exc.status,
-                error=str(exc),
-            )
+            log.warning("VRO outcome unknown for request %s: %s", request.id, type(exc).__name__)
+            return await self._unknown(request, vro_status=exc.status, error=str(exc))
         except VroError as exc:
-            return await self._refused(plain, exc.status, exc.vro_message or exc.message)
+            return await self._refused(request, exc.status, exc.vro_message or exc.message)
         except Exception as exc:
             # Something unexpected after the claim: it may or may not have been sent.
-            log.exception("unexpected error while sending request %s", plain.id)
-            text = msg.OUTCOME_UNKNOWN.format(verb=plain.verb, plan=plain.plan_name, plan_id=plain.plan_id)
-            return await self._finish(
-                plain,
-                OutcomeKind.OUTCOME_UNKNOWN,
-                text,
-                event=AuditEvent.OUTCOME_UNKNOWN,
-                error=type(exc).__name__,
-            )
+            log.exception("unexpected error while sending request %s", request.id)
+            return await self._unknown(request, error=type(exc).__name__)
         if not result.ok:
-            return await self._refused(plain, result.status_code, result.message)
-        text = msg.EXECUTED.format(verb=plain.verb, plan=plain.plan_name, detail=result.message).strip()
+            return await self._refused(request, result.status_code, result.message)
+        text = msg.EXECUTED.format(verb=request.verb, plan=request.plan_name, detail=result.message).strip()
         return await self._finish(
-            plain,
+            request,
             OutcomeKind.EXECUTED,
             text,
             event=AuditEvent.VRO_ACCEPTED,
@@ -358,11 +330,18 @@ class Execution(RequestStore):
             new_plan_id=result.new_plan_id,
         )
 
-    async def _refused(self, plain: PlainRequest, status: int | None, problem: str) -> Outcome:
-        """VRO answered the action with a refusal: its own words go to the card and the audit."""
-        text = msg.VRO_REFUSED.format(verb=plain.verb, plan=plain.plan_name, problem=problem)
+    async def _unknown(self, request: RequestView, **detail: Any) -> Outcome:
+        """The send may or may not have reached VRO: ``outcome_unknown``, never resent."""
+        text = msg.OUTCOME_UNKNOWN.format(verb=request.verb, plan=request.plan_name, plan_id=request.plan_id)
         return await self._finish(
-            plain,
+            request, OutcomeKind.OUTCOME_UNKNOWN, text, event=AuditEvent.OUTCOME_UNKNOWN, **detail
+        )
+
+    async def _refused(self, request: RequestView, status: int | None, problem: str) -> Outcome:
+        """VRO answered the action with a refusal: its own words go to the card and the audit."""
+        text = msg.VRO_REFUSED.format(verb=request.verb, plan=request.plan_name, problem=problem)
+        return await self._finish(
+            request,
             OutcomeKind.FAILED,
             text,
             event=AuditEvent.VRO_REFUSED,
@@ -372,7 +351,7 @@ class Execution(RequestStore):
 
     async def _finish(
         self,
-        plain: PlainRequest,
+        request: RequestView,
         kind: OutcomeKind,
         text: str,
         *,
@@ -396,7 +375,7 @@ class Execution(RequestStore):
         async with self._sessions.begin() as session:
             changed = await self._transition(
                 session,
-                plain.id,
+                request.id,
                 (RequestStatus.EXECUTING, RequestStatus.OUTCOME_UNKNOWN, RequestStatus.APPROVED),
                 or_(
                     ActionRequest.status != RequestStatus.APPROVED, ActionRequest.claimed_by == self._instance
@@ -412,15 +391,15 @@ class Execution(RequestStore):
                 session,
                 event=event,
                 actor=self._instance,
-                request_id=plain.id,
-                plan_id=plain.plan_id,
-                plan_name=plain.plan_name,
-                action=plain.action,
+                request_id=request.id,
+                plan_id=request.plan_id,
+                plan_name=request.plan_name,
+                action=request.action,
                 vro_status=vro_status,
                 vro_message=vro_message,
                 message=text,
                 **detail,
             )
             if changed:
-                await self._hooks.answered(session, await self._view_in(session, plain.id), kind, text)
-        return Outcome(kind, text, request=await self.get(plain.id))
+                await self._hooks.answered(session, await self._view_in(session, request.id), kind, text)
+        return Outcome(kind, text, request=await self.get(request.id))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, timedelta, tzinfo
 from typing import Any, cast
 
@@ -34,19 +33,6 @@ DEFAULT_CLAIM_TTL = timedelta(seconds=12)
 DEFAULT_CLAIM_TIMEOUT = timedelta(minutes=5)
 DEFAULT_AUDIT_LIMIT = 50
 _CLOSED_AFTER_DECISION = (RequestStatus.APPROVED, RequestStatus.EXECUTING)
-
-
-@dataclass(frozen=True, slots=True)
-class PlainRequest:
-    """A row's fields needed after its transaction ended."""
-
-    id: str
-    requester: str
-    verb: str
-    action: str
-    plan_id: str
-    plan_name: str
-    params: dict[str, Any]
 
 
 class RequestStore:
@@ -303,6 +289,10 @@ class RequestStore:
         for request_id, user_id, roles in rows:
             out.setdefault(request_id, []).append((user_id, frozenset(roles or ())))
         return {k: tuple(v) for k, v in out.items()}
+
+    def _system_audit(self, session: AsyncSession, row: ActionRequest, event: str, **detail: Any) -> None:
+        """An audit line the bot writes on its own account (expiry, cancel, recovery)."""
+        self._audit(session, event=event, actor=SYSTEM_ACTOR, row=row, **detail)
 
     def _audit(
         self,

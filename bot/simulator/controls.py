@@ -70,27 +70,6 @@ class Controls:
         """Bring every plan up to the clock's now (requests do this themselves)."""
         self.core.advance()
 
-    def add_latency(self, path: str, seconds: float, *, method: str | None = None) -> None:
-        self.faults.add_latency(path, seconds, method=method)
-
-    def fail_next(
-        self,
-        path: str,
-        count: int = 1,
-        *,
-        status: int = 500,
-        method: str | None = None,
-        message: str | None = None,
-    ) -> None:
-        """The next ``count`` matching requests answer ``status`` with ``{"Message": message}``."""
-        self.faults.fail_next(path, count, status=status, method=method, message=message)
-
-    def set_error_rate(self, path: str, rate: float, *, status: int = 500, method: str | None = None) -> None:
-        self.faults.error_rate(path, rate, status=status, method=method)
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
-
     @property
     def api_versions(self) -> tuple[str, ...]:
         """The path versions served now, newest first."""
@@ -163,7 +142,7 @@ class Controls:
             self.core.advance()
             return json_response(self._admin_state())
         if parts == ["latency"] and method == "POST":
-            self.add_latency(
+            self.faults.add_latency(
                 _req_str(body, "path"), _req_float(body, "seconds"), method=_opt_str(body, "method")
             )
             return json_response({"latency": [vars(r) for r in self.faults.latency]})
@@ -173,7 +152,7 @@ class Controls:
         if parts == ["faults"] and method == "POST":
             status = int(body.get("status", 500))
             if "count" in body:
-                self.fail_next(
+                self.faults.fail_next(
                     _req_str(body, "path"),
                     int(body["count"]),
                     status=status,
@@ -181,7 +160,7 @@ class Controls:
                     message=_opt_str(body, "message"),
                 )
             elif "rate" in body:
-                self.set_error_rate(
+                self.faults.error_rate(
                     _req_str(body, "path"),
                     _req_float(body, "rate"),
                     status=status,
@@ -191,7 +170,7 @@ class Controls:
                 raise ValueError("a fault needs either count (next N requests) or rate (0..1)")
             return json_response({"faults": [vars(r) for r in self.faults.errors]})
         if parts == ["faults"] and method == "DELETE":
-            self.clear_faults()
+            self.faults.clear()
             return empty(204)
         if parts == ["expire-tokens"] and method == "POST":
             self.expire_tokens()

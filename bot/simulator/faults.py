@@ -83,6 +83,7 @@ class Faults:
         method: str | None = None,
         message: str | None = None,
     ) -> ErrorRule:
+        """The next ``count`` matching requests answer ``status`` with ``{"Message": message}``."""
         if count < 1:
             raise ValueError("count must be at least 1")
         _check_status(status)

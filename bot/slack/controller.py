@@ -21,20 +21,26 @@ from bot.clock import Clock
 from bot.db import before_ack
 from bot.slack import resolve as rs
 from bot.slack.access import Access
-from bot.slack.blocks.approval_lists import audit_message, pending_approvals_message
-from bot.slack.blocks.approvals import ApprovalCardView, readiness_refusal_message
-from bot.slack.blocks.estate import license_message, locations_message, scopes_message
-from bot.slack.blocks.kit import Message
-from bot.slack.blocks.plans import (
+from bot.slack.blocks import (
+    ApprovalCardView,
+    Message,
+    audit_message,
+    error_message,
     groups_message,
+    help_message,
+    license_message,
+    locations_message,
+    notice_message,
     params_message,
+    pending_approvals_message,
     plan_detail_message,
     plans_message,
+    scopes_message,
+    status_message,
     steps_message,
     vms_message,
 )
-from bot.slack.blocks.replies import error_message, help_message, notice_message
-from bot.slack.blocks.runtime import status_message
+from bot.slack.blocks.approvals import readiness_refusal_message
 from bot.slack.grammar import Kind, ParsedCommand, Ref, RefKind
 from bot.vro import plan_states
 from bot.vro.client import VroClient

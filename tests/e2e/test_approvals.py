@@ -205,7 +205,7 @@ async def test_a_500_with_a_message_is_shown_in_vros_words_and_the_action_is_sen
     """VRO documents only 200/400/401/500: its refusal arrives as a 500 with a message. The card
     thread shows the message; nothing is retried; nobody is told VRO is unreachable."""
     said = "Plan 'SAP Tier1' is locked for editing by DOMAIN\\alice."
-    stack.sim.fail_next("/api/*/Plans/*/Failover", 1, status=500, method="POST", message=said)
+    stack.sim.faults.fail_next("/api/*/Plans/*/Failover", 1, status=500, method="POST", message=said)
     await request_failover(stack)
     posted = card(stack)
     await click(stack, LEAD1)

@@ -341,7 +341,7 @@ async def test_a_failover_button_on_the_plan_view_opens_the_form_for_that_plan(s
 async def test_the_form_opens_in_time_even_when_vro_is_slow(stack: Stack) -> None:
     """Slack's trigger_id lasts 3 s: the form opens at once and is filled in when VRO answers."""
     detail = await show_plan(stack, OPERATOR)
-    stack.sim.add_latency("/api/*/Plans/*", 4.0)
+    stack.sim.faults.add_latency("/api/*/Plans/*", 4.0)
     await stack.driver.click(
         user_id=OPERATOR,
         channel_id=CHANNEL,

@@ -99,7 +99,7 @@ async def test_readyz_is_ready_when_the_database_and_vro_are(stack: Stack) -> No
 
 
 async def test_readyz_names_vro_when_it_refuses_to_issue_a_token(stack: Stack) -> None:
-    stack.sim.fail_next(TOKEN_PATH, 5, status=401)
+    stack.sim.faults.fail_next(TOKEN_PATH, 5, status=401)
     status, body = await readiness(stack.http)
     assert status == 503
     assert body["failed"] == ["vro"]
@@ -111,7 +111,7 @@ async def test_readyz_names_vro_when_it_stops_accepting_the_token_the_bot_holds(
     await stack.driver.command("plans", user_id=VIEWER, channel_id=CHANNEL)
     await stack.settle()
     stack.sim.expire_tokens()
-    stack.sim.fail_next(TOKEN_PATH, 5, status=401)
+    stack.sim.faults.fail_next(TOKEN_PATH, 5, status=401)
     status, body = await readiness(stack.http)
     assert status == 503, body
     assert body["failed"] == ["vro"]
@@ -120,12 +120,12 @@ async def test_readyz_names_vro_when_it_stops_accepting_the_token_the_bot_holds(
 async def test_readyz_names_vro_when_it_fails(stack: Stack) -> None:
     await stack.driver.command("plans", user_id=VIEWER, channel_id=CHANNEL)
     await stack.settle()
-    stack.sim.set_error_rate("/api/*", 1.0, status=503)
+    stack.sim.faults.error_rate("/api/*", 1.0, status=503)
     status, body = await readiness(stack.http)
     assert status == 503, body
     assert body["failed"] == ["vro"]
 
-    stack.sim.clear_faults()
+    stack.sim.faults.clear()
     status, body = await readiness(stack.http)
     assert status == 200, body
 

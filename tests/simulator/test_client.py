@@ -194,9 +194,9 @@ async def test_client_survives_expired_tokens_and_retries_injected_5xx(
     await vro.get_scopes()
     sim.expire_tokens()
     assert (await vro.get_scopes()).total > 0
-    sim.fail_next("/api/v7.21/Scopes", 1, status=503)
+    sim.faults.fail_next("/api/v7.21/Scopes", 1, status=503)
     assert (await vro.get_scopes()).total > 0
-    sim.set_error_rate("/api/v7.21/Scopes", 1.0, status=503)
+    sim.faults.error_rate("/api/v7.21/Scopes", 1.0, status=503)
     with pytest.raises(VroUnavailable):
         await vro.get_scopes()
 

@@ -12,7 +12,7 @@ from tests.simulator.helpers import API, act, items, runtime
 
 
 async def test_next_n_errors_then_normal_service(http: httpx.AsyncClient, sim: Simulator) -> None:
-    sim.fail_next("/api/v7.21/Plans", 2, status=503)
+    sim.faults.fail_next("/api/v7.21/Plans", 2, status=503)
     first = await http.get(f"{API}/Plans")
     second = await http.get(f"{API}/plans")
     third = await http.get(f"{API}/Plans")
@@ -24,7 +24,7 @@ async def test_next_n_errors_then_normal_service(http: httpx.AsyncClient, sim: S
 async def test_fault_patterns_are_globs_and_may_name_a_method(
     http: httpx.AsyncClient, sim: Simulator
 ) -> None:
-    sim.fail_next("*/runtimedetails/*", 1, status=500, method="GET")
+    sim.faults.fail_next("*/runtimedetails/*", 1, status=500, method="GET")
     plan_id = sim.plan_id("SAP Tier1")
     assert (await act(http, plan_id, "ReadinessCheck")).status_code == 200  # POST: not matched
     assert (await http.get(f"{API}/RuntimeDetails/Plans/{plan_id}")).status_code == 500
@@ -32,10 +32,10 @@ async def test_fault_patterns_are_globs_and_may_name_a_method(
 
 
 async def test_error_rate_one_always_fails_zero_never(http: httpx.AsyncClient, sim: Simulator) -> None:
-    sim.set_error_rate("/api/v7.21/Scopes", 1.0, status=502)
+    sim.faults.error_rate("/api/v7.21/Scopes", 1.0, status=502)
     assert {(await http.get(f"{API}/Scopes")).status_code for _ in range(5)} == {502}
-    sim.clear_faults()
-    sim.set_error_rate("/api/v7.21/Scopes", 0.0)
+    sim.faults.clear()
+    sim.faults.error_rate("/api/v7.21/Scopes", 0.0)
     assert {(await http.get(f"{API}/Scopes")).status_code for _ in range(5)} == {200}
 
 
@@ -43,7 +43,7 @@ async def test_error_rate_is_seeded_and_roughly_honoured(clock: FakeClock) -> No
     outcomes = []
     for _ in range(2):
         sim = create_simulator(clock=clock, config=SimulatorConfig(fault_seed=7))
-        sim.set_error_rate("/api/token", 0.5)
+        sim.faults.error_rate("/api/token", 0.5)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim), base_url="http://t") as client:
             codes = [
                 (await client.post("/api/token", data={"grant_type": "password"})).status_code
@@ -55,7 +55,7 @@ async def test_error_rate_is_seeded_and_roughly_honoured(clock: FakeClock) -> No
 
 
 async def test_latency_waits_on_the_clock(http: httpx.AsyncClient, sim: Simulator, clock: FakeClock) -> None:
-    sim.add_latency("/api/v7.21/Plans*", 1.5)
+    sim.faults.add_latency("/api/v7.21/Plans*", 1.5)
     before = clock.now()
     assert (await http.get(f"{API}/Plans")).status_code == 200
     assert clock.sleeps == [1.5]
@@ -68,7 +68,7 @@ async def test_latency_waits_on_the_clock(http: httpx.AsyncClient, sim: Simulato
 async def test_request_log_records_calls_without_secrets(http: httpx.AsyncClient, sim: Simulator) -> None:
     sim.clear_requests()
     await http.get(f"{API}/Plans", params={"limit": "1"})
-    sim.fail_next("/api/v7.21/Scopes")
+    sim.faults.fail_next("/api/v7.21/Scopes")
     await http.get(f"{API}/Scopes")
     log = sim.requests
     assert [(r.method, r.path, r.status, r.fault) for r in log] == [
@@ -194,7 +194,7 @@ async def test_unknown_admin_endpoint_is_404(anon: httpx.AsyncClient) -> None:
 
 
 async def test_faults_never_touch_the_admin_api(anon: httpx.AsyncClient, sim: Simulator) -> None:
-    sim.set_error_rate("*", 1.0)
+    sim.faults.error_rate("*", 1.0)
     assert (await anon.get("/__sim/state")).status_code == 200
 
 

@@ -159,7 +159,7 @@ async def test_vro_errors_are_reported_once_when_they_start_and_once_when_they_e
     await stack.vro.failover(plan_id)
     watch_id = await stack.watcher.start_watch(plan_id, CHANNEL)
     await stack.tick()
-    stack.sim.fail_next("/api/*/RuntimeDetails/*", count=4, status=503)
+    stack.sim.faults.fail_next("/api/*/RuntimeDetails/*", count=4, status=503)
     for _ in range(4):
         await stack.tick(30)
     stack.sim.expire_tokens()  # a 401: the client logs in again by itself
