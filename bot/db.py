@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, event
+from sqlalchemy import DateTime, Dialect, MetaData, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -295,3 +295,14 @@ async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def serialize_on(session: AsyncSession, key: str) -> None:
+    """Hold ``key`` until ``session``'s transaction ends: transactions naming the same key run
+    one after the other (a check-then-insert in one of them is then race-free).
+
+    PostgreSQL: a transaction-scoped advisory lock on the key's hash. SQLite needs none: every
+    writing transaction there begins ``IMMEDIATE``, one at a time.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})

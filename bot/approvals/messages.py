@@ -25,6 +25,10 @@ GROUPS_UNAVAILABLE: Final = (
 )
 BAD_PARAMS: Final = "That can't be sent: {problem}. Fix the options and try again."
 PLAN_STATE_REFUSED: Final = "{reason}"
+DUPLICATE_REQUEST: Final = (
+    "A request to {verb} *{plan}* is already waiting for approval (asked by <@{requester}> at "
+    "{asked}, request `{request_id}`). Approve or deny that one, or cancel it and ask again."
+)
 READINESS_REFUSED: Final = (
     "{problem} To {verb} *{plan}* the policy asks for a passed readiness check from the last {limit}. "
     "Run one now (the button below, or /vro check), then ask again once it passes."

@@ -126,6 +126,7 @@ class Refusal(StrEnum):
     GROUPS_UNAVAILABLE = "groups_unavailable"  # a role depends on a user group Slack won't tell us about
     VIEWER_ROLE = "viewer_role"  # a read (query, App Home, form) without the viewer role
     WORKSPACE = "workspace"  # another workspace, enterprise or app
+    DUPLICATE = "duplicate"  # the same action on the same plan already waits for approval
 
 
 @dataclass(frozen=True, slots=True)

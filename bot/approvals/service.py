@@ -33,7 +33,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.approvals import messages as msg
 from bot.approvals.decisions import Decisions
@@ -50,6 +54,7 @@ from bot.approvals.views import (
     readiness_blocks,
     state_refusal,
 )
+from bot.db import serialize_on
 from bot.vro.actions import PlanAction, validate_params
 from bot.vro.models import Plan
 
@@ -143,31 +148,65 @@ class ApprovalService(Decisions):
             card_channel=channel,
         )
         async with self._sessions.begin() as session:
-            session.add(row)
-            self._audit(
-                session,
-                event=AuditEvent.REQUESTED,
-                actor=requester,
-                row=row,
-                verb=verb,
-                action=action,
-                params=dict(params),
-                reason=reason,
-                channel=channel,
-                plan_state=plan.state,
-                approvals_required=rule.approvals,
-                approver_role=rule.approver_role,
-                approval_groups=row.approval_groups,
-                expires_at=row.expires_at.isoformat(),
-                readiness_warning=warning,
-                **(verdict.audit() if verdict is not None else {}),
-            )
-            if immediate:
-                self._audit(
-                    session, event=AuditEvent.APPROVED, actor=requester, row=row, approvers=[], approvals=0
+            # One waiting request per plan and action: a second one (two people typing the same
+            # command, a double click on Continue) would only make a second card to approve.
+            await serialize_on(session, f"request:{plan.id}:{action}")
+            waiting = None if immediate else await self._waiting(session, plan.id, action, now)
+            if waiting is not None:
+                duplicate = msg.DUPLICATE_REQUEST.format(
+                    verb=verb,
+                    plan=plan.name,
+                    requester=waiting.requester,
+                    asked=waiting.created_at.astimezone(UTC).strftime("%H:%M UTC"),
+                    request_id=waiting.id,
                 )
-            await session.flush()
-            await self._hooks.created(session, await self._view_in(session, row.id))
+                self._audit(
+                    session,
+                    event=AuditEvent.REQUEST_REFUSED,
+                    actor=requester,
+                    plan_id=plan.id,
+                    plan_name=plan.name,
+                    verb=verb,
+                    action=action,
+                    refusal=str(Refusal.DUPLICATE),
+                    message=duplicate,
+                    channel=channel,
+                    reason=reason,
+                    waiting_request=waiting.id,
+                )
+            else:
+                session.add(row)
+                self._audit(
+                    session,
+                    event=AuditEvent.REQUESTED,
+                    actor=requester,
+                    row=row,
+                    verb=verb,
+                    action=action,
+                    params=dict(params),
+                    reason=reason,
+                    channel=channel,
+                    plan_state=plan.state,
+                    approvals_required=rule.approvals,
+                    approver_role=rule.approver_role,
+                    approval_groups=row.approval_groups,
+                    expires_at=row.expires_at.isoformat(),
+                    readiness_warning=warning,
+                    **(verdict.audit() if verdict is not None else {}),
+                )
+                if immediate:
+                    self._audit(
+                        session,
+                        event=AuditEvent.APPROVED,
+                        actor=requester,
+                        row=row,
+                        approvers=[],
+                        approvals=0,
+                    )
+                await session.flush()
+                await self._hooks.created(session, await self._view_in(session, row.id))
+        if waiting is not None:
+            return Outcome(OutcomeKind.REFUSED, duplicate, refusal=Refusal.DUPLICATE)
         if immediate:
             return await self._execute(row.id, actor=requester)
         view = await self.get(row.id)
@@ -187,6 +226,24 @@ class ApprovalService(Decisions):
         if warning is not None:
             text += " " + msg.READINESS_WARNING.format(problem=warning)
         return Outcome(OutcomeKind.PENDING, text, request=view)
+
+    @staticmethod
+    async def _waiting(
+        session: AsyncSession, plan_id: str, action: str, now: datetime
+    ) -> ActionRequest | None:
+        """The request for ``action`` on ``plan_id`` waiting for approval now, if there is one."""
+        found: ActionRequest | None = await session.scalar(
+            select(ActionRequest)
+            .where(
+                ActionRequest.plan_id == plan_id,
+                ActionRequest.action == action,
+                ActionRequest.status == RequestStatus.PENDING,
+                ActionRequest.expires_at > now,
+            )
+            .order_by(ActionRequest.created_at)
+            .limit(1)
+        )
+        return found
 
     async def _request_refusal(
         self,

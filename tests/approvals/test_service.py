@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -34,6 +35,7 @@ from tests.approvals.conftest import (
 )
 
 REQUESTER = "U0REQ"
+OTHER_PLAN_ID = "99999999-2222-3333-4444-555555555555"
 LEAD1, LEAD2, LEAD3 = "U0LEAD1", "U0LEAD2", "U0LEAD3"
 CHANNEL = "C0INCIDENT"
 RUNNING_FAILOVER_REFUSAL = plan_states.refusal_reason(
@@ -123,9 +125,57 @@ async def test_a_request_is_stored_pending_with_a_snapshot_of_the_plan(
 
 async def test_request_ids_are_opaque_and_unique(make_service: ServiceFactory) -> None:
     service = make_service()
-    ids = {await pending_id(service) for _ in range(5)}
+    ids = {await pending_id(service, id=f"{PLAN_ID[:-1]}{n}") for n in range(5)}
     assert len(ids) == 5
     assert all(PLAN_ID not in i and len(i) >= 16 for i in ids)
+
+
+async def test_a_second_request_for_the_same_action_on_the_plan_points_to_the_waiting_one(
+    make_service: ServiceFactory, clock: FakeClock
+) -> None:
+    service = make_service()
+    first = await pending_id(service)
+    clock.advance(60)
+    outcome = await ask(service, requester="U0OTHER")
+    assert (outcome.kind, outcome.refusal) == (OutcomeKind.REFUSED, Refusal.DUPLICATE)
+    assert first in outcome.message
+    assert f"<@{REQUESTER}>" in outcome.message
+    assert [v.id for v in await service.pending()] == [first]
+    refused = [e for e in await service.audit(limit=10) if e.event == AuditEvent.REQUEST_REFUSED]
+    assert [(e.actor, e.detail["refusal"], e.detail["waiting_request"]) for e in refused] == [
+        ("U0OTHER", "duplicate", first)
+    ]
+
+
+async def test_another_action_or_another_plan_is_not_a_duplicate(make_service: ServiceFactory) -> None:
+    service = make_service()
+    await pending_id(service)
+    await pending_id(service, verb="disable", action=PlanAction.DISABLE)
+    await pending_id(service, id=OTHER_PLAN_ID, name="Exchange")
+    assert len(await service.pending()) == 3
+
+
+async def test_once_the_waiting_request_is_closed_the_action_may_be_asked_again(
+    make_service: ServiceFactory, clock: FakeClock
+) -> None:
+    service = make_service()
+    first = await pending_id(service)
+    await service.cancel(first, REQUESTER)
+    second = await pending_id(service)
+    clock.advance(timedelta(hours=2).total_seconds())  # past its expiry, not yet swept
+    third = await pending_id(service)
+    assert len({first, second, third}) == 3
+
+
+async def test_two_requests_for_the_same_action_at_once_make_one_waiting_request(
+    make_service: ServiceFactory,
+) -> None:
+    service = make_service()
+    outcomes = await asyncio.gather(*(ask(service, requester=f"U0OPS{n}") for n in range(4)))
+    kinds = sorted(str(o.kind) for o in outcomes)
+    assert kinds.count(str(OutcomeKind.PENDING)) == 1, [o.message for o in outcomes]
+    assert [o.refusal for o in outcomes if o.kind is OutcomeKind.REFUSED] == [Refusal.DUPLICATE] * 3
+    assert len(await service.pending()) == 1
 
 
 async def test_request_refused_outside_the_allowed_channels(
@@ -617,7 +667,7 @@ async def test_attach_card_get_and_pending_oldest_first(
     service = make_service()
     mine = await pending_id(service)
     clock.advance(1)
-    theirs = await pending_id(service, requester="U0OTHER")
+    theirs = await pending_id(service, requester="U0OTHER", id=OTHER_PLAN_ID, name="Exchange")
     await service.attach_card(mine, CHANNEL, "1700000000.000100")
     view = await service.get(mine)
     assert view is not None
