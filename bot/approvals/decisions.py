@@ -7,6 +7,8 @@ The rules are stated in :mod:`bot.approvals.service`, whose service these are pa
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -194,16 +196,7 @@ class Decisions(Execution):
                 )
             now = self._clock.now()
             session.add(Decision(request_id=request_id, user_id=user, decision=DecisionKind.DENY, at=now))
-            await self._transition(
-                session,
-                request_id,
-                (RequestStatus.PENDING,),
-                status=RequestStatus.DENIED,
-                decided_at=now,
-                decided_by=user,
-            )
-            self._audit(session, event=AuditEvent.DENIED, actor=user, row=row)
-            await self._hooks.changed(session, await self._view_in(session, request_id))
+            await self._close_pending(session, row, user, RequestStatus.DENIED, AuditEvent.DENIED, now)
         return None
 
     async def withdraw(self, request_id: str, why: str) -> bool:
@@ -244,17 +237,9 @@ class Decisions(Execution):
             closed = self._closed(session, row, user, "cancel")
             if closed is not None:
                 return closed
-            now = self._clock.now()
-            await self._transition(
-                session,
-                request_id,
-                (RequestStatus.PENDING,),
-                status=RequestStatus.CANCELLED,
-                decided_at=now,
-                decided_by=user,
+            await self._close_pending(
+                session, row, user, RequestStatus.CANCELLED, AuditEvent.CANCELLED, self._clock.now()
             )
-            self._audit(session, event=AuditEvent.CANCELLED, actor=user, row=row)
-            await self._hooks.changed(session, await self._view_in(session, request_id))
         return Outcome(
             OutcomeKind.CANCELLED,
             msg.CANCELLED.format(verb=seen.verb, plan=seen.plan_name),
@@ -300,6 +285,22 @@ class Decisions(Execution):
                 kind,
             )
         return None
+
+    async def _close_pending(
+        self,
+        session: AsyncSession,
+        row: ActionRequest,
+        user: str,
+        status: RequestStatus,
+        event: str,
+        now: datetime,
+    ) -> None:
+        """``user`` closes a pending request (denied, cancelled): the transition, its audit line, the hooks."""
+        await self._transition(
+            session, row.id, (RequestStatus.PENDING,), status=status, decided_at=now, decided_by=user
+        )
+        self._audit(session, event=event, actor=user, row=row)
+        await self._hooks.changed(session, await self._view_in(session, row.id))
 
     def _closed(self, session: AsyncSession, row: ActionRequest, user: str, kind: str) -> Outcome | None:
         """The refusal for a request that no longer takes decisions; expires it when due."""

@@ -108,10 +108,7 @@ class MessagesMixin(WorkspaceState):
     ) -> Message:
         """``chat.update``: omitted ``blocks`` keep the old ones; ``blocks=[]`` clears them."""
         with self.lock:
-            target = self.channel(channel)
-            message = self.message(target.id, ts or "")
-            if message.user != self.bot_user_id:
-                raise SlackApiFailure("cant_update_message")
+            message = self._bot_message(channel, ts, "cant_update_message")
             if text is not None and len(text) > MAX_MESSAGE_TEXT:
                 raise SlackApiFailure("msg_too_long")
             if blocks is not None:
@@ -126,12 +123,16 @@ class MessagesMixin(WorkspaceState):
             message.edited_ts = self.next_ts()
             return message
 
+    def _bot_message(self, channel: str | None, ts: str | None, not_ours: str) -> Message:
+        """The message to edit or delete; ``not_ours`` is the error when the bot did not post it."""
+        message = self.message(self.channel(channel).id, ts or "")
+        if message.user != self.bot_user_id:
+            raise SlackApiFailure(not_ours)
+        return message
+
     def delete_message(self, *, channel: str | None, ts: str | None) -> Message:
         with self.lock:
-            target = self.channel(channel)
-            message = self.message(target.id, ts or "")
-            if message.user != self.bot_user_id:
-                raise SlackApiFailure("cant_delete_message")
+            message = self._bot_message(channel, ts, "cant_delete_message")
             message.deleted = True
             return message
 

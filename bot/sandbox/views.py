@@ -36,6 +36,13 @@ class ViewsMixin(WorkspaceState):
         trigger.used = True
         return trigger
 
+    def _modal_call(self, trigger_id: str | None, view: JsonDict | None) -> tuple[JsonDict, Trigger]:
+        """``views.open`` / ``views.push``: the view (checked as a modal) and its trigger, used up."""
+        if not isinstance(view, dict):
+            raise SlackApiFailure("invalid_arguments", detail="view is required")
+        check_view(view, ("modal",))
+        return view, self._take_trigger(trigger_id)
+
     def _new_view(
         self, *, user: str, view: JsonDict, allowed: tuple[str, ...], previous: View | None
     ) -> View:
@@ -59,10 +66,7 @@ class ViewsMixin(WorkspaceState):
     def open_view(self, *, trigger_id: str | None, view: JsonDict | None) -> View:
         """``views.open``: a fresh modal stack for the trigger's user."""
         with self.lock:
-            if not isinstance(view, dict):
-                raise SlackApiFailure("invalid_arguments", detail="view is required")
-            check_view(view, ("modal",))
-            trigger = self._take_trigger(trigger_id)
+            view, trigger = self._modal_call(trigger_id, view)
             for old in self.modal_stacks.get(trigger.user, []):
                 self.views[old].closed = True
             stored = self._new_view(user=trigger.user, view=view, allowed=("modal",), previous=None)
@@ -72,10 +76,7 @@ class ViewsMixin(WorkspaceState):
     def push_view(self, *, trigger_id: str | None, view: JsonDict | None) -> View:
         """``views.push``: on top of the user's open modal, at most :data:`MAX_VIEW_STACK` deep."""
         with self.lock:
-            if not isinstance(view, dict):
-                raise SlackApiFailure("invalid_arguments", detail="view is required")
-            check_view(view, ("modal",))
-            trigger = self._take_trigger(trigger_id)
+            view, trigger = self._modal_call(trigger_id, view)
             stack = self.modal_stacks.get(trigger.user) or []
             if not stack:
                 raise SlackApiFailure("not_found", detail="no modal is open to push onto")
