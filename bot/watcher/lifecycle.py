@@ -67,17 +67,52 @@ async def open_sending_watch(
     session: AsyncSession, new: NewWatch, *, now: datetime, poll_seconds: float
 ) -> int:
     """Write the watch of an action being claimed (``sending``: not polled yet); its id."""
-    watch = Watch(
+    return await add_watch(
+        session,
         plan_id=new.plan_id,
         plan_name=new.plan_name,
         channel=new.channel,
-        thread_ts=None,
+        status=STATUS_SENDING,
+        now=now,
+        poll_seconds=poll_seconds,
         thread_key=new.thread_key,
         request_id=new.request_id,
         action=new.action,
         requested_by=new.requested_by,
-        approved_by=list(new.approved_by),
-        status=STATUS_SENDING,
+        approved_by=new.approved_by,
+        baseline=new.baseline,
+    )
+
+
+async def add_watch(
+    session: AsyncSession,
+    *,
+    plan_id: str,
+    plan_name: str,
+    channel: str,
+    status: str,
+    now: datetime,
+    poll_seconds: float,
+    thread_ts: str | None = None,
+    thread_key: str | None = None,
+    request_id: str | None = None,
+    action: str | None = None,
+    requested_by: str | None = None,
+    approved_by: Sequence[str] = (),
+    baseline: dict[str, Any] | None = None,
+) -> int:
+    """Add a new watch row (nothing seen yet, due for a poll now) with its card key; its id."""
+    watch = Watch(
+        plan_id=plan_id,
+        plan_name=plan_name,
+        channel=channel,
+        thread_ts=thread_ts,
+        thread_key=thread_key,
+        request_id=request_id,
+        action=action,
+        requested_by=requested_by,
+        approved_by=list(approved_by),
+        status=status,
         snapshot=None,
         sequence=0,
         revision=0,
@@ -88,7 +123,7 @@ async def open_sending_watch(
         interval_seconds=poll_seconds,
         vro_unreachable=False,
         started_at=now,
-        baseline=new.baseline,
+        baseline=baseline,
     )
     session.add(watch)
     await session.flush()

@@ -41,7 +41,7 @@ from bot.watcher.boards import ChannelBoards
 from bot.watcher.config import FinishedRun, RunFinished, WatcherConfig, WatcherStats
 from bot.watcher.diff import Event
 from bot.watcher.leases import WatchLeases
-from bot.watcher.lifecycle import card_key, watch_info
+from bot.watcher.lifecycle import add_watch, card_key, watch_info
 from bot.watcher.narration import ChannelLoads, NarrationWrites
 from bot.watcher.poll import WatchPoll, load_event
 from bot.watcher.reader import RuntimeReader
@@ -162,39 +162,28 @@ class Watcher:
         )
         try:
             async with self._sessions() as session, session.begin():
-                watch = Watch(
+                watch_id = await add_watch(
+                    session,
                     plan_id=plan_id,
                     plan_name=plan_name or plan_id,
                     channel=channel,
+                    status=STATUS_ACTIVE,
+                    now=now,
+                    poll_seconds=self.config.poll_seconds,
                     thread_ts=parent_ts,
                     request_id=request_id,
                     action=action,
                     requested_by=requested_by,
-                    approved_by=list(approved_by),
-                    status=STATUS_ACTIVE,
-                    snapshot=None,
-                    sequence=0,
-                    revision=0,
-                    pending=[],
-                    card_rev=0,
-                    card_written_at=now,
-                    next_poll_at=now,
-                    interval_seconds=self.config.poll_seconds,
-                    vro_unreachable=False,
-                    started_at=now,
+                    approved_by=approved_by,
                 )
-                session.add(watch)
-                await session.flush()
-                watch.card_key = card_key(watch.id)
                 await enqueue_post(
                     session,
-                    key=watch.card_key,
+                    key=card_key(watch_id),
                     channel=channel,
                     message=status_card(info, Snapshot(), now=now),
                     now=now,
                     thread_ts=parent_ts,
                 )
-                watch_id = watch.id
         except IntegrityError:
             # Another replica (or a double click) started the same watch a moment ago.
             found = await self._active_watch_id(plan_id, channel)
