@@ -34,7 +34,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,6 +57,17 @@ from bot.approvals.views import (
 from bot.db import serialize_on
 from bot.vro.actions import PlanAction, validate_params
 from bot.vro.models import Plan
+
+
+class _Refused(NamedTuple):
+    """Who asked for what, where and why: what a refused request's audit line records."""
+
+    requester: str
+    plan: Plan
+    verb: str
+    action: str
+    channel: str
+    reason: str | None
 
 
 class ApprovalService(Decisions):
@@ -105,19 +116,13 @@ class ApprovalService(Decisions):
         warning = verdict.describe() if verdict is not None and not verdict.ok and refusal is None else None
         if refusal is not None:
             code, text = refusal
+            refused = _Refused(requester, plan, verb, action, channel, reason)
             async with self._sessions.begin() as session:
-                self._audit(
+                self._audit_refused(
                     session,
-                    event=AuditEvent.REQUEST_REFUSED,
-                    actor=requester,
-                    plan_id=plan.id,
-                    plan_name=plan.name,
-                    verb=verb,
-                    action=action,
-                    refusal=str(code),
-                    message=text,
-                    channel=channel,
-                    reason=reason,
+                    refused,
+                    code,
+                    text,
                     **(verdict.audit() if verdict is not None and code is Refusal.READINESS else {}),
                 )
             return Outcome(OutcomeKind.REFUSED, text, refusal=code)
@@ -160,18 +165,11 @@ class ApprovalService(Decisions):
                     asked=waiting.created_at.astimezone(UTC).strftime("%H:%M UTC"),
                     request_id=waiting.id,
                 )
-                self._audit(
+                self._audit_refused(
                     session,
-                    event=AuditEvent.REQUEST_REFUSED,
-                    actor=requester,
-                    plan_id=plan.id,
-                    plan_name=plan.name,
-                    verb=verb,
-                    action=action,
-                    refusal=str(Refusal.DUPLICATE),
-                    message=duplicate,
-                    channel=channel,
-                    reason=reason,
+                    _Refused(requester, plan, verb, action, channel, reason),
+                    Refusal.DUPLICATE,
+                    duplicate,
                     waiting_request=waiting.id,
                 )
             else:
@@ -226,6 +224,25 @@ class ApprovalService(Decisions):
         if warning is not None:
             text += " " + msg.READINESS_WARNING.format(problem=warning)
         return Outcome(OutcomeKind.PENDING, text, request=view)
+
+    def _audit_refused(
+        self, session: AsyncSession, refused: _Refused, code: Refusal, text: str, **detail: Any
+    ) -> None:
+        """The audit line of a request refused before it was stored."""
+        self._audit(
+            session,
+            event=AuditEvent.REQUEST_REFUSED,
+            actor=refused.requester,
+            plan_id=refused.plan.id,
+            plan_name=refused.plan.name,
+            verb=refused.verb,
+            action=refused.action,
+            refusal=str(code),
+            message=text,
+            channel=refused.channel,
+            reason=refused.reason,
+            **detail,
+        )
 
     @staticmethod
     async def _waiting(
