@@ -113,6 +113,32 @@ async def refresh_pending_update(
     return bool(getattr(result, "rowcount", 0))
 
 
+async def queue_edit(
+    session: AsyncSession,
+    *,
+    key: str,
+    channel: str,
+    message: Message,
+    now: datetime,
+    target_key: str,
+    priority: int = PRIORITY_NORMAL,
+) -> None:
+    """Queue an edit of the message ``target_key``: the waiting edit gets the new payload if there
+    is one (:func:`refresh_pending_update`), else a new edit is written under ``key``."""
+    if not await refresh_pending_update(
+        session, channel=channel, target_key=target_key, message=message, priority=priority
+    ):
+        await enqueue_update(
+            session,
+            key=key,
+            channel=channel,
+            message=message,
+            now=now,
+            target_key=target_key,
+            priority=priority,
+        )
+
+
 async def get_message(session: AsyncSession, key: str) -> OutboxMessage | None:
     """The outbox row with ``key``."""
     result = await session.execute(select(OutboxMessage).where(OutboxMessage.key == key))

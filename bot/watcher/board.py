@@ -23,8 +23,9 @@ from typing import Any
 
 from bot.slack.blocks.kit import MAX_MESSAGE_BLOCKS, clip, context, esc, header, pack_sections, plural
 from bot.slack.message import Message
-from bot.watcher.render import action_title, run_counts
+from bot.watcher.counts import RunCounts, run_counts
 from bot.watcher.snapshot import Snapshot
+from bot.watcher.watch_info import action_title
 
 MAX_FALLBACK_CHARS = 300
 # Lines shown at most (50 blocks of up to 3,000 characters hold more, but a longer board is
@@ -86,10 +87,13 @@ class Tally:
         )
 
 
-def tally_of(snapshot: Snapshot) -> Tally:
-    """The run as a board line sees it: state, progress, steps done, warnings and errors."""
+def tally_of(snapshot: Snapshot, counts: RunCounts | None = None) -> Tally:
+    """The run as a board line sees it: state, progress, steps done, warnings and errors.
+
+    ``counts`` is :func:`run_counts` of ``snapshot`` when the caller has it already.
+    """
     plan = snapshot.plan
-    _, _, steps = run_counts(snapshot)
+    _, _, steps = counts if counts is not None else run_counts(snapshot)
     if plan is None:
         return Tally(steps_done=steps.done, steps_total=steps.total)
     return Tally(

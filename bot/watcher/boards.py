@@ -10,9 +10,8 @@ once are told apart by that revision, and the loser writes nothing.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
@@ -20,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import reading
-from bot.outbox.store import enqueue_post, enqueue_update, refresh_pending_update
+from bot.outbox.store import enqueue_post, queue_edit
 from bot.outbox.tables import PRIORITY_BOARD, PRIORITY_NOTICE
 from bot.slack.message import Message
 from bot.watcher.board import BoardRun, Tally, board_message, should_open
@@ -34,6 +33,17 @@ def board_key(channel: str, first_watch_id: int) -> str:
     return f"board:{channel}:{first_watch_id}"
 
 
+@dataclass(frozen=True)
+class _Draft:
+    """A board to open or redraw: what it would show now."""
+
+    channel: str
+    board: Board | None
+    first: int  # the first active watch in the channel (names a new board)
+    message: Message
+    closing: bool  # none of its runs is active: the last redraw
+
+
 class ChannelBoards:
     """Opens, redraws and closes the boards of busy channels."""
 
@@ -43,9 +53,14 @@ class ChannelBoards:
         self.edits = 0  # boards posted or redrawn by this process (tests, benches)
 
     async def refresh(self, now: datetime) -> bool:
-        """Bring every board up to date; True when something was queued for Slack."""
+        """Bring every board up to date; True when something was queued for Slack.
+
+        What each board would show is read without a write lock; only a board that changed (or
+        opens) costs a write transaction.
+        """
         if self.min_runs <= 0:
             return False
+        drafts: list[_Draft] = []
         async with reading(self._sessions) as session:
             active = await session.execute(
                 select(Watch.channel, func.count(), func.min(Watch.id))
@@ -57,38 +72,43 @@ class ChannelBoards:
                 board.channel: board
                 for board in (await session.scalars(select(Board).where(Board.closed_at.is_(None)))).all()
             }
+            for channel in sorted(busy.keys() | open_boards.keys()):
+                board = open_boards.get(channel)
+                count, first = busy.get(channel, (0, 0))
+                if board is None and not should_open(count, self.min_runs):
+                    continue
+                runs = await self._runs(session, channel, now if board is None else board.opened_at)
+                if not runs:
+                    continue
+                message = board_message(runs)
+                if board is None or message.digest() != board.digest:
+                    closing = not any(run.active for run in runs)
+                    drafts.append(_Draft(channel, board, first, message, closing))
         wrote = False
-        for channel in sorted(busy.keys() | open_boards.keys()):
-            board = open_boards.get(channel)
-            count, first = busy.get(channel, (0, 0))
-            if board is None and not should_open(count, self.min_runs):
-                continue
+        for draft in drafts:
             try:
-                wrote = await self._redraw(channel, board, first, now) or wrote
+                wrote = await self._write(draft, now) or wrote
             except IntegrityError:
                 # Another replica opened this channel's board at the same moment: it is theirs.
-                log.debug("board of %s opened elsewhere", channel)
+                log.debug("board of %s opened elsewhere", draft.channel)
         return wrote
 
-    async def _redraw(self, channel: str, board: Board | None, first: int, now: datetime) -> bool:
+    async def _write(self, draft: _Draft, now: datetime) -> bool:
+        """Open the board or queue its redraw, unless another replica changed it meanwhile."""
+        channel, message = draft.channel, draft.message
         async with self._sessions() as session, session.begin():
+            board = draft.board
             if board is None:
-                board = Board(channel=channel, key=board_key(channel, first), opened_at=now, rev=0, digest="")
+                board = Board(
+                    channel=channel, key=board_key(channel, draft.first), opened_at=now, rev=0, digest=""
+                )
                 session.add(board)
                 await session.flush()
-            runs = await self._runs(session, channel, board.opened_at)
-            if not runs:
-                return False
-            message = board_message(runs)
-            digest = _digest(message)
-            if digest == board.digest:
-                return False
-            closing = not any(run.active for run in runs)
             rev, key = board.rev, board.key
             result = await session.execute(
                 update(Board)
                 .where(Board.id == board.id, Board.rev == rev, Board.closed_at.is_(None))
-                .values(rev=rev + 1, digest=digest, closed_at=now if closing else None)
+                .values(rev=rev + 1, digest=message.digest(), closed_at=now if draft.closing else None)
                 .execution_options(synchronize_session=False)
             )
             if not getattr(result, "rowcount", 0):
@@ -96,17 +116,10 @@ class ChannelBoards:
                 return False
             if rev == 0:
                 await enqueue_post(
-                    session,
-                    key=key,
-                    channel=channel,
-                    message=message,
-                    now=now,
-                    priority=PRIORITY_NOTICE,
+                    session, key=key, channel=channel, message=message, now=now, priority=PRIORITY_NOTICE
                 )
-            elif not await refresh_pending_update(
-                session, channel=channel, target_key=key, message=message, priority=PRIORITY_BOARD
-            ):
-                await enqueue_update(
+            else:
+                await queue_edit(
                     session,
                     key=f"{key}:{rev + 1}",
                     channel=channel,
@@ -141,7 +154,3 @@ class ChannelBoards:
             )
             for watch_id, plan_name, action, status, tally, unreachable in rows.tuples()
         ]
-
-
-def _digest(message: Message) -> str:
-    return hashlib.sha256(json.dumps(message.payload(), sort_keys=True).encode()).hexdigest()

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot.slack.blocks.kit import Block, bar, clip, context, duration, esc, header, section
 from bot.slack.message import Message
-from bot.watcher.counts import run_counts
+from bot.watcher.counts import RunCounts, run_counts
 from bot.watcher.snapshot import Snapshot
 from bot.watcher.watch_info import MAX_FALLBACK_CHARS, WatchInfo, action_title, people_line
 
@@ -24,8 +24,12 @@ def status_card(
     now: datetime,
     status: str = "active",
     vro_unreachable: bool = False,
+    counts: RunCounts | None = None,
 ) -> Message:
-    """The one message updated in place: progress bar, where the run is, counts, time."""
+    """The one message updated in place: progress bar, where the run is, counts, time.
+
+    ``counts`` is :func:`run_counts` of ``snapshot`` when the caller has it already.
+    """
     plan = snapshot.plan
     name = plan.name if plan and plan.name else info.plan_name
     title = f"{action_title(info.action)}: {name}" if info.action else f"Watching {name}"
@@ -42,7 +46,7 @@ def status_card(
     where = _current(snapshot)
     if where:
         blocks.append(section(where))
-    groups, vms, steps = run_counts(snapshot)
+    groups, vms, steps = counts if counts is not None else run_counts(snapshot)
     lines = []
     if groups.total:
         lines.append(groups.line("Groups"))

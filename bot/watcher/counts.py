@@ -57,7 +57,10 @@ class Counts:
         return f"{noun} {self.done}/{self.total} ({marks})"
 
 
-def run_counts(snapshot: Snapshot) -> tuple[Counts, Counts, Counts]:
+RunCounts = tuple[Counts, Counts, Counts]  # groups, VMs, steps
+
+
+def run_counts(snapshot: Snapshot) -> RunCounts:
     """Groups, VMs and steps of the whole plan.
 
     The watcher reads only the groups, VMs and steps that moved, so the snapshot may hold 2 of a

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.db import reading
-from bot.outbox.store import enqueue_post, enqueue_update, refresh_pending_update
+from bot.outbox.store import enqueue_post, queue_edit
 from bot.outbox.tables import KIND_POST, PRIORITY_NORMAL, PRIORITY_NOTICE, OutboxMessage
 from bot.outbox.tables import STATUS_PENDING as OUTBOX_PENDING
 from bot.slack.message import Message
@@ -179,18 +179,14 @@ class NarrationWrites:
         )
         if status != STATUS_ACTIVE:
             priority = PRIORITY_NOTICE
-        target = row.card_key or card_key(row.id)
-        if not await refresh_pending_update(
-            session, channel=row.channel, target_key=target, message=message, priority=priority
-        ):
-            await enqueue_update(
-                session,
-                key=f"{card_key(row.id)}:{rev}",
-                channel=row.channel,
-                message=message,
-                now=now,
-                target_key=target,
-                priority=priority,
-            )
+        await queue_edit(
+            session,
+            key=f"{card_key(row.id)}:{rev}",
+            channel=row.channel,
+            message=message,
+            now=now,
+            target_key=row.card_key or card_key(row.id),
+            priority=priority,
+        )
         self.stats.card_updates += 1
         return True

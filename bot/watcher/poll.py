@@ -16,8 +16,6 @@ the poll from the last stored snapshot and produces the same keys: no duplicate,
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -38,6 +36,7 @@ from bot.vro.models import PlanRuntimeDetails
 from bot.watcher.batching import RunPace, is_urgent, should_write
 from bot.watcher.board import tally_of
 from bot.watcher.config import WatcherConfig, WatcherStats
+from bot.watcher.counts import run_counts
 from bot.watcher.diff import Event, advance
 from bot.watcher.lifecycle import watch_info
 from bot.watcher.narration import ChannelLoads, NarrationWrites
@@ -241,9 +240,10 @@ class WatchPoll:
         write_card = False
         tally: dict[str, Any] | None = None
         if card_due or flush or finished:  # rendering the card is only worth it when it may go out
-            card = status_card(info, new, now=now, status=status, vro_unreachable=unreachable)
-            write_card = cached is None or cached.card_hash != (card_hash := _hash(card))
-            tally = tally_of(new).to_json() if self.config.board_min_runs > 0 else None
+            counts = run_counts(new)  # the card's and the board line's
+            card = status_card(info, new, now=now, status=status, vro_unreachable=unreachable, counts=counts)
+            write_card = cached is None or cached.card_hash != (card_hash := card.digest())
+            tally = tally_of(new, counts).to_json() if self.config.board_min_runs > 0 else None
         card_rev = row.card_rev + 1 if write_card else row.card_rev
         next_poll = now + timedelta(seconds=interval)
         values: dict[str, Any] = {
@@ -342,10 +342,6 @@ def _dump_event(event: Event) -> dict[str, Any]:
 
 def load_event(data: dict[str, Any] | Event) -> Event:
     return data if isinstance(data, Event) else Event.model_validate(data)
-
-
-def _hash(message: Message) -> str:
-    return hashlib.sha256(json.dumps(message.payload(), sort_keys=True).encode()).hexdigest()
 
 
 def _reason(exc: VroError) -> str:
