@@ -104,6 +104,7 @@ class ApprovalService(Decisions):
             raise ValueError(f"{action!r} is not an action of the verb {verb!r}")
         rule = self._policy.rule(verb)
         reason = (reason or "").strip() or None
+        refused = _Refused(requester, plan, verb, action, channel, reason)
         refusal = await self._request_refusal(requester, verb, action, plan, params, reason, channel)
         verdict = self._readiness(rule, plan)
         if refusal is None and verdict is not None and readiness_blocks(rule, verdict):
@@ -116,7 +117,6 @@ class ApprovalService(Decisions):
         warning = verdict.describe() if verdict is not None and not verdict.ok and refusal is None else None
         if refusal is not None:
             code, text = refusal
-            refused = _Refused(requester, plan, verb, action, channel, reason)
             async with self._sessions.begin() as session:
                 self._audit_refused(
                     session,
@@ -155,8 +155,10 @@ class ApprovalService(Decisions):
         async with self._sessions.begin() as session:
             # One waiting request per plan and action: a second one (two people typing the same
             # command, a double click on Continue) would only make a second card to approve.
-            await serialize_on(session, f"request:{plan.id}:{action}")
-            waiting = None if immediate else await self._waiting(session, plan.id, action, now)
+            waiting = None
+            if not immediate:  # an immediate request goes straight to VRO: no card to double
+                await serialize_on(session, f"request:{plan.id}:{action}")
+                waiting = await self._waiting(session, plan.id, action, now)
             if waiting is not None:
                 duplicate = msg.DUPLICATE_REQUEST.format(
                     verb=verb,
@@ -167,7 +169,7 @@ class ApprovalService(Decisions):
                 )
                 self._audit_refused(
                     session,
-                    _Refused(requester, plan, verb, action, channel, reason),
+                    refused,
                     Refusal.DUPLICATE,
                     duplicate,
                     waiting_request=waiting.id,
