@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, event, text
+from sqlalchemy import DateTime, Dialect, MetaData, event, exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -254,7 +254,14 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
             raise
 
     def _ended(conn: Any) -> None:
-        writers.give_back(conn.info)
+        try:
+            info = conn.info
+        except exc.PendingRollbackError:
+            # The connection was invalidated mid-transaction (a task cancelled inside a statement):
+            # the pool's "invalidate" event below has given its turn back already, and raising
+            # here would turn the rollback that cleans up into an error.
+            return
+        writers.give_back(info)
 
     def _returned(_dbapi_conn: Any, record: Any) -> None:
         writers.give_back(record.info)

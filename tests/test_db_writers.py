@@ -115,6 +115,22 @@ async def test_a_task_cancelled_mid_transaction_gives_its_turn_back(engine: Asyn
         assert (await reader.execute(text("SELECT n FROM t"))).scalars().all() == [2]
 
 
+async def test_rolling_back_a_connection_invalidated_mid_transaction_is_quiet_and_gives_its_turn_back(
+    engine: AsyncEngine,
+) -> None:
+    """A task cancelled inside a statement leaves its connection invalidated; the rollback that
+    cleans up must not fail (it used to raise PendingRollbackError from the queue's hook)."""
+    async with engine.connect() as conn:
+        await conn.begin()
+        await conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert queue_of(engine).busy()
+        await conn.invalidate()
+        await conn.rollback()
+    assert not queue_of(engine).busy()
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t VALUES (2)"))
+
+
 async def test_many_concurrent_writers_all_commit_once(engine: AsyncEngine) -> None:
     sessions = session_factory(engine)
 
