@@ -8,6 +8,7 @@ uses the synchronous URL from :func:`sync_url`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -16,11 +17,13 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, event, exc, text
+from sqlalchemy import DateTime, Dialect, MetaData, Table, TextClause, bindparam, event, exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_only
+
+from bot.db_driver import sqlite_dbapi
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -94,6 +97,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url`` (a DATABASE_URL as users write it)."""
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": 30})
+        kwargs.setdefault("module", sqlite_dbapi())
         engine = create_async_engine(async_url(url), **kwargs)
         _tune_sqlite(engine)
         return engine
@@ -142,9 +146,15 @@ class _Turns:
     def waiting(self) -> int:
         return sum(not waiter.done() for waiter in (*self._urgent, *self._normal))
 
+    def try_acquire(self) -> bool:
+        """Take the turn if nobody holds it (no waiting: no task, no timer)."""
+        if self._held:
+            return False
+        self._held = True
+        return True
+
     async def acquire(self, *, urgent: bool) -> None:
-        if not self._held:
-            self._held = True
+        if self.try_acquire():
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = self._urgent if urgent else self._normal
@@ -196,10 +206,11 @@ class WriterQueue:
         except RuntimeError:
             return  # a synchronous caller: SQLite's busy timeout alone, as before
         turns = self._turns.setdefault(loop, _Turns())
-        try:
-            await_only(asyncio.wait_for(turns.acquire(urgent=_BEFORE_ACK.get()), SQLITE_BUSY_SECONDS))
-        except TimeoutError:
-            return
+        if not turns.try_acquire():
+            try:
+                await_only(asyncio.wait_for(turns.acquire(urgent=_BEFORE_ACK.get()), SQLITE_BUSY_SECONDS))
+            except TimeoutError:
+                return
         info[_WRITE_TURN] = turns
         self.turns_taken += 1
 
@@ -313,3 +324,33 @@ async def serialize_on(session: AsyncSession, key: str) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
+@functools.cache
+def insert_on_conflict(
+    table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], update: tuple[str, ...] = ()
+) -> TextClause:
+    """``INSERT ... ON CONFLICT (conflict) DO NOTHING`` (or ``DO UPDATE SET`` the ``update``
+    columns), parameters named after ``columns`` and typed as the table's columns.
+
+    SQLAlchemy's own ``insert().on_conflict_do_*()`` constructs have no cache key, so they are
+    compiled anew on every execution: a tenth of a millisecond per outbox row and per snapshot
+    write. This text says the same in words SQLite (3.24 and newer) and PostgreSQL both speak,
+    and SQLAlchemy compiles it once.
+    """
+
+    def quoted(name: str) -> str:
+        return '"' + table.c[name].name.replace('"', '""') + '"'  # a column of the table, or KeyError
+
+    action = (
+        "DO UPDATE SET " + ", ".join(f"{quoted(c)} = excluded.{quoted(c)}" for c in update)
+        if update
+        else "DO NOTHING"
+    )
+    # Only the table's own column names reach the text (quoted() looks each one up).
+    sql = (
+        f'INSERT INTO "{table.name}" ({", ".join(quoted(c) for c in columns)}) '  # noqa: S608
+        f"VALUES ({', '.join(':' + c for c in columns)}) "
+        f"ON CONFLICT ({', '.join(quoted(c) for c in conflict)}) {action}"
+    )
+    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))

@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, Update, bindparam, case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.db import insert_on_conflict
 from bot.outbox.tables import KIND_POST, KIND_UPDATE, PRIORITY_NORMAL, STATUS_PENDING, OutboxMessage
 from bot.slack.message import Message as Message  # re-exported: the outbox's callers name it here
 
@@ -159,7 +159,7 @@ async def _insert(session: AsyncSession, *, key: str, now: datetime, **values: A
         "created_at": now,
         **values,
     }
-    result = await session.execute(_insert_statement(session.get_bind().dialect.name), row)
+    result = await session.execute(insert_on_conflict(_table(), tuple(sorted(row)), ("key",)), row)
     return bool(getattr(result, "rowcount", 0))
 
 
@@ -185,16 +185,6 @@ async def pending_backlog(sessions: async_sessionmaker[AsyncSession], now: datet
         ).one()
     depth, oldest = int(row[0] or 0), row[1]
     return depth, max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
-
-
-@functools.cache
-def _insert_statement(dialect: str) -> Any:
-    """``INSERT ... ON CONFLICT (key) DO NOTHING``; the columns are the parameters' keys."""
-    if dialect == "postgresql":
-        return postgresql.insert(_table()).on_conflict_do_nothing(index_elements=["key"])
-    if dialect == "sqlite":
-        return sqlite.insert(_table()).on_conflict_do_nothing(index_elements=["key"])
-    raise ValueError(f"unsupported database {dialect}")  # pragma: no cover - DATABASE_URL allows two
 
 
 @functools.cache

@@ -13,17 +13,15 @@ guarantees it, being keyed by the watch's revision, which every write bumps.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, TextClause, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Insert
 
+from bot.db import insert_on_conflict
 from bot.watcher.snapshot import Snapshot, changed_items, item_json
 from bot.watcher.tables import Watch, WatchItem
 
@@ -52,7 +50,7 @@ class SnapshotChanges:
 async def save_items(session: AsyncSession, changes: SnapshotChanges) -> None:
     """Write the changed items and delete the dropped ones, in ``session``'s transaction."""
     if changes.items:
-        await session.execute(_upsert(session.get_bind().dialect.name), list(changes.items))
+        await session.execute(_upsert(), list(changes.items))
     if changes.gone:
         await session.execute(
             delete(WatchItem).where(WatchItem.watch_id == changes.watch_id, WatchItem.key.in_(changes.gone))
@@ -66,19 +64,8 @@ async def load_snapshot(session: AsyncSession, watch_id: int) -> Snapshot:
     return Snapshot.from_stored(head, rows.tuples())
 
 
-@functools.cache
-def _upsert(dialect: str) -> Insert:
-    """``INSERT ... ON CONFLICT (watch_id, key) DO UPDATE SET item`` in ``dialect``'s words."""
+def _upsert() -> TextClause:
+    """``INSERT ... ON CONFLICT (watch_id, key) DO UPDATE SET item``."""
     table = WatchItem.__table__
     assert isinstance(table, Table)
-    if dialect == "postgresql":
-        pg = postgresql.insert(table)
-        return pg.on_conflict_do_update(
-            index_elements=[table.c.watch_id, table.c.key], set_={"item": pg.excluded.item}
-        )
-    if dialect == "sqlite":
-        lite = sqlite.insert(table)
-        return lite.on_conflict_do_update(
-            index_elements=[table.c.watch_id, table.c.key], set_={"item": lite.excluded.item}
-        )
-    raise ValueError(f"unsupported database dialect {dialect!r}: use sqlite or postgresql")
+    return insert_on_conflict(table, ("watch_id", "key", "item"), ("watch_id", "key"), ("item",))

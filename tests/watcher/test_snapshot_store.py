@@ -147,13 +147,12 @@ def writes(db_engine: AsyncEngine) -> Iterator[Writes]:
     def after_execute(
         conn: Connection, clause: Any, multiparams: Any, params: Any, options: Any, result: Any
     ) -> None:
-        table = getattr(clause, "table", None)
-        if getattr(table, "name", None) != WatchItem.__tablename__:
-            return
         rows = multiparams if isinstance(multiparams, list) and multiparams else [params]
-        if clause.is_insert:
+        # The upsert is a text clause (see bot.db.insert_on_conflict); the delete a table's DELETE.
+        if str(getattr(clause, "text", "")).startswith(f'INSERT INTO "{WatchItem.__tablename__}"'):
             seen.upserted.extend(rows)
-        elif clause.is_delete:
+        elif getattr(getattr(clause, "table", None), "name", None) == WatchItem.__tablename__:
+            assert clause.is_delete, "watch items are written by the upsert, removed by a DELETE"
             seen.deleted += int(result.rowcount)
 
     event.listen(db_engine.sync_engine, "after_execute", after_execute)
