@@ -98,7 +98,9 @@ async def test_rows_rowcounts_and_ids_come_back_as_from_any_dbapi_cursor(sqlite_
     async with sqlite_engine.begin() as conn:
         first = await conn.execute(PAIRS.insert().values(key="a", value=1))
         second = await conn.execute(PAIRS.insert().values(key="b", value=2))
-        assert second.inserted_primary_key[0] == first.inserted_primary_key[0] + 1
+        first_id, second_id = first.inserted_primary_key, second.inserted_primary_key
+        assert first_id is not None and second_id is not None
+        assert second_id[0] == first_id[0] + 1
         many = await conn.execute(PAIRS.insert(), [{"key": f"k{i}", "value": i} for i in range(5)])
         assert many.rowcount == 5
         updated = await conn.execute(PAIRS.update().where(PAIRS.c.value >= 2).values(value=0))
@@ -108,7 +110,7 @@ async def test_rows_rowcounts_and_ids_come_back_as_from_any_dbapi_cursor(sqlite_
         returned = await conn.execute(
             PAIRS.update().where(PAIRS.c.key == "a").values(value=9).returning(PAIRS.c.key, PAIRS.c.value)
         )
-        assert returned.all() == [("a", 9)]
+        assert [tuple(row) for row in returned.all()] == [("a", 9)]
         assert (await conn.execute(select(PAIRS).where(PAIRS.c.key == "none"))).first() is None
 
 
