@@ -99,7 +99,8 @@ async def test_rows_rowcounts_and_ids_come_back_as_from_any_dbapi_cursor(sqlite_
         first = await conn.execute(PAIRS.insert().values(key="a", value=1))
         second = await conn.execute(PAIRS.insert().values(key="b", value=2))
         first_id, second_id = first.inserted_primary_key, second.inserted_primary_key
-        assert first_id is not None and second_id is not None
+        assert first_id is not None
+        assert second_id is not None
         assert second_id[0] == first_id[0] + 1
         many = await conn.execute(PAIRS.insert(), [{"key": f"k{i}", "value": i} for i in range(5)])
         assert many.rowcount == 5
