@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.clock import Clock
-from bot.outbox.ledger import Parent
+from bot.outbox.ledger import Parent, Waiting
 from bot.outbox.pacing import Pacing
 from bot.outbox.scheduling import WaitingEdit, WaitingPost, edit_order, next_post
 from bot.outbox.tables import (
@@ -20,13 +20,12 @@ from bot.outbox.tables import (
     STATUS_PENDING,
     STATUS_SENT,
     STATUS_SUPERSEDED,
-    OutboxMessage,
 )
 
 MAX_SERVED_THREADS = 4096  # threads remembered per channel for fairness (pruned beyond)
 TOP_LEVEL = "channel"
 
-Failed = list[tuple[OutboxMessage, str]]  # rows that can never go, and why
+Failed = list[tuple[Waiting, str]]  # rows that can never go, and why
 
 
 class Chooser:
@@ -40,8 +39,8 @@ class Chooser:
         self._served: dict[str, dict[str, float]] = {}  # channel -> thread -> monotonic last served
 
     def choose_posts(
-        self, channel: str, rows: list[OutboxMessage], refs: dict[str, Parent], now: datetime, failed: Failed
-    ) -> list[tuple[OutboxMessage, str | None]]:
+        self, channel: str, rows: list[Waiting], refs: dict[str, Parent], now: datetime, failed: Failed
+    ) -> list[tuple[Waiting, str | None]]:
         """The channel's posts to send in this pass, in order, as its budget allows (fairest first)."""
         pacing = self._pacing
         blocked = pacing.channel_blocked_for(channel)
@@ -50,7 +49,7 @@ class Chooser:
             return []
         bucket = pacing.bucket(channel)
         served = self._served.setdefault(channel, {})
-        chosen: list[tuple[OutboxMessage, str | None]] = []
+        chosen: list[tuple[Waiting, str | None]] = []
         rows = list(rows)
         while rows:
             if (wait := bucket.wait_time()) > 0:
@@ -87,7 +86,7 @@ class Chooser:
             self._served[channel] = {t: at for t, at in served.items() if t in live}
         return chosen
 
-    def _post_ready(self, row: OutboxMessage, refs: dict[str, Parent], now: datetime) -> bool:
+    def _post_ready(self, row: Waiting, refs: dict[str, Parent], now: datetime) -> bool:
         """Whether ``row`` may go now if it heads its thread (noting when to look again if not)."""
         if not self._due(row, now):
             return False
@@ -102,8 +101,8 @@ class Chooser:
         return True
 
     def choose_edits(
-        self, rows: list[OutboxMessage], refs: dict[str, Parent], now: datetime, failed: Failed
-    ) -> tuple[list[tuple[OutboxMessage, str, str]], list[int]]:
+        self, rows: list[Waiting], refs: dict[str, Parent], now: datetime, failed: Failed
+    ) -> tuple[list[tuple[Waiting, str, str]], list[int]]:
         """The card edits to send in this pass, (row, target, ts) most urgent and stale first;
         and the ids of the edits a newer edit of their message replaces (to supersede).
 
@@ -114,7 +113,7 @@ class Chooser:
         if wait > 0:  # with the edit budget spent there is nothing to choose
             pacing.note_wake(wait)
             return [], []
-        newest: dict[str, OutboxMessage] = {}
+        newest: dict[str, Waiting] = {}
         stale: list[int] = []
         since: dict[str, datetime] = {}
         priority: dict[str, int] = {}
@@ -151,7 +150,7 @@ class Chooser:
             chosen.append((row, edit.target, ts))
         return chosen, stale
 
-    def _edit_ready(self, target: str, row: OutboxMessage, targets: dict[str, Parent], now: datetime) -> bool:
+    def _edit_ready(self, target: str, row: Waiting, targets: dict[str, Parent], now: datetime) -> bool:
         """Whether the edit may go now (noting when to look again if not)."""
         if not self._due(row, now):
             return False
@@ -166,7 +165,7 @@ class Chooser:
                 return False  # the message is not in Slack yet
         return True
 
-    def _due(self, row: OutboxMessage, now: datetime) -> bool:
+    def _due(self, row: Waiting, now: datetime) -> bool:
         """Whether ``row``'s next attempt is due (noting when it will be if not)."""
         if row.next_attempt_at > now:
             self._pacing.note_wake((row.next_attempt_at - now).total_seconds())
@@ -174,7 +173,7 @@ class Chooser:
         return True
 
 
-def thread_of(row: OutboxMessage) -> str:
+def thread_of(row: Waiting) -> str:
     """The queue a post waits in: its thread (by root ts or key), or the channel's top level.
 
     A top-level notice (a post with a priority, such as a channel board) follows no other
@@ -189,7 +188,7 @@ def thread_of(row: OutboxMessage) -> str:
     return TOP_LEVEL
 
 
-def parent_ts(row: OutboxMessage, parents: dict[str, Parent]) -> tuple[str | None, str | None]:
+def parent_ts(row: Waiting, parents: dict[str, Parent]) -> tuple[str | None, str | None]:
     """(the thread ts to post under, or a reason to fail the row) for a post about to go."""
     if row.parent_key is None:
         return row.thread_ts, None

@@ -20,10 +20,10 @@ from datetime import timedelta
 from typing import Any
 
 from bot.clock import Clock
-from bot.outbox.ledger import OutboxLedger
+from bot.outbox.ledger import OutboxLedger, Waiting
 from bot.outbox.pacing import Pacing
 from bot.outbox.poster import PermanentError, RateLimited, SlackDeliveryError, SlackPoster, TransientError
-from bot.outbox.tables import KIND_POST, OutboxMessage
+from bot.outbox.tables import KIND_POST
 
 log = logging.getLogger("bot.outbox.sender")
 
@@ -107,7 +107,7 @@ class SlackDelivery:
         self._on_failure = on_failure
 
     async def deliver_post(
-        self, row: OutboxMessage, thread_ts: str | None, payload: dict[str, Any]
+        self, row: Waiting, thread_ts: str | None, payload: dict[str, Any]
     ) -> tuple[int, str | None]:
         """Post one claimed row: (Slack calls made, the message's ts if it is in Slack now)."""
         calls = 0
@@ -148,7 +148,7 @@ class SlackDelivery:
         return calls, ts
 
     async def send_update(
-        self, target: str, row: OutboxMessage, ts: str, payload: dict[str, Any], sent: list[tuple[int, str]]
+        self, target: str, row: Waiting, ts: str, payload: dict[str, Any], sent: list[tuple[int, str]]
     ) -> int:
         """Edit message ``ts`` (``target``) as one claimed row says; Slack calls made."""
         # The payload as claimed: a writer may have refreshed a pending edit in place meanwhile.
@@ -168,7 +168,7 @@ class SlackDelivery:
         sent.append((row.id, ts))
         return 1
 
-    async def retry_later(self, row: OutboxMessage, exc: SlackDeliveryError) -> None:
+    async def retry_later(self, row: Waiting, exc: SlackDeliveryError) -> None:
         """What Slack's error means for ``row``: wait, back off, or fail."""
         now = self._clock.now()
         if isinstance(exc, RateLimited):
@@ -203,7 +203,7 @@ class SlackDelivery:
             count_attempt=True,
         )
 
-    async def fail(self, row: OutboxMessage, error: str) -> None:
+    async def fail(self, row: Waiting, error: str) -> None:
         await self._ledger.fail(row.id, error)
         await self._report([DeliveryFailure(key=row.key, channel=row.channel, error=error)])
 

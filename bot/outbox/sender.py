@@ -35,10 +35,10 @@ from bot.outbox.delivery import (
     SenderStats,
     SlackDelivery,
 )
-from bot.outbox.ledger import OutboxLedger
+from bot.outbox.ledger import OutboxLedger, Waiting
 from bot.outbox.pacing import Pacing
 from bot.outbox.poster import SlackPoster
-from bot.outbox.tables import KIND_POST, KIND_UPDATE, OutboxMessage
+from bot.outbox.tables import KIND_POST, KIND_UPDATE
 
 __all__ = ["DeliveryFailure", "FailureHook", "OutboxSender", "SenderStats"]
 
@@ -155,20 +155,20 @@ class OutboxSender:
         waiting, refs = await ledger.read_waiting()
         if not waiting:
             return 0, False
-        posts: dict[str, list[OutboxMessage]] = {}
-        edits: list[OutboxMessage] = []
+        posts: dict[str, list[Waiting]] = {}
+        edits: list[Waiting] = []
         for row in waiting:
             if row.kind == KIND_POST:
                 posts.setdefault(row.channel, []).append(row)
             elif row.kind == KIND_UPDATE:
                 edits.append(row)
-        failed: list[tuple[OutboxMessage, str]] = []
+        failed: list[tuple[Waiting, str]] = []
         chosen_posts = [
             chosen
             for channel, rows in posts.items()
             for chosen in self._chooser.choose_posts(channel, rows, refs, now, failed)
         ]
-        chosen_edits: list[tuple[OutboxMessage, str, str]] = []
+        chosen_edits: list[tuple[Waiting, str, str]] = []
         if edits:
             chosen_edits, stale = self._chooser.choose_edits(edits, refs, now, failed)
             if stale:
@@ -180,7 +180,7 @@ class OutboxSender:
         payloads = await ledger.claim_rows(
             [row.id for row, _ in chosen_posts], [row.id for row, _, _ in chosen_edits], now
         )
-        by_channel: dict[str, list[tuple[OutboxMessage, str | None, dict[str, Any]]]] = {}
+        by_channel: dict[str, list[tuple[Waiting, str | None, dict[str, Any]]]] = {}
         for row, thread_ts in chosen_posts:
             if row.id in payloads:
                 by_channel.setdefault(row.channel, []).append((row, thread_ts, payloads[row.id]))
@@ -245,7 +245,7 @@ class OutboxSender:
 
     async def _deliver_posts(
         self,
-        batch: list[tuple[OutboxMessage, str | None, dict[str, Any]]],
+        batch: list[tuple[Waiting, str | None, dict[str, Any]]],
         sent: list[tuple[int, str]],
         *,
         claimed_at: datetime,
