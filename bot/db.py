@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, MetaData, Table, TextClause, bindparam, event, exc, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -93,8 +94,27 @@ def is_sqlite(url: str) -> bool:
     return _split(url)[0].startswith("sqlite")
 
 
+POOL_SIZE = 10
+"""Connections an engine keeps open (and as many again for bursts, opened and closed as needed).
+
+The pool's own default (five) was below what the watcher's writes, the outbox sender and the
+Slack handlers use at once, so connections were opened and closed continually.
+"""
+
+
+def _pooled(url: str) -> bool:
+    """Whether SQLAlchemy gives ``url`` a sized pool (an in-memory SQLite gets one shared connection)."""
+    parsed = make_url(async_url(url))
+    if not is_sqlite(url):
+        return True
+    return parsed.database not in (None, "", ":memory:") and parsed.query.get("mode") != "memory"
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url`` (a DATABASE_URL as users write it)."""
+    if "poolclass" not in kwargs and _pooled(url):
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", POOL_SIZE)
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": 30})
         kwargs.setdefault("module", sqlite_dbapi())

@@ -43,6 +43,12 @@ class WatcherConfig:
     # ``fetch_concurrency`` requests queue inside httpx's connection pool, whose bookkeeping
     # costs grow with the queue (and VRO gains nothing from a hundred parallel reads).
     vro_concurrency: int = 8
+    # Polls writing their findings at once. Each write holds a database connection, and on
+    # SQLite writes take turns anyway: with all ``concurrency`` polls queueing for the turn, each
+    # holding a connection, the pool overflowed and opened (and closed) connections by the
+    # hundred a minute, a thread and a handful of PRAGMAs each. On PostgreSQL four at once keep
+    # up with thousands of polls a minute.
+    write_concurrency: int = 4
     # A channel with this many runs narrated at once gets a board (bot.watcher.board); 0: never.
     board_min_runs: int = 3
     board_seconds: float = 5.0  # how often the boards are brought up to date

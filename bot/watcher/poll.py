@@ -15,6 +15,7 @@ the poll from the last stored snapshot and produces the same keys: no duplicate,
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable, Iterable
@@ -89,6 +90,7 @@ class WatchPoll:
         self._notify = notify
         self._record_lag = record_lag
         self._cache: dict[int, _Cached] = {}
+        self._writing = asyncio.Semaphore(config.write_concurrency)
 
     def forget(self, watch_id: int) -> None:
         """Drop what is cached of ``watch_id`` (it was written elsewhere, or it ended)."""
@@ -165,7 +167,7 @@ class WatchPoll:
         text = TEXT_NO_RUN.format(
             action=esc(row.action or "the action"), plan=esc(row.plan_name), minutes=minutes
         )
-        async with self._sessions() as session, session.begin():
+        async with self._writing, self._sessions() as session, session.begin():
             result = await session.execute(
                 update(Watch)
                 .where(Watch.id == row.id, Watch.revision == row.revision, Watch.lease_owner == self.owner)
@@ -270,7 +272,7 @@ class WatchPoll:
             values.update(status=STATUS_FINISHED, finished_at=now, lease_owner=None, lease_expires_at=None)
         params = {f"v_{key}": value for key, value in values.items()}
         params.update(w_id=row.id, w_revision=row.revision, w_owner=self.owner)
-        async with self._sessions() as session, session.begin():
+        async with self._writing, self._sessions() as session, session.begin():
             result = await session.execute(_advance_statement(frozenset(values)), params)
             if not getattr(result, "rowcount", 0):
                 # Stopped, or leased by another replica meanwhile: this poll never happened.
