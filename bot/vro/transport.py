@@ -36,6 +36,7 @@ from bot.errors import ConfigError
 from bot.vro.answers import outcome_unknown, status_error, unavailable, unexpected
 from bot.vro.auth import Credentials, TokenManager, transport_problem
 from bot.vro.errors import VroNotAvailable, VroUnavailable, VroUnexpected
+from bot.vro.httpclient import VroHttpClient
 from bot.vro.operations import (
     AUTO,
     KNOWN_API_VERSIONS,
@@ -142,7 +143,7 @@ class VroTransport:
         self._rng = rng if rng is not None else random.Random()  # noqa: S311
         if isinstance(verify, str):
             verify = tls_verify(ca_bundle=verify, verify_tls=True)
-        self._http = httpx.AsyncClient(
+        self._http = VroHttpClient(
             base_url=self._base_url,
             transport=transport if transport is not None else vro_transport(verify=verify),
             verify=verify,
