@@ -200,7 +200,8 @@ class WatchPoll:
             await self._writes.card(
                 session, row, row.card_rev + 1, watch_info(row), snapshot, now, status=STATUS_NO_RUN
             )
-        self.stats.snapshot_bytes += changes.size
+        if self._record_lag:
+            self.stats.snapshot_bytes += changes.size
         self._cache.pop(row.id, None)
         self._notify()
 
@@ -295,7 +296,8 @@ class WatchPoll:
                     or wrote
                 )
         self.stats.events += len(numbered)
-        self.stats.snapshot_bytes += changes.size
+        if self._record_lag:
+            self.stats.snapshot_bytes += changes.size
         if finished:
             self._cache.pop(row.id, None)
         else:
