@@ -19,7 +19,7 @@ from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.db import create_engine, insert_on_conflict
+from bot.db import create_engine, insert_on_conflict, reading, session_factory
 from bot.outbox.tables import OutboxMessage
 
 METADATA = MetaData()
@@ -92,6 +92,24 @@ async def test_a_sqlite_statement_is_one_trip_to_the_driver_thread(sqlite_engine
         assert trips.count == 1  # SQLAlchemy's stock adapter: cursor, execute, fetch, close = 4
         await conn.execute(PAIRS.insert().values(key="a", value=1))
         assert trips.count == 2
+
+
+async def test_a_read_is_one_trip_and_a_write_three(sqlite_engine: AsyncEngine) -> None:
+    sessions = session_factory(sqlite_engine)
+    async with sqlite_engine.connect() as conn:  # open the pooled connection once, to count on it
+        trips = await trips_of(conn)
+    async with reading(sessions) as session:
+        await session.execute(select(PAIRS.c.key))
+    assert trips.count == 1  # the SELECT; closing the session and the pool's reset roll back nothing
+    async with sessions() as session, session.begin():
+        await session.execute(PAIRS.insert().values(key="a", value=1))
+    assert trips.count == 1 + 3  # BEGIN IMMEDIATE, the INSERT, COMMIT
+    async with sessions() as session, session.begin():
+        await session.execute(PAIRS.insert().values(key="b", value=2))
+        await session.rollback()
+    assert trips.count == 4 + 3  # BEGIN IMMEDIATE, the INSERT, ROLLBACK: an open transaction is rolled back
+    async with reading(sessions) as session:
+        assert (await session.execute(select(PAIRS.c.key))).scalars().all() == ["a"]
 
 
 async def test_rows_rowcounts_and_ids_come_back_as_from_any_dbapi_cursor(sqlite_engine: AsyncEngine) -> None:
