@@ -12,6 +12,9 @@ pipeline's own (and the sender has a post per poll per plan to send).
 Lag = when the outbox row was written - VRO's own timestamp of the transition (a step's start or
 finish time), over every narrated step transition.
 
+The watching process runs on the event loop ``vro-bot run`` uses (uvloop where installed;
+``--asyncio-loop`` for asyncio's own).
+
 Run: ``.venv/bin/python -m bench.watcher_scale [--plans 200 --speed 10 --seconds 120]``.
 """
 
@@ -34,6 +37,7 @@ from bot.clock import SystemClock
 from bot.db import create_engine, session_factory
 from bot.migrate import upgrade
 from bot.outbox.sender import OutboxSender
+from bot.runtime.loop import loop_name, run_loop
 from bot.simulator.app import create_simulator
 from bot.simulator.estate import Estate
 from bot.simulator.generate import generate_estate
@@ -192,8 +196,14 @@ if __name__ == "__main__":
     parser.add_argument(
         "--batch-seconds", type=float, default=None, help="longest thread batch gap (default: production's)"
     )
+    parser.add_argument(
+        "--asyncio-loop",
+        action="store_true",
+        help="run on asyncio's own loop (default: the loop `vro-bot run` uses, uvloop where installed)",
+    )
     args = parser.parse_args()
-    asyncio.run(
+    print(f"event loop: {'asyncio' if args.asyncio_loop else loop_name()}")
+    (asyncio.run if args.asyncio_loop else run_loop)(
         main(
             args.plans,
             args.speed,

@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.observability.health import health_server
 from bot.runtime.from_settings import configure_logging_from_settings, load_configured_policy
 from bot.runtime.lifecycle import Bot
+from bot.runtime.loop import loop_name, run_loop
 from bot.runtime.wiring import build_bot
 from bot.slack.origin import IdentityUnknown
 
@@ -35,7 +36,8 @@ def run(settings: Settings) -> int:
     policy = load_configured_policy(settings)  # an invalid policy stops the bot before anything starts
     configure_logging_from_settings(settings)
     try:
-        return asyncio.run(_serve(settings, policy))
+        log.info("starting on the %s event loop", loop_name())
+        return run_loop(_serve(settings, policy))
     except KeyboardInterrupt:
         return 0
 
