@@ -4,7 +4,7 @@ Every poll of a running plan ends in a write. When all the polls in flight queue
 write turn each holding a connection, the engine's pool overflowed and opened and closed
 connections continually (a thread and a handful of PRAGMAs each, hundreds a minute with 200
 plans). The watcher now lets ``write_concurrency`` polls write at once, and the engine keeps
-``bot.db.POOL_SIZE`` connections open.
+a few connections open (``bot.db.pool_size``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.db import POOL_SIZE
+from bot.db import pool_size
 from bot.watcher.service import Watcher
 from tests.watcher.test_snapshot_store import CONFIG, FakeRun
 
@@ -64,7 +64,10 @@ def connections(db_engine: AsyncEngine) -> Iterator[Connections]:
 
 
 async def test_polls_of_many_watches_write_through_a_few_connections_opened_once(
-    clock: FakeClock, db_sessions: async_sessionmaker[AsyncSession], connections: Connections
+    clock: FakeClock,
+    db_sessions: async_sessionmaker[AsyncSession],
+    connections: Connections,
+    migrated_database_url: str,
 ) -> None:
     config = replace(CONFIG, concurrency=32, write_concurrency=4)
     run = FakeRun()
@@ -81,5 +84,5 @@ async def test_polls_of_many_watches_write_through_a_few_connections_opened_once
         assert watcher.stats.lost_leases == 0
         # The claim's connection is back before the polls start; then at most four write at once.
         assert connections.most_out <= config.write_concurrency
-        assert connections.opened <= POOL_SIZE  # no connection opened and thrown away per poll
+        assert connections.opened <= pool_size(migrated_database_url)  # none opened and thrown away per poll
     assert watcher.stats.events > 0
