@@ -112,20 +112,20 @@ def pool_size(url: str) -> int:
     return SQLITE_POOL_SIZE if is_sqlite(url) else POOL_SIZE
 
 
-def _pooled(url: str) -> bool:
-    """Whether SQLAlchemy gives ``url`` a sized pool (an in-memory SQLite gets one shared connection)."""
+def _in_memory(url: str) -> bool:
+    """An in-memory SQLite database: SQLAlchemy gives it one shared connection, no sized pool."""
     parsed = make_url(async_url(url))
-    if not is_sqlite(url):
-        return True
-    return parsed.database not in (None, "", ":memory:") and parsed.query.get("mode") != "memory"
+    return parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url`` (a DATABASE_URL as users write it)."""
-    if "poolclass" not in kwargs and _pooled(url):
-        kwargs.setdefault("pool_size", pool_size(url))
-        kwargs.setdefault("max_overflow", 2 * SQLITE_POOL_SIZE if is_sqlite(url) else POOL_SIZE)
-    if is_sqlite(url):
+    sqlite = is_sqlite(url)
+    if "poolclass" not in kwargs and not (sqlite and _in_memory(url)):
+        size = pool_size(url)
+        kwargs.setdefault("pool_size", size)
+        kwargs.setdefault("max_overflow", 2 * size if sqlite else size)
+    if sqlite:
         kwargs.setdefault("connect_args", {"timeout": 30})
         kwargs.setdefault("module", sqlite_dbapi())
         engine = create_async_engine(async_url(url), **kwargs)

@@ -17,6 +17,7 @@ Should a future aiosqlite no longer queue calls the way this relies on (``Connec
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import aiosqlite
@@ -60,21 +61,21 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
     __slots__ = ()
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
-        try:
-            outcome = self.await_(
-                self._connection._execute(_execute, self._connection, operation, parameters)
-            )
-        except Exception as error:
-            self._adapt_connection._handle_exception(error)
-        self._take(outcome)
+        self._run(_execute, operation, parameters)
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        self._run(_executemany, operation, seq_of_parameters)
+
+    def _run(
+        self, statement: Callable[[aiosqlite.Connection, str, Any], _Outcome], operation: str, parameters: Any
+    ) -> None:
+        """``statement`` on the connection's thread, in one trip; its outcome kept as the cursor's."""
         try:
             outcome = self.await_(
-                self._connection._execute(_executemany, self._connection, operation, seq_of_parameters)
+                self._connection._execute(statement, self._connection, operation, parameters)
             )
         except Exception as error:
-            self._adapt_connection._handle_exception(error)
+            self._adapt_connection._handle_exception(error)  # raises SQLAlchemy's error for it
         self._take(outcome)
 
     def _take(self, outcome: _Outcome) -> None:

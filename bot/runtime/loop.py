@@ -12,25 +12,28 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Coroutine
+from types import ModuleType
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
+def _uvloop() -> ModuleType | None:
+    try:
+        return importlib.import_module("uvloop")
+    except ImportError:
+        return None
+
+
 def loop_name() -> str:
     """Which loop :func:`run_loop` uses here: ``uvloop`` or ``asyncio``."""
-    try:
-        importlib.import_module("uvloop")
-    except ImportError:
-        return "asyncio"
-    return "uvloop"
+    return "asyncio" if _uvloop() is None else "uvloop"
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(main)``, on uvloop where it is installed."""
-    try:
-        uvloop = importlib.import_module("uvloop")
-    except ImportError:
+    uvloop = _uvloop()
+    if uvloop is None:
         return asyncio.run(main)
     result: T = uvloop.run(main)
     return result

@@ -69,9 +69,8 @@ class WatcherStats:
     messages: int = 0
     card_updates: int = 0
     lost_leases: int = 0
-    snapshot_bytes: int = (
-        0  # JSON of snapshot heads and items written (counted with record_lag, for the benches)
-    )
+    # JSON of snapshot heads and items written (counted with record_lag, for the benches).
+    snapshot_bytes: int = 0
     unreachable: int = 0
     # (VRO's timestamp of a transition, when its outbox row was written), for lag figures.
     lags: list[float] = field(default_factory=list)
