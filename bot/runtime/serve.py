@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
@@ -79,9 +81,9 @@ async def _serve(settings: Settings, policy: Policy) -> int:
         health_server(Starlette(routes=routes), host=host, port=port)
         for host, port, routes in listeners(settings, bot)
     ]
-    # Bound before anything is logged as listening: a probe that reads the log and connects at
-    # once waits in the backlog instead of being turned away.
-    bound = [server.config.bind_socket() for server in servers]
+    # Listening before anything is logged as listening: a probe that reads the log and connects
+    # at once waits in the backlog instead of being turned away.
+    bound = [listening_socket(server) for server in servers]
     serving = [
         loop.create_task(server.serve(sockets=[sock]), name=f"http:{server.config.port}")
         for server, sock in zip(servers, bound, strict=True)
@@ -108,6 +110,17 @@ async def _serve(settings: Settings, policy: Policy) -> int:
         log.error("an HTTP listener stopped on its own (port in use?); exiting")
         return 1
     return 0
+
+
+def listening_socket(server: uvicorn.Server) -> socket.socket:
+    """``server``'s socket, bound and already listening (connections queue in its backlog).
+
+    uvicorn's ``bind_socket`` only binds; the server calls ``listen`` once its task has loaded
+    the app and started, and a connection made before that is refused.
+    """
+    sock = server.config.bind_socket()
+    sock.listen(server.config.backlog)
+    return sock
 
 
 def listeners(settings: Settings, bot: Bot) -> list[tuple[str, int, list[BaseRoute]]]:
