@@ -13,6 +13,7 @@ and the run carries on in the same thread.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.vro import plan_states
@@ -207,7 +208,7 @@ class _Advance:
         if old is not None and phase == "pending" and old.phase != "pending":
             # Reset (or a glitch): keep what we knew; remember the read so it is not refetched.
             self.regressed = True
-            self.items[key] = old.model_copy(update={"sig": sig})
+            self.items[key] = replace(old, sig=sig)
             return
         if old is None:
             order = self.next_order
@@ -253,9 +254,7 @@ class _Advance:
         item = self.items[key]
         issues = issues_in(details, item.result, item.phase)
         new_issues = tuple(i for i in issues if not has_issue(item.issues, i))
-        self.items[key] = item.model_copy(
-            update={"issues": item.issues + new_issues, "details_fetched": True}
-        )
+        self.items[key] = replace(item, issues=item.issues + new_issues, details_fetched=True)
         for issue in new_issues:
             self._close(key, self._issue_event(self.items[key], issue))
 
