@@ -12,8 +12,11 @@ pipeline's own (and the sender has a post per poll per plan to send).
 Lag = when the outbox row was written - VRO's own timestamp of the transition (a step's start or
 finish time), over every narrated step transition.
 
-The watching process runs on the event loop ``vro-bot run`` uses (uvloop where installed;
-``--asyncio-loop`` for asyncio's own).
+The watching process is set up as ``vro-bot run`` sets itself up: it imports what the bot
+imports (Slack's SDK, the approvals, the HTTP server: they are part of its memory), not the
+simulator; it runs on the bot's event loop (uvloop where installed; ``--asyncio-loop`` for
+asyncio's own) and caps glibc's malloc arenas as the bot does (``--default-malloc`` leaves
+glibc's default).
 
 Run: ``.venv/bin/python -m bench.watcher_scale [--plans 200 --speed 10 --seconds 120]``.
 """
@@ -32,15 +35,14 @@ from pathlib import Path
 
 import httpx
 
+import bot.runtime  # noqa: F401  (the watching process holds what `vro-bot run` holds)
 from bench.watcher_common import CountingPoster
 from bot.clock import SystemClock
 from bot.db import create_engine, session_factory
 from bot.migrate import upgrade
 from bot.outbox.sender import OutboxSender
 from bot.runtime.loop import loop_name, run_loop
-from bot.simulator.app import create_simulator
-from bot.simulator.estate import Estate
-from bot.simulator.generate import generate_estate
+from bot.runtime.memory import limit_malloc_arenas
 from bot.vro.auth import PasswordCredentials
 from bot.vro.client import RetryPolicy, VroClient
 from bot.watcher.service import Watcher, WatcherConfig
@@ -53,17 +55,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def estate_for(plans: int) -> Estate:
-    return generate_estate(
-        plans=plans, groups=2, vms_per_group=5, steps_per_vm=5, step_seconds=30, parallel=4, seed=3
-    )
-
-
 def serve_simulator(plans: int, speed: float, port: int) -> None:
-    """The child process: the simulator over HTTP on 127.0.0.1:``port``."""
+    """The child process: the simulator over HTTP on 127.0.0.1:``port``.
+
+    The simulator is imported here only: the watching process does not hold it.
+    """
     import uvicorn
 
-    sim = create_simulator(clock=SystemClock(), estate=estate_for(plans), speed=speed)
+    from bot.simulator.app import create_simulator
+    from bot.simulator.generate import generate_estate
+
+    estate = generate_estate(
+        plans=plans, groups=2, vms_per_group=5, steps_per_vm=5, step_seconds=30, parallel=4, seed=3
+    )
+    sim = create_simulator(clock=SystemClock(), estate=estate, speed=speed)
     uvicorn.run(sim, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
 
 
@@ -204,12 +209,21 @@ if __name__ == "__main__":
         "--batch-seconds", type=float, default=None, help="longest thread batch gap (default: production's)"
     )
     parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="leave glibc's malloc arenas as they are (default: capped)",
+    )
+    parser.add_argument(
         "--asyncio-loop",
         action="store_true",
         help="run on asyncio's own loop (default: the loop `vro-bot run` uses, uvloop where installed)",
     )
     args = parser.parse_args()
-    print(f"event loop: {'asyncio' if args.asyncio_loop else loop_name()}")
+    arenas = None if args.default_malloc else limit_malloc_arenas()
+    print(
+        f"event loop: {'asyncio' if args.asyncio_loop else loop_name()}, "
+        f"malloc arenas: {arenas if arenas is not None else 'the default'}"
+    )
     (asyncio.run if args.asyncio_loop else run_loop)(
         main(
             args.plans,

@@ -20,6 +20,7 @@ from bot.observability.health import health_server
 from bot.runtime.from_settings import configure_logging_from_settings, load_configured_policy
 from bot.runtime.lifecycle import Bot
 from bot.runtime.loop import loop_name, run_loop
+from bot.runtime.memory import limit_malloc_arenas
 from bot.runtime.wiring import build_bot
 from bot.slack.origin import IdentityUnknown
 
@@ -38,7 +39,12 @@ def run(settings: Settings) -> int:
     policy = load_configured_policy(settings)  # an invalid policy stops the bot before anything starts
     configure_logging_from_settings(settings)
     try:
-        log.info("starting on the %s event loop", loop_name())
+        arenas = limit_malloc_arenas()  # before SQLite's threads start
+        log.info(
+            "starting on the %s event loop%s",
+            loop_name(),
+            f" with {arenas} malloc arenas" if arenas is not None else "",
+        )
         return run_loop(_serve(settings, policy))
     except KeyboardInterrupt:
         return 0
