@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -105,9 +106,28 @@ def _since(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _stop_on_signals_while_starting() -> None:
+    """Until ``vro-bot run`` has its event loop's handlers, SIGTERM or SIGINT ends it with exit 0.
+
+    Start-up (imports, settings, the policy file) takes a second or more; a SIGTERM then (an
+    orchestrator scaling down, a deploy rolled back) would otherwise kill the process with -15,
+    and a Ctrl-C print a traceback, which supervisors and people read as a crash. Nothing has
+    reached Slack or VRO yet, so stopping is all there is to do. The loop's own handlers replace
+    these once it runs.
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vro-bot`` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "run":
+        _stop_on_signals_while_starting()
     from bot.config import ConfigError, load_settings
 
     try:

@@ -221,3 +221,31 @@ def test_run_stops_on_sigterm_while_starting_up_against_a_slack_that_never_answe
 
     assert code == 0, log.text[-3000:]
     assert "stopping while starting up" in log.text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="a named pipe holds the start-up")
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_run_exits_0_on_a_signal_before_its_event_loop_runs(
+    loopback: dict[str, str], tmp_path: Path, stop: signal.Signals
+) -> None:
+    """A SIGTERM or SIGINT during start-up, before the event loop is there to take it, still stops the bot
+    cleanly: here the policy file is a named pipe, so start-up waits while reading it."""
+    policy = tmp_path / "policy.yml"
+    os.mkfifo(policy)
+    env = {**loopback, "SLACK_SIGNING_SECRET": "cli-run-signing-secret", "VRO_BOT_POLICY": str(policy)}
+    writer: list[IO[str]] = []
+    with bot_process(env) as (process, log):
+        # Opening the pipe to write returns once the bot has opened it to read; it then waits
+        # for the policy's text, which never comes.
+        opening = threading.Thread(target=lambda: writer.append(open(policy, "w")))  # noqa: SIM115
+        opening.start()
+        opening.join(timeout=60)
+        assert writer, log.text[-3000:]
+        with writer[0]:
+            process.send_signal(stop)
+            code = process.wait(timeout=30)
+
+    assert code == 0, log.text[-3000:]
+    assert "listening on" not in log.text
+    assert "Traceback" not in log.text
