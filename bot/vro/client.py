@@ -3,8 +3,8 @@
 Paths are VRO's documented PascalCase under ``/api/{version}/``; ids are URL-quoted. The
 version is ``VRO_API_VERSION`` when set, else negotiated (``auto``): the newest version of
 :data:`~bot.vro.operations.KNOWN_API_VERSIONS` the server answers, probed with one cheap
-``GET /Plans?limit=1`` per version on first use, and again after a 404 when the version in use
-stops answering (VRO was upgraded). Plan actions are sent as the action table
+``GET /Plans?limit=1`` per version on first use, and again after a 404 (or 400, 405, 500)
+when the version in use stops answering (VRO was upgraded). Plan actions are sent as the action table
 (:mod:`bot.vro.operations`) describes them for that version; an action the version lacks is
 refused with :class:`VroNotAvailable` before anything is sent.
 

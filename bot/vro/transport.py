@@ -5,8 +5,8 @@ sends every request the client makes:
 
 * the API version: ``VRO_API_VERSION`` when set, else negotiated (``auto``): the newest of
   :data:`~bot.vro.operations.KNOWN_API_VERSIONS` the server answers, probed with one cheap
-  ``GET /Plans?limit=1`` per version on first use, and again after a 404 when the version in use
-  stops answering (VRO was upgraded);
+  ``GET /Plans?limit=1`` per version on first use, and again after a 404 (or 400, 405, 500)
+  when the version in use stops answering (VRO was upgraded);
 * :meth:`~VroTransport._send`: one request on that version, with one token renewal after a 401;
   a non-2xx answer raised as a typed error (:mod:`bot.vro.answers`);
 * :meth:`~VroTransport._get`: a GET retried on :class:`VroUnavailable` following a
@@ -35,7 +35,7 @@ from bot.clock import Clock, SystemClock
 from bot.errors import ConfigError
 from bot.vro.answers import outcome_unknown, status_error, unavailable, unexpected
 from bot.vro.auth import Credentials, TokenManager, transport_problem
-from bot.vro.errors import VroNotAvailable, VroUnavailable, VroUnexpected
+from bot.vro.errors import VroError, VroNotAvailable, VroUnavailable, VroUnexpected
 from bot.vro.httpclient import VroHttpClient
 from bot.vro.operations import (
     AUTO,
@@ -54,6 +54,8 @@ log = logging.getLogger("bot.vro.client")
 
 DEFAULT_API_VERSION: Final = AUTO
 RECHECK_VERSION_SECONDS: Final = 30.0  # after a 404, re-probe the version in use at most this often
+NOT_SERVED_STATUSES: Final = frozenset({400, 404, 405, 500, 501})
+"""How servers have been seen to answer a path version they do not serve (the probe's "no")."""
 DEFAULT_TIMEOUT_SECONDS: Final = 30.0
 
 DEFAULT_RETRY_ATTEMPTS: Final = 4
@@ -195,10 +197,16 @@ class VroTransport:
             )
 
     async def _probe_newest(self) -> str:
+        failure: VroError | None = None
         for version in newest_first(list(KNOWN_API_VERSIONS)):
-            if await self._answers(version):
+            served, error = await self._answers(version)
+            if served:
                 log.info("VRO answers REST API %s (%s); using it", version, product_name(version))
                 return version
+            if error is not None:
+                failure = error
+        if failure is not None:
+            raise failure  # VRO's own error (HTTP 5xx) for every version: VRO is in trouble
         known = ", ".join(KNOWN_API_VERSIONS)
         raise VroUnexpected(
             f"VRO answers none of the REST API versions the bot speaks ({known}). "
@@ -207,21 +215,31 @@ class VroTransport:
             path="/api/{version}/Plans",
         )
 
-    async def _answers(self, version: str) -> bool:
-        """Does the server serve ``version``? A cheap ``GET /Plans?limit=1`` tells."""
+    async def _answers(self, version: str) -> tuple[bool, VroError | None]:
+        """Does the server serve ``version``? A cheap ``GET /Plans?limit=1`` tells.
+
+        VRO documents only 200, 400, 401 and 500, and says nothing of unknown paths: a version it
+        does not serve may come back 404 ("No HTTP resource was found ..."), 400, 405 or 500, and
+        a web front end may answer 200 with a page. Only a JSON object means "served". A 401 (after
+        one renewal), 429, 502-504 and a network failure are raised: they say nothing of versions.
+        The second value is the error a 5xx answer would raise, for when no version is served.
+        """
         op = Op("GET", ("Plans",), target="the plans").on(version)
         response = await self._exchange(op, params={"limit": "1"}, json_body=None, authorized=True)
         if response.is_success:
-            return True
-        if response.status_code in (400, 404):  # "No HTTP resource was found that matches ..."
-            return False
+            return _json_object(response), None
+        if response.status_code in NOT_SERVED_STATUSES:
+            error = status_error(op, response, renewed=True)
+            return False, error if response.status_code >= 500 else None
         raise status_error(op, response, renewed=True)
 
     async def _version_gone(self, version: str) -> bool:
-        """After a 404 in ``auto`` mode: has the server stopped serving ``version``?
+        """After a 404 (or 400, 405, 500) in ``auto`` mode: has the server stopped serving ``version``?
 
         Re-probes at most every :data:`RECHECK_VERSION_SECONDS`, so a watched plan that was
-        deleted does not cost a probe per poll; when the version is gone, negotiates afresh.
+        deleted (or an action VRO refuses with a 500) does not cost a probe per request; when the
+        version is gone, negotiates afresh. When the check itself fails, the version stays and
+        the answer that prompted it stands.
         """
         now = self._clock.monotonic()
         if now - self._version_checked_at < RECHECK_VERSION_SECONDS:
@@ -230,10 +248,14 @@ class VroTransport:
             if self._negotiated != version:
                 return True  # someone renegotiated meanwhile
             self._version_checked_at = self._clock.monotonic()
-            if await self._answers(version):
+            try:
+                if (await self._answers(version))[0]:
+                    return False
+                log.warning("VRO stopped answering REST API %s; negotiating again", version)
+                self._negotiated = await self._probe_newest()
+            except VroError as exc:
+                log.warning("VRO: could not check REST API %s (%s); keeping it", version, type(exc).__name__)
                 return False
-            log.warning("VRO stopped answering REST API %s; negotiating again", version)
-            self._negotiated = await self._probe_newest()
             return True
 
     async def aclose(self) -> None:
@@ -317,14 +339,18 @@ class VroTransport:
     ) -> httpx.Response:
         """One request on the version in use; a 2xx response or a typed error.
 
-        In ``auto`` mode a 404 makes the client check that the server still serves the version
-        in use; if VRO was upgraded meanwhile, the request is made once more on the new version
-        (a 404 from routing means nothing was done, so this holds for actions too).
+        In ``auto`` mode a 404 (or 400, 405, 500) makes the client check that the server still
+        serves the version in use; if VRO was upgraded meanwhile, the request is made once more on
+        the new version: a read always, an action only after a 4xx (nothing was done), never
+        after a 5xx (VRO may have begun it).
         """
         version = await self.negotiate()
         sent = op.on(version)
         response = await self._exchange(sent, params=params, json_body=json_body, authorized=authorized)
-        if response.status_code == 404 and self.negotiates and await self._version_gone(version):
+        status = response.status_code
+        gone = status in NOT_SERVED_STATUSES and self.negotiates and await self._version_gone(version)
+        # A 5xx may come from an action VRO began: only a read, or a routing 4xx, goes again.
+        if gone and (op.action is None or status < 500):
             sent = op.on(await self.negotiate())
             response = await self._exchange(sent, params=params, json_body=json_body, authorized=authorized)
         if response.is_success:
@@ -367,6 +393,14 @@ class VroTransport:
                 # The request may have reached VRO: only a person who looked may send it again.
                 raise outcome_unknown(op, transport_problem(exc)) from None
             raise unavailable(op, transport_problem(exc), None, None) from None
+
+
+def _json_object(response: httpx.Response) -> bool:
+    """Whether ``response`` carries a JSON object (VRO's answers do; a web page does not)."""
+    try:
+        return isinstance(response.json(), dict)
+    except ValueError:
+        return False
 
 
 @functools.lru_cache(maxsize=4096)

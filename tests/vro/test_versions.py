@@ -184,3 +184,85 @@ async def test_api_clients_are_refused_from_13_without_a_request(clock: FakeCloc
         with pytest.raises(VroNotAvailable, match=r"API clients are not available on VRO 13\.2"):
             await vro.list_clients()
     assert sim.requests == []
+
+
+class _UnknownVersionsAnswer(httpx.AsyncBaseTransport):
+    """The simulator, except that a version it does not serve is answered with ``status``.
+
+    VRO documents only 200, 400, 401 and 500 and nothing of unknown paths: a fake (or a proxy in
+    front of VRO) may well answer a version it does not serve with 400 or 500 and a message.
+    """
+
+    def __init__(self, sim: Simulator, status: int) -> None:
+        self._inner = httpx.ASGITransport(app=sim)
+        self._sim = sim
+        self._status = status
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        parts = request.url.path.split("/")
+        if len(parts) > 3 and parts[2] != "token" and parts[2] not in self._sim.api_versions:
+            return httpx.Response(self._status, json={"Message": "An error has occurred."})
+        return await self._inner.handle_async_request(request)
+
+
+def _answering(sim: Simulator, clock: FakeClock, status: int) -> VroClient:
+    return VroClient(
+        base_url="http://vro.test",
+        credentials=PasswordCredentials("vro-bot", "vro-bot-demo"),
+        transport=_UnknownVersionsAnswer(sim, status),
+        clock=clock,
+        retry=RetryPolicy.never(),
+    )
+
+
+@pytest.mark.parametrize("status", [400, 405, 500])
+@pytest.mark.parametrize("release", ["v7.21", "v13", "v13.1"])
+async def test_auto_finds_the_version_whatever_the_answer_to_an_unknown_one(
+    clock: FakeClock, release: str, status: int
+) -> None:
+    sim = simulator(clock, RELEASE_VERSIONS[release])
+    async with _answering(sim, clock, status) as vro:
+        assert await vro.negotiate() == release
+        assert (await vro.get_plan(SAP)).id == SAP
+
+
+async def test_an_upgrade_is_followed_when_the_old_version_answers_500(clock: FakeClock) -> None:
+    sim = simulator(clock, RELEASE_VERSIONS["v7.21"])
+    async with _answering(sim, clock, 500) as vro:
+        assert await vro.negotiate() == "v7.21"
+        sim.serve_versions(RELEASE_VERSIONS["v13.2"])
+        assert (await vro.get_plan_runtime(SAP)).id == SAP
+        assert vro.api_version == "v13.2"
+
+
+async def test_an_action_answered_500_by_a_version_gone_is_not_sent_again(clock: FakeClock) -> None:
+    """A 500 may come from an action VRO began: the version is renegotiated, the action not resent."""
+    sim = simulator(clock, RELEASE_VERSIONS["v7.21"])
+    async with _answering(sim, clock, 500) as vro:
+        assert await vro.negotiate() == "v7.21"
+        sim.serve_versions(RELEASE_VERSIONS["v13.2"])
+        sim.clear_requests()
+        with pytest.raises(VroRejected, match="An error has occurred"):
+            await vro.enable_plan(WEB)
+        assert vro.api_version == "v13.2"
+    assert [r for r in sim.requests if r.method == "POST" and r.path != "/api/token"] == []
+
+
+async def test_a_page_instead_of_json_is_not_a_version(clock: FakeClock) -> None:
+    """A web front end that answers any path with its page does not make v13.2 "served"."""
+    sim = simulator(clock, RELEASE_VERSIONS["v13.1"])
+    inner = httpx.ASGITransport(app=sim)
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/api/v13.2/"):
+            return httpx.Response(200, text="<html>Veeam Recovery Orchestrator</html>")
+        return await inner.handle_async_request(request)
+
+    async with VroClient(
+        base_url="http://vro.test",
+        credentials=PasswordCredentials("vro-bot", "vro-bot-demo"),
+        transport=httpx.MockTransport(handler),
+        clock=clock,
+        retry=RetryPolicy.never(),
+    ) as vro:
+        assert await vro.negotiate() == "v13.1"
