@@ -146,7 +146,8 @@ class WatchPoll:
             running = new_snapshot.plan is not None and new_snapshot.plan.running
             interval = self.config.poll_seconds if (running or found) else self._slower(row.interval_seconds)
         no_run = (
-            row.no_run_deadline is not None
+            obs is not None  # VRO did not answer: what it did meanwhile is unknown, not "no run"
+            and row.no_run_deadline is not None
             and now >= row.no_run_deadline
             and not new_snapshot.seen_running
             and not new_snapshot.finished

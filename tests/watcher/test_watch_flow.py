@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+from bot.outbox.store import enqueue_post
 from bot.simulator.estate import PlanSpec
+from bot.slack.message import Message
 from bot.vro.models import ContinueOption
+from bot.watcher.lifecycle import NewWatch, activate_watch, open_sending_watch
 from tests.watcher.conftest import CHANNEL, Stack, message_text, vm_tokens
 
 MARK = {"Success": "✓ ", "Warning": "⚠ ", "Error": "✗ "}
@@ -168,3 +171,48 @@ async def test_vro_errors_are_reported_once_when_they_start_and_once_when_they_e
     text = "\n".join(message_text(m) for m in await stack.thread(watch_id))
     assert text.count("VRO is not answering") == 1
     assert text.count("VRO is answering again") == 1
+
+
+async def test_an_action_whose_vro_is_unreachable_past_the_no_run_deadline_is_not_called_a_no_run(
+    stack: Stack,
+) -> None:
+    """VRO went away right after taking the action and came back after the no-run deadline:
+    what it did meanwhile is unknown, so the watch waits for VRO's data instead of telling the
+    channel "VRO shows no run" and stopping while the failover runs on."""
+    plan_id = stack.sim.plan_id("Web Frontend")
+    baseline = (await stack.vro.get_plan_runtime(plan_id)).model_dump(mode="json", exclude_none=True)
+    async with stack.sessions() as session, session.begin():
+        card = Message(text="Failover of Web Frontend approved")
+        await enqueue_post(
+            session, key="approval:req-1", channel=CHANNEL, message=card, now=stack.clock.now()
+        )
+        await open_sending_watch(
+            session,
+            NewWatch(
+                plan_id=plan_id,
+                plan_name="Web Frontend",
+                channel=CHANNEL,
+                request_id="req-1",
+                action="Failover",
+                requested_by="U1",
+                approved_by=["U2"],
+                thread_key="approval:req-1",
+                baseline=baseline,
+            ),
+            now=stack.clock.now(),
+            poll_seconds=5,
+        )
+        watch_id = await activate_watch(session, "req-1", now=stack.clock.now(), no_run_seconds=120)
+    assert watch_id is not None
+    stack.sim.faults.fail_next("/api/*/RuntimeDetails/*", count=1000, status=503)
+    await stack.vro.failover(plan_id)
+    for _ in range(8):  # four minutes of outage: twice the deadline
+        await stack.tick(30)
+    assert (await stack.row(watch_id)).status == "active"
+    stack.sim.faults.clear()
+    await stack.until(watch_id)
+    await stack.sender.run_until_idle()
+    (root,) = stack.slack.sandbox.workspace.top_level(CHANNEL)[:1]
+    texts = [message_text(m) for m in stack.slack.sandbox.workspace.thread(CHANNEL, root.ts)]
+    assert not any("shows no run" in text for text in texts)
+    assert "Failover of Web Frontend finished" in texts[-1]
