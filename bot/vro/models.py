@@ -11,7 +11,7 @@ and ``vro-api-notes.md`` (everything else, with confidence tags; inferred fields
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import MAXYEAR, MINYEAR, UTC, datetime, tzinfo
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
@@ -21,8 +21,15 @@ from bot.vro.times import from_vro
 T = TypeVar("T")
 
 
-def _in_vro_zone(value: datetime, info: ValidationInfo) -> datetime:
-    """An offset-less time is VRO's wall clock: read it in ``VRO_TIMEZONE`` (the parse context)."""
+def _in_vro_zone(value: datetime, info: ValidationInfo) -> datetime | None:
+    """An offset-less time is VRO's wall clock: read it in ``VRO_TIMEZONE`` (the parse context).
+
+    .NET's ``DateTime.MinValue`` / ``MaxValue`` (year 1 / 9999) mean "no time": ``None``. Moved
+    into UTC they would also leave Python's range of years (an ``OverflowError``, not a
+    validation error). Every field typed :data:`VroTime` is optional.
+    """
+    if value.year in (MINYEAR, MAXYEAR):
+        return None
     context = info.context if isinstance(info.context, dict) else {}
     zone = context.get("vro_zone")
     return from_vro(value, zone if isinstance(zone, tzinfo) else UTC)

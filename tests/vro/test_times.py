@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+import json
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -12,7 +13,7 @@ from bot.clock import FakeClock
 from bot.simulator import SimulatorConfig, create_simulator
 from bot.vro.auth import PasswordCredentials
 from bot.vro.client import RetryPolicy, VroClient
-from bot.vro.models import Plan
+from bot.vro.models import Plan, PlanRuntimeDetails
 from bot.vro.times import from_vro, show, to_vro_query_time, to_vro_time, zone_named
 
 SAP = "fbac4d86-303b-5be2-a4c7-6a5b4cccdf5e"
@@ -80,3 +81,29 @@ async def test_offset_less_times_round_trip_through_vro_in_a_non_utc_zone(
     raw = sim.core.plans[SAP].schedule
     assert raw is not None
     assert raw.start_time == start  # the simulator understood VRO's wall clock too
+
+
+@pytest.mark.parametrize("zone", [BERLIN, ZoneInfo("America/New_York"), UTC], ids=["east", "west", "utc"])
+@pytest.mark.parametrize(
+    "sentinel", ["0001-01-01T00:00:00", "9999-12-31T23:59:59.9999999"], ids=["min", "max"]
+)
+def test_dotnets_min_and_max_times_read_as_no_time_in_any_zone(zone: tzinfo, sentinel: str) -> None:
+    """VRO is .NET: a time never set may come as DateTime.MinValue (or MaxValue). Read in a zone
+    east (or west) of UTC it fell outside Python's years and raised OverflowError, which is not a
+    validation error: every poll of the run failed and nobody in the channel was told."""
+    body = json.dumps(
+        {
+            "id": SAP,
+            "name": "SAP",
+            "state": "FailoverInProgress",
+            "executionResult": {
+                "result": "Undefined",
+                "startTime": "2030-07-01T12:00:00",
+                "finishTime": sentinel,
+            },
+        }
+    )
+    plan = PlanRuntimeDetails.model_validate_json(body, context={"vro_zone": zone})
+    assert plan.executionResult is not None
+    assert plan.executionResult.finishTime is None
+    assert plan.executionResult.startTime == from_vro(datetime(2030, 7, 1, 12, 0), zone)  # noqa: DTZ001
