@@ -1,7 +1,7 @@
 """What a finished run amounts to, for the summary's RTO line and the audit log (pure).
 
-The duration is VRO's own: from the run's start to its finish as VRO reports them (the bot's
-clock stands in for the end only while VRO has not reported a finish). It is compared with the
+The duration is VRO's own: from the run's start to its finish as VRO reports them; without
+both, the bot's own first sight of the run to now. The two clocks are never mixed. It is compared with the
 plan's ``rto_minutes`` from the policy (per plan, else the default): met, or missed by how much.
 """
 
@@ -64,13 +64,23 @@ class RunRecord:
         }
 
 
+def run_span(snapshot: Snapshot, *, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """The run's start and end on ONE clock: VRO's own start and finish when it gave both, else
+    the bot's first sight of the run and ``now``. VRO's clock may be hours off the bot's, so a
+    start on one and an end on the other would make a 10-minute run last hours (or less than
+    nothing)."""
+    plan = snapshot.plan
+    if plan is not None and plan.started_at and plan.finished_at and plan.finished_at >= plan.started_at:
+        return plan.started_at, plan.finished_at
+    if snapshot.seen_at is not None:
+        return snapshot.seen_at, max(now, snapshot.seen_at)
+    return None, None
+
+
 def run_record(snapshot: Snapshot, *, now: datetime, rto_minutes: int | None) -> RunRecord:
     """The finished run seen in ``snapshot``; ``now`` ends a run VRO gave no finish time."""
     plan = snapshot.plan
-    start = snapshot.run_started_at or (plan.started_at if plan else None)
-    end: datetime | None = None
-    if start is not None:
-        end = plan.finished_at if plan and plan.finished_at and plan.finished_at >= start else now
+    start, end = run_span(snapshot, now=now)
     issues = reported_issues(snapshot)
     errors = sum(1 for _, issue in issues if issue.severity == "Error")
     span = end - start if start is not None and end is not None else None

@@ -10,7 +10,7 @@ from datetime import datetime
 from bot.slack.blocks.kit import Block, chunk_lines, clip, duration, esc, section, split_blocks
 from bot.slack.message import Message
 from bot.watcher.counts import Counts
-from bot.watcher.runs import rto_line, run_record
+from bot.watcher.runs import rto_line, run_record, run_span
 from bot.watcher.snapshot import Item, Snapshot, reported_issues
 from bot.watcher.watch_info import MAX_FALLBACK_CHARS, WatchInfo, action_title, people_line
 
@@ -33,10 +33,9 @@ def summary_messages(info: WatchInfo, snapshot: Snapshot, *, now: datetime) -> l
     facts = []
     # VRO's own start and finish when it gave both; otherwise the bot's first and last sight of
     # the run. The two clocks are never mixed (VRO's may be hours off the bot's).
-    if plan is not None and plan.started_at and plan.finished_at and plan.finished_at >= plan.started_at:
-        facts.append(f"Duration {duration((plan.finished_at - plan.started_at).total_seconds())}")
-    elif snapshot.seen_at is not None:
-        facts.append(f"Duration {duration(max(0.0, (now - snapshot.seen_at).total_seconds()))}")
+    start, end = run_span(snapshot, now=now)
+    if start is not None and end is not None:
+        facts.append(f"Duration {duration((end - start).total_seconds())}")
     if steps.total:
         facts.append(steps.line("Steps"))
     if vms.total:

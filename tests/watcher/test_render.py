@@ -278,3 +278,27 @@ def test_only_recovery_runs_are_measured_against_the_rto() -> None:
     assert not rto_applies("ReadinessCheck")
     assert not rto_applies("Halt")
     assert not rto_applies(None)
+
+
+def test_the_rto_uses_one_clock_when_vro_gives_its_times_only_at_the_end() -> None:
+    """VRO's clock is 5 hours ahead of the bot's, and its run details carry no start time until
+    the run is over. The 10-minute run met its 30-minute RTO: the RTO line and the audit record
+    used to take the bot's first sight as the start and VRO's finish as the end (5h 10m, missed)."""
+    vro = T0 + timedelta(hours=5)
+    snap, _ = advance(Snapshot(), Observation(plan=plan("FailoverInProgress", progress=10), at=T0))
+    done = plan(
+        "FailoverComplete",
+        progress=100,
+        result_name="Complete, no errors",
+        run_result="Success",
+        execution=result("Success", start=vro, finish=vro + timedelta(minutes=10)),
+    )
+    snap, _ = advance(snap, Observation(plan=done, at=T0 + timedelta(minutes=10)))
+    now = T0 + timedelta(minutes=10)
+    (message,) = summary_messages(replace(INFO, rto_minutes=30), snap, now=now)
+    body = texts(message.blocks)
+    assert "Duration 10m 00s" in body
+    assert "RTO 30m 00s: *met*, 20m 00s to spare" in body
+    from bot.watcher.runs import run_record
+
+    assert run_record(snap, now=now, rto_minutes=30).audit_detail()["duration_seconds"] == 600
