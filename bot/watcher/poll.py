@@ -54,6 +54,16 @@ TEXT_NO_RUN = (
     "so I stop watching. Check `/vro status {plan}`; ask again if it is still needed."
 )
 
+FAILURES_BEFORE_NOTICE = 3
+"""Polls of a watch that fail in a row (not VRO being away: that has its own notice) before the
+thread is told the bot cannot follow the run."""
+TEXT_FAILING = (
+    "⚠️ I can't follow *{plan}* at the moment: reading its progress failed {failures} times in a "
+    "row, on my side. I keep trying every {seconds} s and will say here when it works again; "
+    "meanwhile `/vro status {plan}` or VRO's console shows where the run is."
+)
+TEXT_FOLLOWING_AGAIN = "✅ I can follow *{plan}* again: its progress continues below."
+
 
 @dataclass
 class _Cached:
@@ -91,10 +101,46 @@ class WatchPoll:
         self._record_lag = record_lag
         self._cache: dict[int, _Cached] = {}
         self._writing = asyncio.Semaphore(config.write_concurrency)
+        self._failures: dict[int, int] = {}  # watch id -> polls failed in a row here
+        self._told_failing: dict[int, str] = {}  # watch id -> key of the notice in its thread
 
     def forget(self, watch_id: int) -> None:
         """Drop what is cached of ``watch_id`` (it was written elsewhere, or it ended)."""
         self._cache.pop(watch_id, None)
+
+    async def failed(self, row: Watch) -> None:
+        """A poll of ``row`` failed on the bot's side (logged by the caller).
+
+        After :data:`FAILURES_BEFORE_NOTICE` in a row, the thread is told, once: nobody should
+        read a silent thread as a run that stopped moving. The notice's key holds the watch's
+        revision (which every poll that goes through moves on), so a replica that takes the watch
+        over and fails on it too does not post it again, and a later bout of failures does.
+        """
+        failures = self._failures[row.id] = self._failures.get(row.id, 0) + 1
+        if failures != FAILURES_BEFORE_NOTICE:
+            return
+        key = f"watch:{row.id}:failing:{row.revision}"
+        text = TEXT_FAILING.format(
+            plan=esc(row.plan_name), failures=failures, seconds=round(self.config.poll_max_seconds)
+        )
+        await self._tell(row, key, text)
+        self._told_failing[row.id] = key
+
+    async def _tell(self, row: Watch, key: str, text: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await self._notice(session, row, key, text, now=self._clock.now())
+        self._notify()
+
+    async def _notice(self, session: AsyncSession, row: Watch, key: str, text: str, *, now: datetime) -> None:
+        await enqueue_post(
+            session,
+            key=key,
+            channel=row.channel,
+            message=Message(text=text),
+            now=now,
+            priority=PRIORITY_NOTICE,
+            **self._writes.thread(row),
+        )
 
     def cached_snapshot(self, watch_id: int) -> Snapshot | None:
         """The snapshot this process wrote last for ``watch_id``, if it holds one."""
@@ -284,6 +330,11 @@ class WatchPoll:
                 return
             await save_items(session, changes)
             wrote = False
+            if (failing := self._told_failing.get(row.id)) is not None:
+                # Ahead of what this poll narrates: the thread said the bot could not follow.
+                text = TEXT_FOLLOWING_AGAIN.format(plan=esc(plan_name))
+                await self._notice(session, row, f"{failing}:over", text, now=now)
+                wrote = True
             if flush:
                 wrote = await self._writes.thread_replies(session, row, pending, now, messages) or wrote
             if finished:
@@ -297,6 +348,8 @@ class WatchPoll:
                     or wrote
                 )
         self.stats.events += len(numbered)
+        self._failures.pop(row.id, None)  # a poll went through: failures in a row start over
+        self._told_failing.pop(row.id, None)
         if self._record_lag:
             self.stats.snapshot_bytes += changes.size
         if finished:

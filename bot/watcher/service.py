@@ -22,7 +22,7 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -298,7 +298,14 @@ class Watcher:
             await self.polling.poll(row)
         except Exception:
             log.exception("watch %s: poll failed; trying again later", row.id)
-            await self._postpone(row.id)
+            await self._guarded(self._postpone(row.id), "putting its next poll off", row.id)
+            await self._guarded(self.polling.failed(row), "telling its thread", row.id)
+
+    async def _guarded(self, work: Awaitable[None], what: str, watch_id: int) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("watch %s: %s failed", watch_id, what)
 
     async def _start_due(self, polls: dict[int, asyncio.Task[None]]) -> None:
         """Start a poll of each watch whose turn has come, as long as there is room.

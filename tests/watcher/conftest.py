@@ -26,6 +26,7 @@ from bot.simulator.app import Simulator, create_simulator
 from bot.vro.auth import PasswordCredentials
 from bot.vro.client import RetryPolicy, VroClient
 from bot.watcher.service import Watcher, WatcherConfig
+from bot.watcher.source import RuntimeSource
 from bot.watcher.tables import Watch
 
 CHANNEL = "C0DR"
@@ -53,11 +54,16 @@ class Stack:
     extra: list[VroClient] = field(default_factory=list)
 
     def new_watcher(
-        self, *, owner: str | None = None, config: WatcherConfig = TEST_CONFIG, **kw: Any
+        self,
+        *,
+        owner: str | None = None,
+        config: WatcherConfig = TEST_CONFIG,
+        source: RuntimeSource | None = None,
+        **kw: Any,
     ) -> Watcher:
         return Watcher(
             session_factory=self.sessions,
-            source=self.vro,
+            source=source or self.vro,
             clock=self.clock,
             config=config,
             owner=owner,
