@@ -30,7 +30,7 @@ from bot.clock import Clock
 from bot.db import reading
 from bot.outbox.store import enqueue_post
 from bot.outbox.tables import PRIORITY_NORMAL, PRIORITY_NOTICE
-from bot.slack.blocks.kit import esc
+from bot.slack.blocks.kit import clip, esc
 from bot.slack.message import Message
 from bot.vro.errors import VroAuthError, VroError, VroNotFound, VroUnavailable
 from bot.vro.models import PlanRuntimeDetails
@@ -410,4 +410,8 @@ def _reason(exc: VroError) -> str:
         return "it has no run details for this plan"
     if isinstance(exc, VroUnavailable):
         return f"HTTP {exc.status}" if exc.status else "no answer"
+    if exc.status and exc.status >= 400:
+        # VRO answered with an error: its status and, when it gave one, its own words.
+        said = f": {clip(exc.vro_message, 120)}" if exc.vro_message else ""
+        return f"HTTP {exc.status}{said}"
     return "an answer I could not read"

@@ -216,3 +216,18 @@ async def test_an_action_whose_vro_is_unreachable_past_the_no_run_deadline_is_no
     texts = [message_text(m) for m in stack.slack.sandbox.workspace.thread(CHANNEL, root.ts)]
     assert not any("shows no run" in text for text in texts)
     assert "Failover of Web Frontend finished" in texts[-1]
+
+
+async def test_vro_answering_errors_is_told_with_its_status_and_its_own_words(stack: Stack) -> None:
+    plan_id = stack.sim.plan_id("Web Frontend")
+    await stack.vro.failover(plan_id)
+    watch_id = await stack.watcher.start_watch(plan_id, CHANNEL)
+    await stack.tick()
+    stack.sim.faults.fail_next("/api/*/RuntimeDetails/*", count=2, status=500, message="Database is locked.")
+    for _ in range(2):
+        await stack.tick(30)
+    await stack.until(watch_id)
+    await stack.sender.run_until_idle()
+    text = "\n".join(message_text(m) for m in await stack.thread(watch_id))
+    assert text.count("VRO is not answering (HTTP 500: Database is locked.)") == 1
+    assert text.count("VRO is answering again") == 1
