@@ -126,7 +126,8 @@ class SlackDelivery:
                 log.warning("outbox lookup for %s refused (%s); posting without it", row.key, exc.error)
                 found = None
             except SlackDeliveryError as exc:
-                await self.retry_later(row, exc)
+                # The lookup failed, not a post: the earlier attempt may still be in Slack.
+                await self.retry_later(row, exc, in_doubt=True)
                 return calls, None
             if found is not None:
                 self.stats.found_by_lookup += 1
@@ -168,16 +169,20 @@ class SlackDelivery:
         sent.append((row.id, ts))
         return 1
 
-    async def retry_later(self, row: Waiting, exc: SlackDeliveryError) -> None:
-        """What Slack's error means for ``row``: wait, back off, or fail."""
+    async def retry_later(self, row: Waiting, exc: SlackDeliveryError, *, in_doubt: bool = False) -> None:
+        """What Slack's error means for ``row``: wait, back off, or fail.
+
+        ``in_doubt``: the row stays in doubt whatever ``exc`` says about this call (it came from
+        the lookup of an earlier attempt, which may have reached Slack).
+        """
         now = self._clock.now()
         if isinstance(exc, RateLimited):
             self.stats.rate_limited += 1
             wait = max(0.0, exc.retry_after)
             self._pacing.rate_limited(row.channel if row.kind == KIND_POST else None, wait)
-            # Slack refused it: certainly not posted, and a 429 does not count as an attempt.
+            # Slack refused this call (not posted by it), and a 429 does not count as an attempt.
             await self._ledger.reschedule(
-                row.id, now + timedelta(seconds=wait), error=exc.error, in_doubt=False
+                row.id, now + timedelta(seconds=wait), error=exc.error, in_doubt=in_doubt
             )
             return
         if isinstance(exc, PermanentError):
@@ -199,7 +204,7 @@ class SlackDelivery:
             row.id,
             now + timedelta(seconds=delay),
             error=exc.error,
-            in_doubt=row.kind == KIND_POST and isinstance(exc, TransientError),
+            in_doubt=in_doubt or (row.kind == KIND_POST and isinstance(exc, TransientError)),
             count_attempt=True,
         )
 

@@ -174,6 +174,34 @@ async def test_after_a_crash_between_post_and_record_the_message_is_found_not_re
     assert slack.sandbox.workspace.message(CHANNEL, row.ts or "").text == "only once"
 
 
+@pytest.mark.parametrize("threaded", [False, True], ids=["channel-post", "thread-reply"])
+async def test_a_429_on_the_lookup_after_a_crash_keeps_the_message_in_doubt_and_never_reposts_it(
+    db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster, threaded: bool
+) -> None:
+    """Slack refusing the lookup says nothing about the earlier post: it is looked up again later."""
+    parent: dict[str, Any] = {}
+    if threaded:
+        await post(db_sessions, clock, "root", "root")
+        await sender(db_sessions, poster, clock).run_until_idle()
+        parent = {"parent_key": "root"}
+    await post(db_sessions, clock, "m", "only once", **parent)
+    with pytest.raises(Crash):
+        await sender(db_sessions, CrashAfterPost(poster), clock, owner="dead", claim_seconds=30).send_due()
+    clock.advance(31)  # the dead sender's claim expires
+    lookup = "conversations.replies" if threaded else "conversations.history"
+    slack.sandbox.inject(lookup, Fault.rate_limited(retry_after=3))
+    survivor = sender(db_sessions, poster, clock, owner="survivor")
+    await survivor.run_until_idle()
+    all_posts = slack.sandbox.log.calls("chat.postMessage", ok=True)
+    assert [c.params["text"] for c in all_posts].count("only once") == 1
+    assert survivor.stats.rate_limited == 1
+    assert survivor.stats.found_by_lookup == 1
+    assert slack.sandbox.log.count(lookup) == 2  # refused once, then asked again
+    row = (await rows(db_sessions))[-1]
+    assert row.status == "sent"
+    assert slack.sandbox.workspace.message(CHANNEL, row.ts or "").text == "only once"
+
+
 async def test_a_channel_the_bot_cannot_post_to_fails_its_messages_once_and_reports_them(
     db_sessions: Sessions, clock: FakeClock, slack: RunningSandbox, poster: SlackWebPoster
 ) -> None:
