@@ -2,8 +2,9 @@
 
 Bolt would do both itself, but a request that is not what Slack sends made it fail with a 500
 and a stack trace in the log: a timestamp header that is not a number (its verifier calls
-``int()`` on it) or a ``payload`` field that is not JSON (its parser calls ``json.loads``
-before any check). Here the signature is checked first, on the raw body, and anything that is
+``int()`` on it), a ``payload`` field that is not JSON (its parser calls ``json.loads``
+before any check), or JSON that is not the object Slack sends (its context builder calls
+``.get`` on it and indexes into ``authorizations``). Here the signature is checked first, on the raw body, and anything that is
 not signed with the signing secret is 401, as Bolt answers it; a signed body that cannot be
 read is 400. Bolt still runs its own verification afterwards.
 """
@@ -46,6 +47,9 @@ def slack_events_endpoint(app: AsyncApp, signing_secret: str) -> Callable[[Reque
         try:
             bolt_request = to_async_bolt_request(request, body)
         except ValueError:  # json.JSONDecodeError: a payload or body that is not JSON
+            return JSONResponse(UNREADABLE_BODY, status_code=400)
+        except (AttributeError, TypeError, KeyError, IndexError):
+            # Only reading happens here: JSON, but a list or a string where Bolt expects objects.
             return JSONResponse(UNREADABLE_BODY, status_code=400)
         return to_starlette_response(await app.async_dispatch(repair_form_body(bolt_request)))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from bot.approvals import messages as msg
 from bot.approvals.status import RequestStatus
@@ -152,6 +153,25 @@ async def test_a_signed_body_that_is_not_what_slack_sends_is_a_400_not_a_crash(s
         response = await stack.http.post("/slack/events", content=body, headers=headers)
         assert response.status_code == 400, body
         assert "not a form or JSON document" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"payload=%5B1%2C2%5D", "application/x-www-form-urlencoded"),  # payload=[1,2]
+        (b"[1, 2]", "application/json"),
+        (b'"event_callback"', "application/json"),
+        (b'{"type": "event_callback", "authorizations": "all"}', "application/json"),
+    ],
+    ids=["payload-list", "json-list", "json-string", "authorizations-string"],
+)
+async def test_signed_json_that_is_not_an_object_slack_would_send_is_a_400_not_a_crash(
+    stack: Stack, body: bytes, content_type: str
+) -> None:
+    headers = stack.driver.sign(body) | {"Content-Type": content_type}
+    response = await stack.http.post("/slack/events", content=body, headers=headers)
+    assert response.status_code == 400, body
+    assert "not a form or JSON document" in response.json()["error"]
 
 
 async def test_an_unsigned_body_is_refused_before_it_is_read(stack: Stack) -> None:
