@@ -87,6 +87,7 @@ async def offline_stack(
     instance_id: str = "offline",
     slack_scopes: frozenset[str] | None = None,
     socket_mode: bool = False,
+    slack_retries: bool = False,
 ) -> AsyncIterator[OfflineStack]:
     """Start the simulator, the sandbox (on loopback) and the bot on ``database_url``.
 
@@ -94,6 +95,7 @@ async def offline_stack(
     driver then delivers commands, clicks and events as envelopes over the bot's websocket,
     and the bot's ``/slack/events`` does not exist. ``slack_scopes`` (e.g. ``bot.sandbox.manifest.manifest_scopes()``) makes the sandbox refuse
     calls those scopes do not cover with ``missing_scope``, as Slack does; None grants every scope.
+    ``slack_retries`` has the bot's Slack client wait out 429s as ``vro-bot run``'s does (for real).
     """
     upgrade(database_url)
     sandbox = create_sandbox(
@@ -116,7 +118,7 @@ async def offline_stack(
             policy=policy,
             instance_id=instance_id,
             watcher_config=watcher_config,
-            slack_retries=False,
+            slack_retries=slack_retries,
         )
         await bot.identify()
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=bot.http), base_url="http://bot.offline")

@@ -71,6 +71,10 @@ log = logging.getLogger(__name__)
 # message is then looked up by its key before any second attempt).
 OUTBOX_CLAIM_SECONDS = 15.0
 SLACK_TIMEOUT_SECONDS = 10
+# Who is in a user group is asked while an Approve click waits for its ack (Slack gives 3 s): one
+# try with a short timeout, never a wait for Retry-After. A refused lookup falls back on the
+# cached answer within its grace, or refuses the click and says why.
+GROUP_LOOKUP_TIMEOUT_SECONDS = 2
 
 
 class VroPlanGateway:
@@ -139,7 +143,14 @@ async def build_bot(
     if slack_retries:
         slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
     groups = CachedGroupResolver(
-        inner=SlackGroupResolver(client=slack),
+        inner=SlackGroupResolver(
+            client=AsyncWebClient(
+                token=token,
+                base_url=settings.slack_api_url,
+                timeout=GROUP_LOOKUP_TIMEOUT_SECONDS,
+                retry_handlers=[],
+            )
+        ),
         clock=the_clock,
         ttl_seconds=settings.vro_bot_group_ttl_seconds,
         grace_seconds=settings.vro_bot_group_grace_seconds,

@@ -183,6 +183,34 @@ async def test_a_group_approver_is_refused_once_slack_has_not_answered_for_longe
     assert refused[0].request_id == view.id
 
 
+async def test_a_click_is_acknowledged_at_once_when_slack_rate_limits_the_group_lookup(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """With the Slack client of ``vro-bot run`` (which waits out 429s), a lookup made before the
+    ack is never one of them: the click is answered at once, refused and told why."""
+    async with offline_stack(
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        clock=clock,
+        policy=Policy.from_yaml(AUTHZ_POLICY),
+        users={OPERATOR: "olivia", GROUPIE: "gus"},
+        channels={CHANNEL: "dr-war-room"},
+        watcher_config=WatcherConfig(poll_seconds=5.0, batch_seconds=0.0, card_interval=0.0),
+        instance_id="authz-retries",
+        slack_retries=True,
+    ) as offline:
+        offline.sandbox.workspace.add_usergroup("S0APPR", "dr-approvers", [GROUPIE])
+        stack = Stack(**{f.name: getattr(offline, f.name) for f in fields(offline)})
+        card = await request_disable(stack, "Payroll Restore")
+        stack.sandbox.inject("usergroups.list", Fault.rate_limited(retry_after=3600), times=10)
+        # A guard, not a wait: without the fix the ack waits out Retry-After (twice).
+        async with asyncio.timeout(10):
+            response = await click(stack, GROUPIE, card)
+        assert response.status_code == 200
+        assert stack.sandbox.log.count("usergroups.list") == 1  # one try, no retry
+        assert GROUPS_DOWN in stack.ephemerals(GROUPIE)[-1]
+        assert action_posts(stack, "Disable") == 0
+
+
 async def test_within_the_grace_a_failed_lookup_still_uses_slacks_last_answer(guarded: Stack) -> None:
     stack = guarded
     first = await request_disable(stack, "Payroll Restore")
