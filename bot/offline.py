@@ -88,6 +88,7 @@ async def offline_stack(
     slack_scopes: frozenset[str] | None = None,
     socket_mode: bool = False,
     slack_retries: bool = False,
+    identify: bool = True,
 ) -> AsyncIterator[OfflineStack]:
     """Start the simulator, the sandbox (on loopback) and the bot on ``database_url``.
 
@@ -96,6 +97,7 @@ async def offline_stack(
     and the bot's ``/slack/events`` does not exist. ``slack_scopes`` (e.g. ``bot.sandbox.manifest.manifest_scopes()``) makes the sandbox refuse
     calls those scopes do not cover with ``missing_scope``, as Slack does; None grants every scope.
     ``slack_retries`` has the bot's Slack client wait out 429s as ``vro-bot run``'s does (for real).
+    ``identify=False`` leaves the bot's workspace to be learned by the first request.
     """
     upgrade(database_url)
     sandbox = create_sandbox(
@@ -120,7 +122,8 @@ async def offline_stack(
             watcher_config=watcher_config,
             slack_retries=slack_retries,
         )
-        await bot.identify()
+        if identify:
+            await bot.identify()
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=bot.http), base_url="http://bot.offline")
         # Bolt checks signatures against the real time, so the driver signs with it.
         driver = SlackDriver(

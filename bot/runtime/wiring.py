@@ -71,9 +71,10 @@ log = logging.getLogger(__name__)
 # message is then looked up by its key before any second attempt).
 OUTBOX_CLAIM_SECONDS = 15.0
 SLACK_TIMEOUT_SECONDS = 10
-# Who is in a user group is asked while an Approve click waits for its ack (Slack gives 3 s): one
-# try with a short timeout, never a wait for Retry-After. A refused lookup falls back on the
-# cached answer within its grace, or refuses the click and says why.
+# Who is in a user group, and (until it is known) which workspace the bot serves, are asked while
+# a command or click waits for its ack (Slack gives 3 s): one try with a short timeout, never a
+# wait for Retry-After. A refused group lookup falls back on the cached answer within its grace,
+# or refuses the click and says why; an unknown workspace refuses the request and says why.
 GROUP_LOOKUP_TIMEOUT_SECONDS = 2
 
 
@@ -142,20 +143,16 @@ async def build_bot(
     slack = AsyncWebClient(token=token, base_url=settings.slack_api_url)
     if slack_retries:
         slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+    before_ack = AsyncWebClient(
+        token=token, base_url=settings.slack_api_url, timeout=GROUP_LOOKUP_TIMEOUT_SECONDS, retry_handlers=[]
+    )
     groups = CachedGroupResolver(
-        inner=SlackGroupResolver(
-            client=AsyncWebClient(
-                token=token,
-                base_url=settings.slack_api_url,
-                timeout=GROUP_LOOKUP_TIMEOUT_SECONDS,
-                retry_handlers=[],
-            )
-        ),
+        inner=SlackGroupResolver(client=before_ack),
         clock=the_clock,
         ttl_seconds=settings.vro_bot_group_ttl_seconds,
         grace_seconds=settings.vro_bot_group_grace_seconds,
     )
-    identity = BotIdentity(slack_identity(slack))
+    identity = BotIdentity(slack_identity(before_ack))
     the_watcher_config = watcher_config or watcher_config_from(settings)
     approvals = ApprovalService(
         sessions=sessions,

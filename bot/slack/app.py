@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.response import BoltResponse
@@ -55,11 +56,13 @@ IDENTITY_UNKNOWN = (
 
 class _TokenGivenAsClient(logging.Filter):
     """Bolt reads ``SLACK_BOT_TOKEN`` from the environment even when it is handed a client (ours,
-    built from that same token) and then warns on every start that the token "will be unused".
-    Nothing is wrong, so the warning would only teach operators to ignore warnings."""
+    built from that same token) and an ``authorize`` (ours, which hands out that same token), and
+    then warns on every start that the token "will be unused" / "will be ignored". Nothing is
+    wrong, so the warning would only teach operators to ignore warnings."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "`token` will be unused" not in record.getMessage()
+        message = record.getMessage()
+        return "`token` will be unused" not in message and "env variable) will be ignored" not in message
 
 
 def _quiet_token_warning() -> None:
@@ -77,8 +80,32 @@ def build_app(
 ) -> AsyncApp:
     """A Bolt ``AsyncApp`` for ``/vro``, approval buttons, the modal and the App Home."""
     _quiet_token_warning()
+    identity = parts.identity
+    token = client.token or ""
+
+    async def authorize(
+        enterprise_id: str | None, team_id: str | None, user_id: str | None
+    ) -> AuthorizeResult:
+        """Bolt's authorization, from what the bot learned of itself: no call to Slack here.
+
+        Bolt's own asks ``auth.test`` on the listeners' client before the ack, which waits out a
+        429 and then answers "your installation ... is no longer available": an operator would
+        reinstall the app over a rate limit. Whether the request comes from the bot's workspace
+        is checked next (``from_our_workspace``), which says so plainly while it is unknown.
+        """
+        ours = identity.known
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+            bot_token=token,
+            bot_user_id=ours.bot_user_id if ours is not None else None,
+            bot_id=ours.bot_id if ours is not None else None,
+        )
+
     app = AsyncApp(
         client=client,
+        authorize=authorize,
         signing_secret=signing_secret or "socket-mode-has-no-signing-secret",
         process_before_response=True,
         request_verification_enabled=request_verification,
@@ -116,7 +143,8 @@ def build_app(
             ours = await parts.identity.workspace()
         except IdentityUnknown as exc:
             log.error("refused a request: the bot's own workspace is unknown (%s)", exc)
-            return BoltResponse(status=503, body=IDENTITY_UNKNOWN)
+            # A command's answer is shown to the person; other kinds get a plain refusal.
+            return BoltResponse(status=200 if envelope.kind == COMMAND_KIND else 503, body=IDENTITY_UNKNOWN)
         reason = foreign_reason(envelope, ours)
         if reason is None:
             await next()

@@ -107,6 +107,7 @@ class Workspace:
     enterprise_id: str | None = None
     enterprise_install: bool = False
     bot_user_id: str | None = None
+    bot_id: str | None = None
 
     @classmethod
     def from_auth_test(cls, answer: Mapping[str, Any], *, app_id: str | None = None) -> Self:
@@ -120,6 +121,7 @@ class Workspace:
             enterprise_id=text_of(answer.get("enterprise_id")) or None,
             enterprise_install=text_of(answer.get("is_enterprise_install")).lower() == "true",
             bot_user_id=text_of(answer.get("user_id")) or None,
+            bot_id=text_of(answer.get("bot_id")) or None,
         )
 
 
@@ -147,6 +149,11 @@ class BotIdentity:
         self._learn = learn
         self._workspace: Workspace | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def known(self) -> Workspace | None:
+        """The workspace if it has been learned (no call to Slack)."""
+        return self._workspace
 
     @property
     def team_id(self) -> str | None:

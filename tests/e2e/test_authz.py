@@ -31,7 +31,7 @@ from bot.sandbox.driver import SlackDriver
 from bot.sandbox.faults import Fault
 from bot.sandbox.requests import FORM, SlackRequest
 from bot.slack.access import ROLE_REQUIRED_TO_QUERY
-from bot.slack.app import FOREIGN_WORKSPACE, NOT_A_SLACK_PAYLOAD
+from bot.slack.app import FOREIGN_WORKSPACE, IDENTITY_UNKNOWN, NOT_A_SLACK_PAYLOAD
 from bot.slack.blocks.kit import MODAL_CALLBACK_ID, ActionId, plan_action_id
 from bot.slack.listeners.commands import STALE_PAGE_BUTTON
 from bot.watcher.service import WatcherConfig
@@ -579,3 +579,35 @@ async def test_a_form_submission_sent_three_times_makes_one_request(guarded: Sta
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert await count_requests(stack) == 1
     assert len(cards(stack)) == 1
+
+
+async def test_a_command_is_answered_at_once_when_slack_rate_limits_the_bot_s_identity(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Until the bot knows its workspace, a request learns it (``auth.test``) before the ack.
+    With ``vro-bot run``'s Slack client (which waits out 429s) and Slack answering 429, that is
+    one try, and the person is told to try again, not to reinstall the app; once Slack answers,
+    the next command is served."""
+    async with offline_stack(
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        clock=clock,
+        policy=Policy.from_yaml(AUTHZ_POLICY),
+        users={OPERATOR: "olivia"},
+        channels={CHANNEL: "dr-war-room"},
+        instance_id="identity-429",
+        slack_retries=True,
+        identify=False,
+    ) as offline:
+        stack = Stack(**{f.name: getattr(offline, f.name) for f in fields(offline)})
+        stack.sandbox.inject("auth.test", Fault.rate_limited(retry_after=3600), times=1)
+        # A guard, not a wait: without the fix the ack waits out Retry-After (twice).
+        async with asyncio.timeout(10):
+            refused = await stack.driver.command("plans", user_id=OPERATOR, channel_id=CHANNEL)
+        assert (refused.status_code, refused.text) == (200, IDENTITY_UNKNOWN)
+        assert stack.sandbox.log.count("auth.test") == 1  # one try, no retry
+        served = await stack.driver.command("plans", user_id=OPERATOR, channel_id=CHANNEL)
+        await stack.settle()
+        assert served.status_code == 200
+        assert IDENTITY_UNKNOWN not in served.text
+        assert stack.ephemerals(OPERATOR)[-1].startswith("Plans: ")
+        assert stack.sandbox.log.count("auth.test") == 2

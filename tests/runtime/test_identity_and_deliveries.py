@@ -33,7 +33,9 @@ def client(running: RunningSandbox) -> AsyncWebClient:
 async def test_auth_test_tells_the_bot_its_team_and_app(running: RunningSandbox) -> None:
     workspace = await BotIdentity(slack_identity(client(running))).workspace()
     ws = running.sandbox.workspace
-    assert workspace == Workspace(team_id=ws.team_id, app_id=ws.app_id, bot_user_id=ws.bot_user_id)
+    assert workspace == Workspace(
+        team_id=ws.team_id, app_id=ws.app_id, bot_user_id=ws.bot_user_id, bot_id=ws.bot_id
+    )
 
 
 async def test_without_an_app_id_in_auth_test_the_app_comes_from_bots_info(running: RunningSandbox) -> None:

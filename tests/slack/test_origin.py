@@ -123,7 +123,7 @@ def test_each_delivery_is_keyed_by_what_slack_made_unique_for_it() -> None:
 def test_the_workspace_comes_from_auth_test_and_needs_a_team_and_an_app() -> None:
     answer = {"ok": True, "team_id": "T0OURS", "user_id": "U0BOT", "bot_id": "B0BOT", "app_id": "A0OURS"}
     assert Workspace.from_auth_test(answer) == Workspace(
-        team_id="T0OURS", app_id="A0OURS", bot_user_id="U0BOT"
+        team_id="T0OURS", app_id="A0OURS", bot_user_id="U0BOT", bot_id="B0BOT"
     )
     without_app = {k: v for k, v in answer.items() if k != "app_id"}
     assert Workspace.from_auth_test(without_app, app_id="A0FROMBOTSINFO").app_id == "A0FROMBOTSINFO"
