@@ -90,10 +90,15 @@ def _fallback(events: Sequence[Event], info: WatchInfo) -> str:
         }[kind]
     steps = sum(1 for e in events if e.scope == "step" and e.kind != "issue")
     issues = sum(1 for e in events if e.kind == "issue")
-    text = f"{info.plan_name}: {steps} step update{'s' if steps != 1 else ''}"
+    parts = []
+    if steps:
+        parts.append(f"{steps} step update{'s' if steps != 1 else ''}")
+    elif others := sum(1 for e in events if e.kind != "issue"):
+        # Only groups and VMs starting or finishing: "0 step updates" would say nothing happened.
+        parts.append(f"{others} update{'s' if others != 1 else ''}")
     if issues:
-        text += f", {issues} warning{'s' if issues != 1 else ''} or error{'s' if issues != 1 else ''}"
-    return text
+        parts.append(f"{issues} warning{'s' if issues != 1 else ''} or error{'s' if issues != 1 else ''}")
+    return f"{info.plan_name}: {', '.join(parts) or 'progress'}"
 
 
 def _step_token(event: Event) -> str:

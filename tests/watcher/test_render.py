@@ -47,6 +47,17 @@ def test_the_steps_of_one_vm_share_one_line_and_a_started_then_finished_step_sho
     validate_blocks(message.blocks)
 
 
+def test_a_message_s_notification_text_counts_what_it_tells() -> None:
+    (steps,) = thread_messages(step_events("web-01", ["Check license", "Power on"]), info=INFO)
+    assert steps.text == "SAP Tier1: 4 step updates"
+    vms_only = [
+        Event(kind="started", scope="group", name="Web", key="g:1"),
+        Event(kind="started", scope="vm", name="web-01", group="Web", key="v:1"),
+    ]
+    (message,) = thread_messages(vms_only, info=INFO)
+    assert message.text == "SAP Tier1: 2 updates"  # not "0 step updates"
+
+
 def test_a_step_still_running_at_the_end_of_the_window_shows_as_started() -> None:
     events = [Event(kind="started", scope="step", name="Power on", vm="web-01", key="s:1")]
     (message,) = thread_messages(events, info=INFO)
