@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+import uuid
 from typing import Any
 
 import httpx
@@ -37,7 +38,7 @@ from bot.observability.logging import Redactor
 from bot.observability.metrics import OutboxStats, create_metrics, instrument_httpx
 from bot.outbox.sender import DeliveryFailure, OutboxSender
 from bot.outbox.slack_poster import SlackWebPoster
-from bot.outbox.store import pending_backlog
+from bot.outbox.store import enqueue_post, pending_backlog
 from bot.runtime.from_settings import (
     load_configured_policy,
     secrets_from_settings,
@@ -55,6 +56,7 @@ from bot.slack.groups import SlackGroupResolver
 from bot.slack.http_events import slack_events_endpoint
 from bot.slack.inbox import CommandInbox
 from bot.slack.listeners.edge import SlackAppParts
+from bot.slack.message import Message
 from bot.slack.origin import BotIdentity, slack_identity
 from bot.slack.socket_mode import SocketModeLink
 from bot.slack.work import BackgroundWork
@@ -191,6 +193,19 @@ async def build_bot(
         claim_seconds=OUTBOX_CLAIM_SECONDS,
         send_seconds=SLACK_TIMEOUT_SECONDS + 1,  # a post starts only while its claim outlasts the call
     )
+
+    async def post_public(channel: str, message: Message) -> None:
+        """A public answer whose response_url failed: a channel message, so through the outbox."""
+        async with sessions() as session, session.begin():
+            await enqueue_post(
+                session,
+                key=f"reply:{uuid.uuid4().hex}",
+                channel=channel,
+                message=message,
+                now=the_clock.now(),
+            )
+        sender.wake()
+
     watcher = Watcher(
         session_factory=sessions,
         source=vro,
@@ -227,6 +242,7 @@ async def build_bot(
             clock=the_clock,
             slack_api_url=settings.slack_api_url,
             inbox=inbox,
+            post_public=post_public,
         ),
         client=slack,
         signing_secret=settings.slack_signing_secret.get_secret_value()

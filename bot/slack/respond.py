@@ -5,11 +5,15 @@ default, which also works in channels the bot has not joined). When ``SLACK_API_
 somewhere other than Slack (a proxy, the sandbox), URLs on ``hooks.slack.com`` are sent to the
 same host instead, so that every call the bot makes goes where the operator said.
 Without a ``response_url`` (modals, App Home) the answer is an ephemeral message in the channel.
+A public answer that cannot go through the ``response_url`` is a message to the channel, so it
+goes through the outbox (``post_public``), paced and retried like every other; an ephemeral one
+is for one person and goes straight to ``chat.postEphemeral``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -46,11 +50,13 @@ class Responder:
         channel: str,
         user: str,
         response_url: str | None,
+        post_public: Callable[[str, Message], Awaitable[None]] | None = None,
     ) -> None:
         self._url = route_response_url(response_url, slack_api_url) if response_url else None
         self._client = client
         self._channel = channel
         self._user = user
+        self._post_public = post_public
 
     async def __call__(self, message: Message, *, public: bool = False) -> None:
         if self._url is not None:
@@ -70,7 +76,9 @@ class Responder:
                 if response.status_code < 300:
                     return
                 log.warning("response_url answered %s; falling back to the Web API", response.status_code)
-        if public:
+        if public and self._post_public is not None:
+            await self._post_public(self._channel, message)
+        elif public:
             await self._client.chat_postMessage(
                 channel=self._channel, text=message.text, blocks=message.blocks
             )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from bot.outbox.tables import OutboxMessage
 from tests.e2e.conftest import CHANNEL, VIEWER, Stack
 
 
@@ -42,6 +44,28 @@ async def test_each_query_gets_one_reply(stack: Stack, text: str) -> None:
     assert len(replies) == 1, replies
     assert replies[0].strip()
     assert "went wrong" not in replies[0]
+
+
+async def test_a_public_answer_whose_response_url_fails_goes_to_the_channel_through_the_outbox(
+    stack: Stack,
+) -> None:
+    """Every message to a channel goes through the outbox: a public answer too, when Slack's
+    response_url host fails and the bot posts it itself."""
+    request = stack.driver.build_command("scopes --public", user_id=VIEWER, channel_id=CHANNEL)
+    broken = request.body.replace(
+        b"response_url=http", b"response_url=http%3A%2F%2F127.0.0.1%3A9%2Fx&old=http"
+    )
+    request = type(request)(**{**request.__dict__, "body": broken})
+    response = await stack.driver.send(request)
+    assert response.status_code == 200
+    await stack.settle()
+    async with stack.bot.sessions() as session:
+        rows = (
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.key.startswith("reply:")))
+        ).all()
+    assert [(row.channel, row.status) for row in rows] == [(CHANNEL, "sent")]
+    assert rows[0].ts in [m.ts for m in stack.sandbox.workspace.top_level(CHANNEL)]
+    assert stack.ephemerals(VIEWER) == []
 
 
 async def test_an_unreachable_response_url_falls_back_to_an_ephemeral_message(stack: Stack) -> None:

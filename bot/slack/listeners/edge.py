@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -18,6 +19,7 @@ from bot.slack.blocks.replies import notice_message
 from bot.slack.controller import Controller, Reply
 from bot.slack.deliveries import DeliveryLog
 from bot.slack.inbox import CommandInbox
+from bot.slack.message import Message
 from bot.slack.origin import BotIdentity
 from bot.slack.respond import Responder
 from bot.slack.work import BackgroundWork
@@ -44,6 +46,8 @@ class SlackAppParts:
     clock: Clock
     slack_api_url: str
     inbox: CommandInbox | None = None  # commands that create requests, written before the ack
+    post_public: Callable[[str, Message], Awaitable[None]] | None = None
+    """Queues a message to a channel in the outbox (a public answer the response_url refused)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class Edge:
             channel=channel,
             user=user,
             response_url=response_url,
+            post_public=self.parts.post_public,
         )
 
 
