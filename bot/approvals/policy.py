@@ -146,6 +146,33 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping.
+
+    PyYAML keeps the last of duplicate keys without a word: a second ``failover:`` under
+    ``actions`` (or a second ``approvals:``) would silently replace the first, e.g. drop a
+    quorum of 2 back to the default 1.
+    """
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, list | dict):
+            continue  # unhashable: the schema refuses it anyway
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} is given twice in one mapping; keep one", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 # --- the parsed policy -------------------------------------------------------------------
 
 
@@ -192,7 +219,7 @@ class Policy:
     def from_yaml(cls, text: str, *, source: str = "policy file") -> Policy:
         """Parse and validate the YAML ``text``; :class:`PolicyError` names every problem."""
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
         except yaml.MarkedYAMLError as exc:
             where = ""
             if exc.problem_mark is not None:

@@ -107,6 +107,18 @@ def test_invalid_yaml_and_a_non_mapping_are_reported() -> None:
     )
 
 
+def test_a_key_given_twice_is_an_error_not_the_last_one_silently_winning() -> None:
+    # PyYAML keeps the last duplicate: the second `failover` would drop the quorum of 2 to 1.
+    text = DESIGN_EXAMPLE + "  failover:  {reason_required: true}\n"
+    assert _problems(text) == (
+        "not valid YAML (line 12, column 3): the key 'failover' is given twice in one mapping; keep one",
+    )
+    twice_in_one_rule = "actions:\n  failover: {approvals: 2, approvals: 1}\n"
+    assert "the key 'approvals' is given twice" in _problems(twice_in_one_rule)[0]
+    anchors = "defaults: &d {ttl_minutes: 10}\nactions:\n  enable: {<<: *d, approvals: 0}\n"
+    assert Policy.from_yaml(anchors).rule("enable").ttl_minutes == 10
+
+
 def test_load_policy_names_the_file_in_every_problem(tmp_path: Path) -> None:
     path = tmp_path / "policy.yml"
     path.write_text("actions:\n  failovr: {}\n", encoding="utf-8")
