@@ -78,7 +78,7 @@ class Decisions(Execution):
         async with self._sessions.begin() as session:
             row = await self._locked(session, request_id)
             assert row is not None  # rows are never deleted
-            closed = self._closed(session, row, user, DecisionKind.APPROVE)
+            closed = await self._closed(session, row, user, DecisionKind.APPROVE)
             if closed is not None:
                 return closed, False, ""
             needs = group_needs(row)
@@ -181,7 +181,7 @@ class Decisions(Execution):
         async with self._sessions.begin() as session:
             row = await self._locked(session, request_id)
             assert row is not None
-            closed = self._closed(session, row, user, DecisionKind.DENY)
+            closed = await self._closed(session, row, user, DecisionKind.DENY)
             if closed is not None:
                 return closed
             if await self._decision_of(session, request_id, user) is not None:
@@ -234,7 +234,7 @@ class Decisions(Execution):
         async with self._sessions.begin() as session:
             row = await self._locked(session, request_id)
             assert row is not None
-            closed = self._closed(session, row, user, "cancel")
+            closed = await self._closed(session, row, user, "cancel")
             if closed is not None:
                 return closed
             await self._close_pending(
@@ -302,8 +302,15 @@ class Decisions(Execution):
         self._audit(session, event=event, actor=user, row=row)
         await self._hooks.changed(session, await self._view_in(session, row.id))
 
-    def _closed(self, session: AsyncSession, row: ActionRequest, user: str, kind: str) -> Outcome | None:
-        """The refusal for a request that no longer takes decisions; expires it when due."""
+    async def _closed(
+        self, session: AsyncSession, row: ActionRequest, user: str, kind: str
+    ) -> Outcome | None:
+        """The refusal for a request that no longer takes decisions; expires it when due.
+
+        Expiring here (a click between the deadline and the sweep) redraws the card, as the
+        sweep would: the sweep never sees the request again, so otherwise the card would show
+        it pending, with live buttons, for good.
+        """
         status = RequestStatus(row.status)
         if status is RequestStatus.PENDING:
             if row.expires_at > self._clock.now():
@@ -312,6 +319,7 @@ class Decisions(Execution):
             row.status = RequestStatus.EXPIRED
             row.decided_at = self._clock.now()
             self._system_audit(session, row, AuditEvent.EXPIRED)
+            await self._hooks.changed(session, await self._view_in(session, row.id))
             status = RequestStatus.EXPIRED
         text = {
             RequestStatus.EXPIRED: msg.CLOSED_EXPIRED.format(expires=hhmm(row)),

@@ -11,9 +11,9 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.approvals import messages as msg
-from bot.approvals.outcomes import Outcome, OutcomeKind, Refusal
+from bot.approvals.outcomes import Outcome, OutcomeKind, Refusal, RequestView
 from bot.approvals.policy import Policy
-from bot.approvals.ports import AuditEvent
+from bot.approvals.ports import AuditEvent, NoHooks
 from bot.approvals.service import ApprovalService
 from bot.approvals.status import RequestStatus
 from bot.approvals.store import DEFAULT_CLAIM_TTL
@@ -343,6 +343,37 @@ async def test_a_click_after_the_deadline_expires_the_request_before_the_sweep(
     assert view.status is RequestStatus.EXPIRED
     assert await service.expire_due() == []  # already expired, reported once
     assert gateway.performed == []
+
+
+class _Redraws(NoHooks):
+    """Hooks that note each redraw of a card (what the runtime queues in the outbox)."""
+
+    def __init__(self) -> None:
+        self.changed_to: list[tuple[str, RequestStatus]] = []
+
+    async def changed(self, session: AsyncSession, request: RequestView) -> None:
+        self.changed_to.append((request.id, request.status))
+
+
+@pytest.mark.parametrize("click", ["approve", "deny", "cancel"])
+async def test_a_click_that_expires_the_request_redraws_its_card(
+    make_service: ServiceFactory, clock: FakeClock, click: str
+) -> None:
+    # The sweep never sees a request a click expired: without a redraw here, the card would
+    # show it pending, with live Approve / Deny buttons, for good.
+    hooks = _Redraws()
+    service = make_service(hooks=hooks)
+    request_id = await pending_id(service)
+    clock.advance(30 * 60)  # exactly at the deadline
+    if click == "approve":
+        outcome = await service.approve(request_id, LEAD1)
+    elif click == "deny":
+        outcome = await service.deny(request_id, LEAD1)
+    else:
+        outcome = await service.cancel(request_id, REQUESTER)
+    assert outcome.refusal is Refusal.EXPIRED
+    assert hooks.changed_to == [(request_id, RequestStatus.EXPIRED)]
+    assert await service.expire_due() == []
 
 
 async def test_one_deny_ends_the_request_whatever_the_quorum(
