@@ -405,6 +405,21 @@ def test_options_accept_equals_quotes_dashes_from_autocorrect_and_any_case() -> 
         assert ok(text).reason == "site A lost", text
 
 
+def test_words_split_from_the_plan_by_an_option_are_not_glued_onto_it() -> None:
+    # An unquoted reason's tail used to join the plan: a failover request for another plan.
+    problem = err("failover SAP Tier1 --reason INC-42 DR Test")
+    assert problem.message.startswith(
+        "I don't know what to do with “DR Test”: words after an option are not part of the plan."
+    )
+    assert '--reason "INC-42 site A lost"' in problem.message
+    assert err("plans SAP --type replica Tier1").message.startswith("I don't know what to do with “Tier1”")
+    # words that stand together, before or after the options, still need no quotes
+    assert ok("failover SAP Tier1 DR Test --reason INC-42").plan == "SAP Tier1 DR Test"
+    assert ok("failover --reason INC-42 --chained SAP Tier1").plan == "SAP Tier1"
+    # a plan and a greedy group may sit on either side of an option
+    assert ok('vms "SAP Tier1" --public App servers').args == {"group": "App servers"}
+
+
 def test_double_dash_ends_options() -> None:
     assert ok("plan -- --weird name").plan == "--weird name"
 

@@ -170,6 +170,7 @@ def _parse_verb(
     spec: VerbSpec, tokens: list[_Token], *, source: str, now: datetime
 ) -> ParsedCommand | ParseError:
     positionals: list[_Token] = []
+    runs: list[int] = []  # per positional: how many options came before it
     raw_options: dict[str, str | bool] = {}
     index = 0
     options_ended = False
@@ -182,6 +183,7 @@ def _parse_verb(
             continue
         if name is None:
             positionals.append(token)
+            runs.append(len(raw_options))
             continue
         name, has_value, inline_value = name.partition("=")
         key = name.lower().replace("_", "-")
@@ -222,7 +224,7 @@ def _parse_verb(
         if len(given) > 1:
             return _error(spec, "Use only one of " + " or ".join(f"`--{n}`" for n in given) + ".")
 
-    form_or_error = _choose_form(spec, positionals)
+    form_or_error = _choose_form(spec, positionals, runs)
     if isinstance(form_or_error, ParseError):
         return form_or_error
     form, values = form_or_error
@@ -256,10 +258,12 @@ def _flag_value(value: str | None) -> bool | None:
     return None
 
 
-def _choose_form(spec: VerbSpec, positionals: list[_Token]) -> tuple[Form, dict[str, str]] | ParseError:
+def _choose_form(
+    spec: VerbSpec, positionals: list[_Token], runs: list[int]
+) -> tuple[Form, dict[str, str]] | ParseError:
     keyword_forms = [form for form in spec.forms if form.keyword]
     if not keyword_forms:
-        values = _assign(spec, spec.forms[0].args, positionals)
+        values = _assign(spec, spec.forms[0].args, positionals, runs)
         return values if isinstance(values, ParseError) else (spec.forms[0], values)
     for position, token in enumerate(positionals):
         if position == 0 or token.quoted:
@@ -267,10 +271,10 @@ def _choose_form(spec: VerbSpec, positionals: list[_Token]) -> tuple[Form, dict[
         form = next((f for f in keyword_forms if f.keyword == token.text.lower()), None)
         if form is None:
             continue
-        left = _assign(spec, form.args[:1], positionals[:position])
+        left = _assign(spec, form.args[:1], positionals[:position], runs[:position])
         if isinstance(left, ParseError):
             return left
-        right = _assign(spec, form.args[1:], positionals[position + 1 :])
+        right = _assign(spec, form.args[1:], positionals[position + 1 :], runs[position + 1 :])
         if isinstance(right, ParseError):
             return right
         return form, {**left, **right}
@@ -285,8 +289,15 @@ def _choose_form(spec: VerbSpec, positionals: list[_Token]) -> tuple[Form, dict[
     return _error(spec, f"Say when after the plan: {alternatives}.")
 
 
-def _assign(spec: VerbSpec, args: Sequence[ArgSpec], tokens: Sequence[_Token]) -> dict[str, str] | ParseError:
-    """Give each argument its words; a greedy argument takes whatever the others leave."""
+def _assign(
+    spec: VerbSpec, args: Sequence[ArgSpec], tokens: Sequence[_Token], runs: Sequence[int]
+) -> dict[str, str] | ParseError:
+    """Give each argument its words; a greedy argument takes whatever the others leave.
+
+    A greedy argument's words must stand together: words split from it by an option are not
+    glued on. ``failover SAP Tier1 --reason INC-42 DR Test`` is not a failover of the plan
+    “SAP Tier1 DR Test”; the reason lacked its quotes.
+    """
     values: dict[str, str] = {}
     greedy = next((i for i, arg in enumerate(args) if arg.greedy), None)
     if greedy is None:
@@ -301,6 +312,10 @@ def _assign(spec: VerbSpec, args: Sequence[ArgSpec], tokens: Sequence[_Token]) -
         for arg, token in zip(before, tokens, strict=False):
             values[arg.name] = token.text
         middle = tokens[len(before) : len(tokens) - take_after]
+        middle_runs = runs[len(before) : len(tokens) - take_after]
+        if len(set(middle_runs)) > 1:
+            stray = [t for t, run in zip(middle, middle_runs, strict=True) if run != middle_runs[0]]
+            return _split_words(spec, args[greedy], stray)
         if middle:
             values[args[greedy].name] = " ".join(t.text for t in middle)
         for arg, token in zip(after, tokens[len(tokens) - take_after :], strict=False):
@@ -319,6 +334,17 @@ def _too_many(spec: VerbSpec, args: Sequence[ArgSpec], extra: Sequence[_Token]) 
     if not args:
         return _error(spec, f"`{spec.verb}` takes no arguments, but got “{shown}”.")
     return _error(spec, f"I don't know what to do with “{shown}”. Put quotes around names with spaces.")
+
+
+def _split_words(spec: VerbSpec, arg: ArgSpec, stray: Sequence[_Token]) -> ParseError:
+    shown = " ".join(t.text for t in stray)
+    shown = shown if len(shown) <= 60 else shown[:60] + "…"
+    return _error(
+        spec,
+        f"I don't know what to do with “{shown}”: words after an option are not part of the {arg.name}. "
+        'Put quotes around a value with spaces, e.g. `--reason "INC-42 site A lost"`, '
+        "or give the options after the name.",
+    )
 
 
 def _missing_message(spec: VerbSpec, arg: ArgSpec) -> str:
