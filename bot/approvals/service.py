@@ -275,14 +275,9 @@ class ApprovalService(Decisions):
         channel: str,
     ) -> tuple[Refusal, str] | None:
         rule = self._policy.rule(verb)
-        if not self._policy.channel_allowed(channel):
-            return Refusal.CHANNEL, msg.CHANNEL_NOT_ALLOWED
-        try:
-            allowed = await self._policy.has_role(requester, rule.role, self._groups)
-        except GroupLookupError as exc:
-            return Refusal.GROUPS_UNAVAILABLE, groups_unavailable(exc, f"take a request to {verb}")
-        if not allowed:
-            return Refusal.ROLE, msg.ROLE_REQUIRED_TO_REQUEST.format(role=rule.role, verb=verb)
+        refused = await self._requester_refusal(requester, verb, channel)
+        if refused is not None:
+            return refused
         if rule.reason_required and reason is None:
             return Refusal.REASON, msg.REASON_REQUIRED.format(verb=verb.capitalize())
         try:
@@ -293,6 +288,37 @@ class ApprovalService(Decisions):
         if why is not None:
             return Refusal.PLAN_STATE, msg.PLAN_STATE_REFUSED.format(reason=why)
         return None
+
+    async def _requester_refusal(self, requester: str, verb: str, channel: str) -> tuple[Refusal, str] | None:
+        """Whether ``requester`` may ask for ``verb`` in ``channel`` at all: the channel, the verb's role."""
+        rule = self._policy.rule(verb)
+        if not self._policy.channel_allowed(channel):
+            return Refusal.CHANNEL, msg.CHANNEL_NOT_ALLOWED
+        try:
+            allowed = await self._policy.has_role(requester, rule.role, self._groups)
+        except GroupLookupError as exc:
+            return Refusal.GROUPS_UNAVAILABLE, groups_unavailable(exc, f"take a request to {verb}")
+        if not allowed:
+            return Refusal.ROLE, msg.ROLE_REQUIRED_TO_REQUEST.format(role=rule.role, verb=verb)
+        return None
+
+    async def refuse_requester(
+        self, requester: str, verb: str, channel: str, *, surface: str, **detail: Any
+    ) -> Outcome | None:
+        """The (audited) refusal of someone who may not ask for ``verb`` here, or ``None``.
+
+        For callers to ask before they look anything up in VRO: someone without the verb's role
+        must not learn plan or location names from "did you mean" answers.
+        :meth:`request` checks the same again.
+        """
+        refused = await self._requester_refusal(requester, verb, channel)
+        if refused is None:
+            return None
+        code, text = refused
+        await self.record_refusal(
+            actor=requester, surface=surface, refusal=code, message=text, verb=verb, channel=channel, **detail
+        )
+        return Outcome(OutcomeKind.REFUSED, text, refusal=code)
 
     async def record_refusal(
         self,

@@ -343,6 +343,14 @@ class Controller:
     async def _action(self, who: Invoker, cmd: ParsedCommand, reply: Reply) -> str:
         assert cmd.plan is not None
         assert cmd.action is not None
+        # Channel and role first: names are resolved (with "did you mean" answers) only for
+        # someone who may ask for this action at all.
+        refused = await self._approvals.refuse_requester(
+            who.user_id, cmd.verb, who.channel_id, surface=f"command.{cmd.verb}", plan_text=cmd.plan
+        )
+        if refused is not None:
+            await reply(notice_message(refused.message, emoji=":no_entry:"))
+            return "refused"
         unavailable = not_available_reason(spec_of(cmd.action), await self._vro.negotiate())
         if unavailable is not None:  # e.g. `scan` on VRO 7.2.1: no card, nothing to approve
             await reply(notice_message(f"{unavailable} Nothing was sent.", emoji=":no_entry:"))

@@ -267,6 +267,30 @@ async def test_the_home_tab_of_someone_without_a_role_asks_for_access_and_shows_
     ]
 
 
+async def test_an_action_from_someone_without_its_role_names_no_plan_and_reads_nothing_from_vro(
+    guarded: Stack,
+) -> None:
+    # The role used to be checked after the plan was resolved: "did you mean" answers listed the
+    # plans to someone who may not even list them.
+    stack = guarded
+    before = len(stack.sim.requests)
+    for text in ("failover SAP --reason INC-1", "failover Tier --reason INC-1"):
+        await stack.driver.command(text, user_id=OUTSIDER, channel_id=CHANNEL)
+    await stack.settle()
+    answers = stack.ephemerals(OUTSIDER)
+    refusal = msg.ROLE_REQUIRED_TO_REQUEST.format(role="operator", verb="failover")
+    assert answers.count(refusal) == 2, answers
+    assert not [name for name in plan_names(stack) if any(name in answer for answer in answers)]
+    assert [r.path for r in stack.sim.requests[before:] if "/Plans" in r.path] == []
+    refused = [e for e in await audit(stack) if e.actor == OUTSIDER]
+    assert sorted(
+        (e.event, e.detail["surface"], e.detail["refusal"], e.detail["plan_text"]) for e in refused
+    ) == [
+        ("access_refused", "command.failover", "role", "SAP"),
+        ("access_refused", "command.failover", "role", "Tier"),
+    ]
+
+
 async def test_the_form_and_its_plan_picker_show_nothing_to_someone_without_a_role(guarded: Stack) -> None:
     stack = guarded
     await stack.driver.command("", user_id=OUTSIDER, channel_id=CHANNEL)
