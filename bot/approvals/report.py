@@ -3,7 +3,8 @@
 A run is a ``run_finished`` audit row (the watcher writes it with the summary: VRO's start and
 end, the duration, the RTO target and whether it was met, the result and its warnings), joined
 to its request's rows (who asked, who approved, any readiness warning the request carried).
-Actions VRO accepted whose run has no summary yet are listed too, as not finished. The report
+Actions VRO accepted whose run has no summary yet are listed too, as not finished (only actions
+that run: an enable or a clone never gets a summary). The report
 is built from the hash-chained audit log, so it can be checked with ``vro-bot audit verify``.
 """
 
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from bot.approvals.export import opened_output, require_schema
 from bot.approvals.tables import AuditEntry
 from bot.db import sync_url
+from bot.vro.operations import NARRATED_ACTIONS
 
 RUN_FINISHED = "run_finished"
 CSV_FIELDS = (
@@ -171,6 +173,8 @@ def build_runs(
     for entry in accepted:
         if not entry.request_id or entry.request_id in summarized or entry.at < since:
             continue
+        if str(entry.detail.get("action") or "") not in NARRATED_ACTIONS:
+            continue  # enable, clone, schedule...: no run to follow, so never a summary
         request = by_request.get(entry.request_id, {})
         lines.append(
             RunLine(

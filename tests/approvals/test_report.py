@@ -83,6 +83,19 @@ def test_runs_that_started_before_since_are_left_out() -> None:
     assert [r.action for r in build_runs(finished, accepted, requests, since=later)] == ["Restore"]
 
 
+def test_an_action_with_no_run_to_follow_is_not_listed_as_a_run_not_finished() -> None:
+    # Enable, clone, schedule...: VRO accepts them but nothing runs, no summary ever comes, so
+    # they stood in every report as "not finished (no summary yet)" for good.
+    finished, accepted, requests = history()
+    accepted += [
+        entry("vro_accepted", "bot-1", f"r{n}", action=a) for n, a in enumerate(("Disable", "Clone"), 3)
+    ]
+    assert [r.action for r in build_runs(finished, accepted, requests, since=SINCE)] == [
+        "Failover",
+        "Restore",
+    ]
+
+
 def test_a_run_is_dated_by_the_bots_clock_even_when_vros_clock_is_months_behind() -> None:
     finished, accepted, requests = history()
     finished[0].detail = {**finished[0].detail, "started_at": (T0 - timedelta(days=83)).isoformat()}
