@@ -473,6 +473,71 @@ def _semantic_problems(spec: PolicyFile) -> list[str]:
                 problems.append(
                     f"actions.{verb}.require_check: the readiness check itself can't require one; remove it"
                 )
+    problems.extend(_unreachable_quorums(spec))
+    return problems
+
+
+def _listed_members(spec: PolicyFile, role: str) -> frozenset[str] | None:
+    """Everyone who can ever hold ``role``, when the file lists them all (users only, no "*",
+    no groups, which may grow); None when the role is open-ended or unknown."""
+    found = spec.roles.get(role)
+    if found is None or found.groups or ANYONE in found.users:
+        return None
+    return frozenset(found.users)
+
+
+def _unreachable_quorums(spec: PolicyFile) -> list[str]:
+    """Approvals no one could ever give: more distinct approvers than a role lists.
+
+    Found during an incident, such a quorum would hold a failover forever; found here, it stops
+    the bot with the key to fix. Roles with groups or ``"*"`` can always grow, so only roles
+    that list their users alone are counted.
+    """
+    problems: list[str] = []
+    inherits = any(o is None or o.approvals is None for o in spec.actions.values()) or len(
+        spec.actions
+    ) < len(VERB_ACTIONS)
+    places: list[tuple[str, object, str]] = []
+    if inherits:
+        places.append(("defaults", spec.defaults.approvals, spec.defaults.approver_role))
+    for verb, override in spec.actions.items():
+        if override is not None and override.approvals is not None and verb in VERB_ACTIONS:
+            role = override.approver_role or spec.defaults.approver_role
+            places.append((f"actions.{verb}", override.approvals, role))
+        elif override is not None and override.approver_role is not None and verb in VERB_ACTIONS:
+            places.append((f"actions.{verb}", spec.defaults.approvals, override.approver_role))
+    for where, approvals, role in places:
+        needs = (
+            [
+                (f"{where}.approvals.all_of[{i}]", need.role, need.count)
+                for i, need in enumerate(approvals.all_of)
+            ]
+            if isinstance(approvals, AllOf)
+            else [(f"{where}.approvals", role, approvals)]
+            if isinstance(approvals, int)
+            else []
+        )
+        everyone: set[str] = set()
+        counted = True
+        for key, need_role, count in needs:
+            members = _listed_members(spec, need_role)
+            if members is None:
+                counted = False
+                continue
+            everyone |= members
+            if count > len(members):
+                problems.append(
+                    f"{key}: {count} approvals from role {need_role!r}, which lists only "
+                    f"{len(members)} user{'s' if len(members) != 1 else ''} and no groups: "
+                    "it could never be approved; lower the count or add approvers"
+                )
+        total = sum(count for _, _, count in needs)
+        if counted and len(needs) > 1 and total > len(everyone):
+            problems.append(
+                f"{where}.approvals: {total} distinct approvers in all, but its roles list only "
+                f"{len(everyone)} user{'s' if len(everyone) != 1 else ''} and no groups: "
+                "it could never be approved"
+            )
     return problems
 
 

@@ -180,3 +180,34 @@ def test_a_policy_error_is_a_configuration_error_so_vro_bot_stops_with_its_messa
 
     with pytest.raises(ConfigError, match=r"^policy file: actions\.failovr: unknown verb"):
         Policy.from_yaml("actions: {failovr: {}}")
+
+
+def test_a_quorum_no_one_could_ever_give_is_an_error() -> None:
+    """Three approvals from a role that lists two people would hold a failover forever."""
+    lists_two = "roles:\n  viewer: {users: ['*']}\n  operator: {users: ['*']}\n  approver: {users: [U0LEAD1, U0LEAD2]}\n"
+    assert _problems(lists_two + "actions:\n  failover: {approvals: 3}\n") == (
+        "actions.failover.approvals: 3 approvals from role 'approver', which lists only 2 users and no "
+        "groups: it could never be approved; lower the count or add approvers",
+    )
+    assert _problems(lists_two + "defaults: {approvals: 3}\nactions:\n  check: {approvals: 0}\n") == (
+        "defaults.approvals: 3 approvals from role 'approver', which lists only 2 users and no "
+        "groups: it could never be approved; lower the count or add approvers",
+    )
+    two_teams = (
+        "roles:\n  viewer: {users: ['*']}\n  operator: {users: ['*']}\n  approver: {users: ['*']}\n"
+        "  dr_lead: {users: [U0LEAD1]}\n  app_owner: {users: [U0LEAD1]}\n"
+        "actions:\n  failover: {approvals: {all_of: [{role: dr_lead, count: 1}, {role: app_owner, count: 1}]}}\n"
+    )
+    assert _problems(two_teams) == (
+        "actions.failover.approvals: 2 distinct approvers in all, but its roles list only 1 user and "
+        "no groups: it could never be approved",
+    )
+
+
+def test_a_quorum_a_group_or_anyone_could_meet_is_accepted() -> None:
+    roles = "roles:\n  viewer: {users: ['*']}\n  operator: {users: ['*']}\n"
+    for approver in ("{users: [U0LEAD1], groups: [dr-approvers]}", "{users: ['*']}"):
+        Policy.from_yaml(roles + f"  approver: {approver}\nactions:\n  failover: {{approvals: 3}}\n")
+    Policy.from_yaml(
+        roles + "  approver: {users: [U0LEAD1, U0LEAD2]}\nactions:\n  failover: {approvals: 2}\n"
+    )
