@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, ValidationError
 
 from bot.approvals.membership import GroupResolver
 from bot.approvals.rules import CheckMode, CheckRule, GroupNeed
@@ -66,6 +66,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Numbers and yes/no as YAML writes them: `approvals: true` or `approvals: "2"` is a slip to
+# point at, not a 1 or a 2 to guess.
+WholeNumber = Annotated[int, Strict()]
+YesNo = Annotated[bool, Strict()]
+Number = Annotated[float, Strict()]
+
+
 class RoleSpec(_Strict):
     users: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
@@ -73,7 +80,7 @@ class RoleSpec(_Strict):
 
 class GroupNeedSpec(_Strict):
     role: str
-    count: int = Field(default=1, ge=1, le=MAX_APPROVALS)
+    count: WholeNumber = Field(default=1, ge=1, le=MAX_APPROVALS)
 
 
 class AllOf(_Strict):
@@ -88,7 +95,7 @@ def _approvals_kind(value: Any) -> str:
 
 # A number, or approvals from distinct groups. The tags never show in error messages.
 Approvals = Annotated[
-    Annotated[int, Field(ge=0, le=MAX_APPROVALS), Tag("number")] | Annotated[AllOf, Tag("groups")],
+    Annotated[WholeNumber, Field(ge=0, le=MAX_APPROVALS), Tag("number")] | Annotated[AllOf, Tag("groups")],
     Discriminator(_approvals_kind),
 ]
 
@@ -96,29 +103,29 @@ Approvals = Annotated[
 class RequireCheck(_Strict):
     """``require_check: {max_age_hours: 24, mode: refuse}``."""
 
-    max_age_hours: float = Field(default=24.0, gt=0, le=MAX_CHECK_AGE_HOURS)
+    max_age_hours: Number = Field(default=24.0, gt=0, le=MAX_CHECK_AGE_HOURS)
     mode: Literal["refuse", "warn"] = "refuse"
 
 
 class PlanOverride(_Strict):
-    rto_minutes: int | None = Field(default=None, ge=1, le=MAX_RTO_MINUTES)
+    rto_minutes: WholeNumber | None = Field(default=None, ge=1, le=MAX_RTO_MINUTES)
 
 
 class Defaults(_Strict):
     role: str = "operator"
     approvals: Approvals = 1
     approver_role: str = "approver"
-    ttl_minutes: int = Field(default=30, ge=1, le=MAX_TTL_MINUTES)
-    reason_required: bool = False
-    rto_minutes: int | None = Field(default=None, ge=1, le=MAX_RTO_MINUTES)
+    ttl_minutes: WholeNumber = Field(default=30, ge=1, le=MAX_TTL_MINUTES)
+    reason_required: YesNo = False
+    rto_minutes: WholeNumber | None = Field(default=None, ge=1, le=MAX_RTO_MINUTES)
 
 
 class ActionOverride(_Strict):
     role: str | None = None
     approvals: Approvals | None = None
     approver_role: str | None = None
-    ttl_minutes: int | None = Field(default=None, ge=1, le=MAX_TTL_MINUTES)
-    reason_required: bool | None = None
+    ttl_minutes: WholeNumber | None = Field(default=None, ge=1, le=MAX_TTL_MINUTES)
+    reason_required: YesNo | None = None
     require_check: RequireCheck | None = None
 
 

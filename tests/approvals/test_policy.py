@@ -211,3 +211,18 @@ def test_a_quorum_a_group_or_anyone_could_meet_is_accepted() -> None:
     Policy.from_yaml(
         roles + "  approver: {users: [U0LEAD1, U0LEAD2]}\nactions:\n  failover: {approvals: 2}\n"
     )
+
+
+def test_numbers_and_yes_no_must_be_written_as_such_not_guessed() -> None:
+    """YAML's `true` is not one approval, and `"2"` or `"yes"` are slips to point at."""
+    text = (
+        "defaults: {approvals: true, ttl_minutes: '30', reason_required: 'yes', rto_minutes: 60.0}\n"
+        "actions:\n  failover: {require_check: {max_age_hours: true}}\n"
+    )
+    assert _problems(text) == (
+        "defaults.approvals: must be a whole number or {all_of: [{role: ..., count: ...}]}",
+        "defaults.ttl_minutes: must be a whole number",
+        "defaults.reason_required: must be true or false",
+        "defaults.rto_minutes: must be a whole number",
+        "actions.failover.require_check.max_age_hours: must be a number",
+    )
