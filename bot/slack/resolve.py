@@ -15,6 +15,7 @@ model qualifies, and so does :class:`Candidate`).
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Generic, NamedTuple, Protocol, TypeVar
@@ -127,14 +128,24 @@ def resolve(query: str, items: Sequence[T], *, kind: str = "plan") -> Found[T] |
     return NotFound(query, kind, nearest(query, items))
 
 
+def _folded(text: str) -> str:
+    """:func:`_key` without accents: "Zürich" and "zurich" are look-alikes for suggestions."""
+    decomposed = unicodedata.normalize("NFKD", _key(text))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def nearest(query: str, items: Sequence[T], *, limit: int = MAX_SHOWN) -> tuple[T, ...]:
-    """The items whose names are closest to ``query``: names containing it first, then look-alikes."""
-    wanted = _key(query)
+    """The items whose names are closest to ``query``: names containing it first, then look-alikes.
+
+    Accents are set aside here (only here: a name still resolves exactly as it is written), so
+    someone who types ``zurich`` on an English keyboard is offered "Zürich Büro".
+    """
+    wanted = _folded(query)
     if not wanted:
         return ()
     by_key: dict[str, T] = {}
     for item in items:
-        by_key.setdefault(_key(item.name), item)
+        by_key.setdefault(_folded(item.name), item)
     containing = sorted((k for k in by_key if wanted in k), key=lambda k: (len(k), k))
     similar = difflib.get_close_matches(wanted, list(by_key), n=limit, cutoff=0.6)
     ordered = list(dict.fromkeys([*containing, *similar]))[:limit]

@@ -65,6 +65,14 @@ def test_an_unknown_name_suggests_the_nearest_names() -> None:
     assert "Did you mean “Exchange”?" in result.message
 
 
+def test_accents_are_set_aside_for_suggestions_but_not_for_resolving() -> None:
+    plans = [Candidate("p-zrh", "Zürich Büro"), Candidate("p-sao", "São Paulo Finance")]
+    result = resolve("zurich", plans)
+    assert isinstance(result, NotFound)  # a name still means what it says
+    assert [c.name for c in result.nearest] == ["Zürich Büro"]
+    assert [c.name for c in nearest("sao paulo", plans)] == ["São Paulo Finance"]
+
+
 def test_a_name_contained_in_others_suggests_them() -> None:
     assert [c.name for c in nearest("Tier2", PLANS)] == ["SAP Tier2"]
 
