@@ -168,7 +168,9 @@ def format_report(report: CheckReport, *, unicode: bool = True) -> str:
     indent = " " * (2 + mark_width + 1 + name_width + 2)
     lines = [TITLE]
     for r in report.results:
-        lines.append(f"  {marks[r.verdict]:<{mark_width}} {r.name:<{name_width}}  {r.detail}")
+        first, *more = r.detail.splitlines() or [""]
+        lines.append(f"  {marks[r.verdict]:<{mark_width}} {r.name:<{name_width}}  {first}")
+        lines.extend(f"{indent}{line}" for line in more)  # several problems: each under the first
         if r.advice:
             lines.append(f"{indent}{marks['advice']} {r.advice}")
     total = len(report.results)

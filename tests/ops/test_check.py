@@ -244,3 +244,13 @@ async def test_a_successful_check_without_detail_says_ok() -> None:
 async def test_check_names_must_be_unique() -> None:
     with pytest.raises(ValueError, match="unique"):
         await run_checks([passing("a"), passing("b")])
+
+
+async def test_several_problems_line_up_under_their_check() -> None:
+    report = await run_checks(
+        [check("policy", result=CheckFailed("a: must be a number\nb: unknown key", advice="Fix it."))]
+    )
+    lines = format_report(report).splitlines()
+    assert lines[1] == "  ✗ policy  a: must be a number"
+    assert lines[2] == " " * len("  ✗ policy  ") + "b: unknown key"
+    assert lines[3] == " " * len("  ✗ policy  ") + "→ Fix it."
