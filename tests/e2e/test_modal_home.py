@@ -391,6 +391,14 @@ async def test_a_tampered_approve_value_is_refused_kindly_and_changes_nothing(st
         await stack.settle()
 
     assert stack.ephemerals(LEAD1) == [BROKEN_BUTTON, msg.NOT_FOUND, BROKEN_BUTTON]
+    audited_all = await stack.bot.approvals.audit(limit=1000)
+    audited = reversed(audited_all)  # oldest first
+    refused = [e for e in audited if e.actor == LEAD1 and e.event == "access_refused"]
+    assert [(e.detail.get("surface"), e.detail.get("value")) for e in refused] == [
+        ("button.approve", values[0]),
+        ("button.approve", values[2][:100]),
+    ]
+    assert any(e.event == "decision_refused" and e.detail.get("refusal") == "not_found" for e in audited_all)
     view = await stack.bot.approvals.get(request_id)
     assert view is not None
     assert view.approvers == ()

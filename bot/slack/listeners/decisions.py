@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.approvals.outcomes import Outcome
 from bot.slack.blocks.kit import ActionId
 from bot.slack.controller import Invoker
-from bot.slack.listeners.edge import BROKEN_BUTTON, REQUEST_ID_RE, Edge, notice
+from bot.slack.listeners.edge import BROKEN_BUTTON, REQUEST_ID_RE, Edge, notice, refuse_broken_button
 from bot.slack.listeners.home import HomeListeners
 from bot.slack.payloads import Click
 
@@ -37,6 +37,8 @@ class DecisionListeners:
         """A click acknowledged is a click recorded: the decision is stored before the ack."""
         parts = self.edge.parts
         if not REQUEST_ID_RE.match(click.value):
+            surface = "button.approve" if approve else "button.deny"
+            await refuse_broken_button(parts, click.user, click.value, surface=surface)
             await ack()
             reply = self.edge.responder(click.channel, click.user, click.response_url)
             parts.work.spawn(notice(reply, BROKEN_BUTTON), name="decision.broken")
@@ -71,6 +73,7 @@ class DecisionListeners:
         parts = self.edge.parts
         reply = self.edge.responder(click.channel, click.user, click.response_url)
         if not REQUEST_ID_RE.match(click.value):
+            await refuse_broken_button(parts, click.user, click.value, surface="button.send")
             parts.work.spawn(notice(reply, BROKEN_BUTTON), name="send.broken")
             return
         who = Invoker(click.user, click.channel, response_url=click.response_url)

@@ -26,6 +26,7 @@ from bot.slack.work import BackgroundWork
 
 REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 PLAN_ID_RE: Final = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+MAX_AUDITED_VALUE: Final = 100
 BROKEN_BUTTON: Final = (
     "That button doesn't carry a request I recognise. Run `/vro approvals` to see the open ones."
 )
@@ -67,6 +68,17 @@ class Edge:
             response_url=response_url,
             post_public=self.parts.post_public,
         )
+
+
+async def refuse_broken_button(parts: SlackAppParts, user: str, value: str, *, surface: str) -> None:
+    """Audit a click whose button carries no request or plan the bot would have put there (a
+    tampered or truncated payload): every refusal is on record, with a clip of what it carried."""
+    await parts.access.record(
+        user,
+        Refused(Refusal.NOT_FOUND, BROKEN_BUTTON),
+        surface=surface,
+        value=value[:MAX_AUDITED_VALUE],
+    )
 
 
 async def notice(reply: Reply, text: str) -> None:

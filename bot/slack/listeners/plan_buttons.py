@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.slack.blocks.kit import PLAN_ACTION_PATTERN
 from bot.slack.controller import Invoker
 from bot.slack.grammar import VERBS, Kind, ParseError, parse
-from bot.slack.listeners.edge import BROKEN_BUTTON, PLAN_ID_RE, Edge, notice
+from bot.slack.listeners.edge import BROKEN_BUTTON, PLAN_ID_RE, Edge, notice, refuse_broken_button
 from bot.slack.listeners.modal import ModalListeners
 from bot.slack.payloads import Click
 
@@ -39,6 +39,7 @@ class PlanButtonListeners:
         reply = self.edge.responder(click.channel, click.user, click.response_url)
         spec = VERBS.get(verb)
         if spec is None or not PLAN_ID_RE.match(plan_id):
+            await refuse_broken_button(parts, click.user, click.value, surface=f"button.{click.action_id}")
             parts.work.spawn(notice(reply, BROKEN_BUTTON), name="plan.broken")
             return
         who = Invoker(click.user, click.channel, response_url=click.response_url)
