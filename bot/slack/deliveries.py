@@ -1,9 +1,10 @@
-"""One answer per delivery: a command, form submission or event seen twice is carried out once.
+"""One answer per delivery: a command, click, form submission or event seen twice is carried out once.
 
-Slack may deliver the same request again (Events API retries carry ``X-Slack-Retry-Num``; a
-proxy or a client may replay a command or a form submission). Each delivery is keyed by what
+Slack may deliver the same request again (Events API retries carry ``X-Slack-Retry-Num``;
+Socket Mode redelivers an unacked envelope with ``retry_attempt``; a proxy or a client may
+replay a command or a form submission). Each delivery is keyed by what
 Slack made unique for it (:attr:`bot.slack.origin.Envelope.delivery_key`: the ``trigger_id``
-of a command or submission, the ``event_id`` of an event) and the key is inserted into
+of a command, click or submission, the ``event_id`` of an event) and the key is inserted into
 ``slack_deliveries`` alongside the ack; the work the request starts waits for the insert.
 The primary key decides: across replicas, and for two identical deliveries arriving at the
 same moment, exactly one insert wins and only that delivery is carried out.
@@ -39,11 +40,15 @@ class SlackDelivery(Base):
 
 
 def is_retry(headers: Mapping[str, Any]) -> bool:
-    """Whether Slack marked this delivery as a retry of one it sent before."""
+    """Whether Slack marked this delivery as a retry of one it sent before (attempt 1 or later;
+    a Socket Mode envelope may carry ``retry_attempt: 0`` on its first delivery)."""
     value = headers.get(RETRY_HEADER)
     if isinstance(value, list | tuple):
         value = value[0] if value else None
-    return bool(value)
+    try:
+        return int(str(value)) > 0
+    except ValueError:
+        return False
 
 
 class DeliveryLog:

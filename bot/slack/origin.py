@@ -28,10 +28,11 @@ log = logging.getLogger(__name__)
 
 COMMAND = "command"
 EVENT = "event_callback"
-# Kinds keyed by their trigger_id (fresh for each delivery): a typed command, a form submission.
-# Clicks are left out: Slack never redelivers them, and what they decide is idempotent in the
-# database (one decision per person and request), so their acks keep clear of the extra write.
-TRIGGERED = frozenset({COMMAND, "view_submission"})
+# Kinds keyed by their trigger_id (fresh for each delivery): a typed command, a click, a form
+# submission. Clicks are keyed too: in Socket Mode Slack redelivers an envelope that was not
+# acked (the socket died under it) with ``retry_attempt``, and that click must be recorded, not
+# taken for a copy; a real copy is then recognised by its key and answered once.
+TRIGGERED = frozenset({COMMAND, "block_actions", "view_submission"})
 
 
 class Envelope(BaseModel):

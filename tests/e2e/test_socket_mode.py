@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ import pytest
 from bot.approvals.policy import Policy
 from bot.clock import FakeClock
 from bot.offline import offline_stack
+from bot.sandbox.requests import SlackRequest
 from bot.watcher.service import WatcherConfig
 from tests.e2e.conftest import CHANNEL, LEAD1, LEAD2, OPERATOR, OTHER_CHANNEL, POLICY, VIEWER, Stack
 from tests.e2e.test_approvals import action_posts
@@ -134,3 +135,50 @@ async def test_after_slack_asks_for_a_refresh_the_bot_reconnects_and_keeps_answe
     assert hub.envelopes[-1].connection == 2
     assert hub.envelopes[-1].acked
     assert "SAP Tier1" in seen_by(stack, VIEWER)
+
+
+def approve_click(stack: Stack, user: str, *, retry_attempt: int | None = None) -> SlackRequest:
+    """An Approve click on the latest card, as Slack delivers it (``retry_attempt`` on a redelivery)."""
+    card = stack.sandbox.workspace.find_message_with_action(CHANNEL, "vro_approve")[-1]
+    click = stack.driver.build_click(
+        user_id=user, channel_id=CHANNEL, message_ts=card.ts, action_id="vro_approve"
+    )
+    if retry_attempt is None:
+        return click
+    retry = {"X-Slack-Retry-Num": str(retry_attempt), "X-Slack-Retry-Reason": "timeout"}
+    return replace(click, headers={**click.headers, **retry})
+
+
+@pytest.mark.parametrize("retry_attempt", [0, 1])
+async def test_an_approve_click_redelivered_after_its_first_delivery_was_lost_is_recorded(
+    socket_stack: Stack, retry_attempt: int
+) -> None:
+    """Slack redelivers an envelope that was never acked (the socket died under it) with
+    ``retry_attempt``; the bot acks it, so it must record the click, not take it for a copy."""
+    stack = socket_stack
+    await stack.driver.command('disable "Web Frontend"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+
+    await stack.driver.send(approve_click(stack, LEAD1, retry_attempt=retry_attempt))
+    await stack.settle()
+
+    assert stack.sandbox.socket_mode.envelopes[-1].acked
+    assert action_posts(stack, "Disable") == 1
+
+
+async def test_an_approve_click_delivered_twice_is_carried_out_and_answered_once(socket_stack: Stack) -> None:
+    stack = socket_stack
+    await stack.driver.command('disable "Web Frontend"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    click = approve_click(stack, LEAD1)
+    await stack.driver.send(click)
+    await stack.settle()
+    told = len(stack.ephemerals(LEAD1))
+
+    await stack.driver.send(
+        replace(click, headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "timeout"})
+    )
+    await stack.settle()
+
+    assert action_posts(stack, "Disable") == 1
+    assert len(stack.ephemerals(LEAD1)) == told  # the copy is not answered a second time

@@ -103,3 +103,4 @@ def test_slacks_retry_header_marks_a_retry() -> None:
     assert is_retry({"x-slack-retry-num": "2"})
     assert not is_retry({})
     assert not is_retry({"x-slack-retry-num": []})
+    assert not is_retry({"x-slack-retry-num": "0"})  # a Socket Mode envelope's first delivery

@@ -108,7 +108,7 @@ def test_each_delivery_is_keyed_by_what_slack_made_unique_for_it() -> None:
     assert Envelope.from_body(command()).delivery_key == "command:T0OURS:1.2.abc"
     submission = {"type": "view_submission", "team": {"id": "T0OURS"}, "trigger_id": "7.7.sub"}
     assert Envelope.from_body(submission).delivery_key == "view_submission:T0OURS:7.7.sub"
-    assert Envelope.from_body(click()).delivery_key is None  # decisions are idempotent in the database
+    assert Envelope.from_body(click()).delivery_key == "block_actions:T0OURS:9.9.xyz"
     assert Envelope.from_body(event()).delivery_key == "event:T0OURS:Ev1"
     suggestion = {
         "type": "block_suggestion",
