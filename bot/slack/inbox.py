@@ -10,11 +10,13 @@ wondering whether their request exists. It is never carried out late, by surpris
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, String, Text, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -52,21 +54,34 @@ class CommandInbox:
         self._sessions = sessions
         self._clock = clock
 
-    async def received(self, *, user: str, channel: str, text: str, response_url: str | None) -> str:
-        """Write the command down (before the ack); its inbox id."""
-        command_id = secrets.token_urlsafe(12)
+    async def received(
+        self, *, user: str, channel: str, text: str, response_url: str | None, key: str | None = None
+    ) -> str:
+        """Write the command down (before the ack); its inbox id.
+
+        ``key`` is the delivery's key (:attr:`~bot.slack.origin.Envelope.delivery_key`): a copy of
+        a delivery (Slack redelivering an envelope, a replayed request) shares the first one's
+        row. Only one of them is carried out (the others are held back by the delivery log), and
+        the row is closed when that one ends, so a copy never leaves a row open behind it.
+        """
+        command_id = _inbox_id(key) if key else secrets.token_urlsafe(12)
         with before_ack():
-            async with self._sessions.begin() as session:
-                session.add(
-                    InboxCommand(
-                        id=command_id,
-                        user_id=user,
-                        channel_id=channel,
-                        text=text,
-                        response_url=response_url,
-                        received_at=self._clock.now(),
+            try:
+                async with self._sessions.begin() as session:
+                    session.add(
+                        InboxCommand(
+                            id=command_id,
+                            user_id=user,
+                            channel_id=channel,
+                            text=text,
+                            response_url=response_url,
+                            received_at=self._clock.now(),
+                        )
                     )
-                )
+            except IntegrityError:
+                if not key:
+                    raise
+                # A copy of a delivery written down already: the same row stands for both.
         return command_id
 
     async def done(self, command_id: str) -> None:
@@ -106,3 +121,8 @@ class CommandInbox:
                 .values(response_url=None)
             )
         return closed
+
+
+def _inbox_id(key: str) -> str:
+    """The inbox id of a delivery: the same for every copy of it (32 characters)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]

@@ -182,3 +182,20 @@ async def test_an_approve_click_delivered_twice_is_carried_out_and_answered_once
 
     assert action_posts(stack, "Disable") == 1
     assert len(stack.ephemerals(LEAD1)) == told  # the copy is not answered a second time
+
+
+async def test_a_command_delivered_again_is_not_reported_as_interrupted(socket_stack: Stack) -> None:
+    """The copy of a request-creating command is acked and does nothing; its request was carried
+    out by the first delivery, so nobody is told later that the bot "restarted while handling" it."""
+    stack = socket_stack
+    command = stack.driver.build_command('disable "Web Frontend"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.driver.send(command)
+    await stack.driver.send(
+        replace(command, headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "timeout"})
+    )
+    await stack.settle()
+    assert len(stack.sandbox.workspace.find_message_with_action(CHANNEL, "vro_approve")) == 1
+
+    stack.fake_clock.advance(61)
+
+    assert await stack.bot.tell_interrupted_commands() == 0

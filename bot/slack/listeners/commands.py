@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.approvals import messages as approval_messages
 from bot.approvals.outcomes import Refusal
@@ -15,6 +16,7 @@ from bot.slack.controller import Invoker, Reply
 from bot.slack.grammar import COMMAND, Kind, ParsedCommand, ParseError, parse
 from bot.slack.listeners.edge import Edge, notice
 from bot.slack.listeners.modal import ModalListeners
+from bot.slack.origin import Envelope
 from bot.slack.payloads import Click, Command
 
 ACTION_ACK: Final = "Checking *{plan}* with VRO…"
@@ -33,7 +35,7 @@ class CommandListeners:
         app.action(ActionId.PAGE_PREV.value)(self.on_page)
         app.action(ActionId.PAGE_NEXT.value)(self.on_page)
 
-    async def on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def on_command(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         command = Command.from_body(body)
         parts = self.edge.parts
         user, channel = command.user, command.channel
@@ -60,7 +62,11 @@ class CommandListeners:
             # dies before the request exists, the person is told after the restart.
             inbox_id = (
                 await parts.inbox.received(
-                    user=user, channel=channel, text=command.text, response_url=who.response_url
+                    user=user,
+                    channel=channel,
+                    text=command.text,
+                    response_url=who.response_url,
+                    key=_delivery_key(context),
                 )
                 if parts.inbox is not None
                 else None
@@ -92,3 +98,9 @@ class CommandListeners:
             return
         who = Invoker(click.user, click.channel, response_url=click.response_url)
         parts.work.spawn(parts.controller.command(who, parsed, reply, page=request.page), name="page")
+
+
+def _delivery_key(context: AsyncBoltContext) -> str | None:
+    """The key the middleware recorded this delivery under (None when it has none)."""
+    envelope = context.get("envelope")
+    return envelope.delivery_key if isinstance(envelope, Envelope) else None
