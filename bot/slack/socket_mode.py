@@ -16,10 +16,12 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from bot.clock import Clock
 from bot.slack.connection import SlackRefused, SlackUnreachable, open_socket_url, refusal_advice
@@ -86,6 +88,8 @@ class SocketModeLink:
             self._handler = AsyncSocketModeHandler(
                 self._app, self._token, ping_interval=PING_INTERVAL, logger=logging.getLogger("slack_sdk")
             )
+            client = self._handler.client
+            client.issue_new_wss_url = self._watching_refusals(client.issue_new_wss_url)
         client = self._handler.client
         while not stop.is_set():
             self.attempts += 1
@@ -94,9 +98,7 @@ class SocketModeLink:
                 async with asyncio.timeout(self._connect_timeout):
                     await client.connect()
             except SlackRefused as refusal:
-                advice = refusal_advice(refusal, app_token=True)
-                self.problem = f"Slack refused the app token ({refusal.error}). {advice}"
-                log.error("Socket Mode: %s", self.problem)
+                self._refused(refusal)
             except SlackUnreachable as unreachable:
                 self.problem = f"cannot reach Slack: {unreachable.problem}. {unreachable.advice}"
                 log.warning("Socket Mode: %s", self.problem)
@@ -112,6 +114,39 @@ class SocketModeLink:
             wait = self._backoff.seconds(self.attempts)
             log.info("Socket Mode: trying again in %.0f s", wait)
             await _wait(stop, self._clock, wait)
+
+    def _refused(self, refusal: SlackRefused) -> None:
+        problem = f"Slack refused the app token ({refusal.error}). {refusal_advice(refusal, app_token=True)}"
+        if problem != self.problem:
+            log.error("Socket Mode: %s", problem)
+        self.problem = problem
+
+    def _watching_refusals(self, issue: Callable[[], Awaitable[str]]) -> Callable[[], Awaitable[str]]:
+        """The handler's own ``apps.connections.open`` (on a drop, a refresh, a ``disconnect``),
+        noting Slack's refusal as :attr:`problem`: an app token revoked while the bot runs shows
+        in ``/readyz`` as refused, not as "reconnecting" for ever."""
+
+        async def issue_new_wss_url() -> str:
+            try:
+                url = await issue()
+            except SlackApiError as exc:
+                data = exc.response.data if isinstance(exc.response.data, dict) else {}
+                if data.get("error"):
+                    needed = data.get("needed")
+                    self._refused(
+                        SlackRefused(
+                            str(data["error"]),
+                            method="apps.connections.open",
+                            needed=str(needed) if needed else None,
+                        )
+                    )
+                raise
+            if self.problem is not None:
+                log.info("Socket Mode: Slack accepts the app token again")
+            self.problem = None
+            return url
+
+        return issue_new_wss_url
 
     async def ready(self) -> None:
         """A readiness check: raises :class:`NotConnected` naming the reason when not connected."""

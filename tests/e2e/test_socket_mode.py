@@ -13,6 +13,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
+from slack_sdk.errors import SlackApiError
 
 from bot.approvals.policy import Policy
 from bot.clock import FakeClock
@@ -199,3 +200,26 @@ async def test_a_command_delivered_again_is_not_reported_as_interrupted(socket_s
     stack.fake_clock.advance(61)
 
     assert await stack.bot.tell_interrupted_commands() == 0
+
+
+async def test_an_app_token_revoked_while_running_shows_as_refused_in_readyz(socket_stack: Stack) -> None:
+    """The connection's own reconnects (after a drop, a refresh, a ``disconnect``) ask Slack for a
+    new URL; when Slack refuses the app token then, ``/readyz`` says so, and recovers with it."""
+    stack = socket_stack
+    hub = stack.sandbox.socket_mode
+    link = stack.bot.socket_mode
+    assert link is not None
+    renew = link._handler.client.issue_new_wss_url  # what the handler calls to reconnect
+
+    hub.app_tokens = frozenset({"xapp-another-token"})  # revoked
+    with pytest.raises(SlackApiError):
+        await renew()
+    refused = await stack.http.get("/readyz")
+
+    hub.app_tokens = None
+    await renew()
+    ready = await stack.http.get("/readyz")
+
+    assert refused.status_code == 503
+    assert "Slack refused the app token (invalid_auth)" in refused.json()["checks"]["slack"]["error"]
+    assert ready.status_code == 200, ready.text
