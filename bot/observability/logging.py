@@ -55,7 +55,8 @@ _SECRET_KEY = re.compile(
 _TOKEN_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
     # Slack tokens: xoxb- (bot), xoxp- (user), xoxa-/xoxr-/xoxe- (rotation), xapp- (app-level).
     (re.compile(r"\b(?:xox[a-z](?:\.xox[a-z])?|xapp)-[A-Za-z0-9-]+"), REDACTED),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), rf"\1 {REDACTED}"),
+    # Not Slack's settings page "Basic Information", which the advice on a refused token names.
+    (re.compile(r"(?i)\b(bearer|basic)\s+(?!(?-i:Information)\b)[A-Za-z0-9._~+/=-]+"), rf"\1 {REDACTED}"),
     (
         re.compile(
             r"(?i)\b((?:password|passwd|client_secret|refresh_token|access_token|mfa_token|mfa_passcode"

@@ -266,3 +266,15 @@ def test_a_very_short_secret_is_not_blanked_out_of_every_word() -> None:
 
     redactor = Redactor(["s", "hunter2"])
     assert redactor.text("missing VRO_URL; password hunter2") == "missing VRO_URL; password [REDACTED]"
+
+
+def test_the_advice_to_open_basic_information_is_not_taken_for_basic_auth() -> None:
+    """Slack's settings page "Basic Information" is named in the advice for a refused app token
+    (the log and /readyz); it read "Basic [REDACTED] → App-Level Tokens"."""
+    from bot.slack.connection import REISSUE_APP_ADVICE, WRONG_TYPE_ADVICE
+
+    redactor = Redactor()
+    assert redactor.text(REISSUE_APP_ADVICE) == REISSUE_APP_ADVICE
+    assert redactor.text(WRONG_TYPE_ADVICE) == WRONG_TYPE_ADVICE
+    assert redactor.text("Authorization: Basic dXNlcjpwYXNz") == f"Authorization: Basic {REDACTED}"
+    assert redactor.text("Authorization: Basic information") == f"Authorization: Basic {REDACTED}"
