@@ -124,15 +124,15 @@ class Bot:
         """Tell whoever typed a command that a dead process left half done; how many were told."""
         told = 0
         for command in await self.inbox.interrupted():
-            if command.response_url is None or command.received_at < self.clock.now() - RESPONSE_URL_LIFETIME:
-                log.warning("command %s was interrupted; its response_url has expired", command.id)
-                continue
+            # Through its response_url while Slack keeps it; a form (which has none) or a command
+            # whose response_url has lapsed gets an ephemeral message in its channel instead.
+            fresh = command.received_at >= self.clock.now() - RESPONSE_URL_LIFETIME
             reply = Responder(
                 slack_api_url=self.settings.slack_api_url,
                 client=self.slack,
                 channel=command.channel_id,
                 user=command.user_id,
-                response_url=command.response_url,
+                response_url=command.response_url if fresh else None,
             )
             try:
                 await reply(notice_message(INTERRUPTED_COMMAND.format(text=command.text), emoji=":warning:"))

@@ -199,9 +199,19 @@ class SlackDriver(DriverBase):
         )
 
     def build_view_click(
-        self, *, user_id: str, view_id: str, action_id: str, value: str | None = None
+        self,
+        *,
+        user_id: str,
+        view_id: str,
+        action_id: str,
+        value: str | None = None,
+        state: Mapping[str, StateValue] | None = None,
     ) -> SlackRequest:
-        """A ``block_actions`` click inside a modal or the Home tab (no response_url there)."""
+        """A ``block_actions`` click inside a modal or the Home tab (no response_url there).
+
+        ``state`` is what the form's inputs hold at the click (action_id to value), as Slack
+        sends it with every click in a modal; the clicked select's own value is part of it.
+        """
         view = self._view(view_id)
         found = find_element(
             view.view.get("blocks") or [], action_id, None if _is_select(view, action_id) else value
@@ -220,16 +230,26 @@ class SlackDriver(DriverBase):
             "team": self._team(),
             "enterprise": None,
             "is_enterprise_install": False,
-            "view": self._view_payload(view),
+            "view": self._view_payload(
+                view, state=None if state is None else view_state(view.view, {**state, action_id: value})
+            ),
             "actions": [self._action(element, block_id, value)],
         }
         return self._interaction("block_actions", payload, response_url=None, trigger_id=trigger_id)
 
     async def click_in_view(
-        self, *, user_id: str, view_id: str, action_id: str, value: str | None = None
+        self,
+        *,
+        user_id: str,
+        view_id: str,
+        action_id: str,
+        value: str | None = None,
+        state: Mapping[str, StateValue] | None = None,
     ) -> httpx.Response:
         return await self.send(
-            self.build_view_click(user_id=user_id, view_id=view_id, action_id=action_id, value=value)
+            self.build_view_click(
+                user_id=user_id, view_id=view_id, action_id=action_id, value=value, state=state
+            )
         )
 
     # ------------------------------------------------------------------ views

@@ -34,6 +34,7 @@ from bot.sandbox.models import Message
 from bot.sandbox.server import RunningSandbox, create_sandbox, serve_sandbox
 from bot.simulator.app import Simulator, create_simulator
 from bot.slack.announce import card_key
+from bot.slack.blocks.kit import ActionId
 from bot.slack.controller import Invoker
 from bot.watcher.service import WatcherConfig
 from bot.watcher.tables import STATUS_ACTIVE, STATUS_SENDING, Watch
@@ -356,6 +357,48 @@ async def test_a_command_acknowledged_then_interrupted_is_owned_up_to_after_the_
     assert await fresh.tell_interrupted_commands() == 0  # told once
     told = [m.text for m in world.running.sandbox.workspace.ephemerals_for(CHANNEL, OPERATOR)]
     assert any(f'handling `/vro failover "{PLAN}"`' in t for t in told), told
+    await abandon(fresh, http)
+
+
+async def test_a_form_acknowledged_then_interrupted_is_owned_up_to_after_the_restart(world: World) -> None:
+    """The form (``/vro`` alone) is written down before its ack too; having no response_url, the
+    person is told in an ephemeral message in the channel."""
+    dying = {"now": False}
+    bot, driver, http = await world.bot("first", crash=lambda r: "before" if dying["now"] else None)
+    await driver.command("", user_id=OPERATOR, channel_id=CHANNEL)
+    await bot.work.drain()
+    form = world.running.sandbox.workspace.open_modal(OPERATOR)
+    assert form is not None
+    plan_id = world.sim.plan_id(PLAN)
+    await driver.click_in_view(
+        user_id=OPERATOR, view_id=form.id, action_id=ActionId.MODAL_PLAN, value=plan_id, state={}
+    )
+    await bot.work.drain()
+    await driver.click_in_view(
+        user_id=OPERATOR,
+        view_id=form.id,
+        action_id=ActionId.MODAL_ACTION,
+        value="Failover",
+        state={ActionId.MODAL_PLAN: plan_id},
+    )
+    await bot.work.drain()
+    dying["now"] = True  # the process dies at its next call to VRO, after the form's ack
+    response = await driver.submit_view(
+        user_id=OPERATOR,
+        view_id=form.id,
+        values={ActionId.MODAL_PLAN: plan_id, ActionId.MODAL_ACTION: "Failover"},
+    )
+    assert response.status_code == 200
+    await bot.work.drain()
+    await abandon(bot, http)
+    assert world.running.sandbox.workspace.find_message_with_action(CHANNEL, "vro_approve") == []
+
+    world.clock.advance(61)
+    fresh, _driver, http = await world.bot("fresh")
+    assert await fresh.tell_interrupted_commands() == 1
+    assert await fresh.tell_interrupted_commands() == 0  # told once
+    told = [m.text for m in world.running.sandbox.workspace.ephemerals_for(CHANNEL, OPERATOR)]
+    assert any(f'handling `/vro failover "{plan_id}"`' in t for t in told), told
     await abandon(fresh, http)
 
 

@@ -18,7 +18,7 @@ from bot.approvals import messages as msg
 from bot.approvals.status import RequestStatus
 from bot.sandbox.content import find_element
 from bot.sandbox.models import View
-from bot.sandbox.requests import FORM, SlackRequest, StateValue, view_state
+from bot.sandbox.requests import FORM, SlackRequest, StateValue
 from bot.slack.blocks.kit import MODAL_CALLBACK_ID, ActionId, plan_action_id
 from bot.slack.blocks.modal import ModalBlock
 from bot.slack.grammar import PLAN_ACTIONS
@@ -52,20 +52,9 @@ async def choose(
     also: Mapping[str, StateValue] | None = None,
 ) -> httpx.Response:
     """Pick ``value`` in the select ``action_id`` of an open modal, sending the form's state."""
-    built = stack.driver.build_view_click(user_id=user, view_id=view.id, action_id=action_id, value=value)
-    payload = dict(built.payload)
-    payload["view"] = {
-        **payload["view"],
-        "state": {"values": view_state(view.view, {**(also or {}), action_id: value})},
-    }
-    request = SlackRequest(
-        kind="block_actions",
-        body=urlencode({"payload": json.dumps(payload)}).encode(),
-        content_type=FORM,
-        payload=payload,
-        trigger_id=built.trigger_id,
+    response = await stack.driver.click_in_view(
+        user_id=user, view_id=view.id, action_id=action_id, value=value, state=dict(also or {})
     )
-    response = await stack.driver.send(request)
     await stack.settle()
     return response
 

@@ -14,9 +14,8 @@ from bot.slack.blocks.kit import ActionId, parse_page_value
 from bot.slack.blocks.replies import error_message
 from bot.slack.controller import Invoker, Reply
 from bot.slack.grammar import COMMAND, Kind, ParsedCommand, ParseError, parse
-from bot.slack.listeners.edge import Edge, notice
+from bot.slack.listeners.edge import Edge, delivery_key, notice
 from bot.slack.listeners.modal import ModalListeners
-from bot.slack.origin import Envelope
 from bot.slack.payloads import Click, Command
 
 ACTION_ACK: Final = "Checking *{plan}* with VRO…"
@@ -66,7 +65,7 @@ class CommandListeners:
                     channel=channel,
                     text=command.text,
                     response_url=who.response_url,
-                    key=_delivery_key(context),
+                    key=delivery_key(context),
                 )
                 if parts.inbox is not None
                 else None
@@ -98,9 +97,3 @@ class CommandListeners:
             return
         who = Invoker(click.user, click.channel, response_url=click.response_url)
         parts.work.spawn(parts.controller.command(who, parsed, reply, page=request.page), name="page")
-
-
-def _delivery_key(context: AsyncBoltContext) -> str | None:
-    """The key the middleware recorded this delivery under (None when it has none)."""
-    envelope = context.get("envelope")
-    return envelope.delivery_key if isinstance(envelope, Envelope) else None

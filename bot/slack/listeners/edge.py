@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.membership import GroupResolver
@@ -20,7 +21,7 @@ from bot.slack.controller import Controller, Reply
 from bot.slack.deliveries import DeliveryLog
 from bot.slack.inbox import CommandInbox
 from bot.slack.message import Message
-from bot.slack.origin import BotIdentity
+from bot.slack.origin import BotIdentity, Envelope
 from bot.slack.respond import Responder
 from bot.slack.work import BackgroundWork
 
@@ -79,6 +80,12 @@ async def refuse_broken_button(parts: SlackAppParts, user: str, value: str, *, s
         surface=surface,
         value=value[:MAX_AUDITED_VALUE],
     )
+
+
+def delivery_key(context: AsyncBoltContext) -> str | None:
+    """The key the middleware recorded this delivery under (None when it has none)."""
+    envelope = context.get("envelope")
+    return envelope.delivery_key if isinstance(envelope, Envelope) else None
 
 
 async def notice(reply: Reply, text: str) -> None:

@@ -6,6 +6,7 @@ import logging
 from typing import Any, Final
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.approvals import messages as approval_messages
 from bot.approvals.outcomes import Refusal
@@ -13,10 +14,10 @@ from bot.slack.access import Refused
 from bot.slack.blocks.kit import MODAL_CALLBACK_ID, ActionId
 from bot.slack.blocks.modal import ModalErrors, ModalPlan, access_modal, command_modal, plan_suggestions
 from bot.slack.blocks.modal_submission import parse_modal_submission, read_modal_state
-from bot.slack.controller import Invoker
+from bot.slack.controller import Invoker, Reply
 from bot.slack.errors import SLACK_CALL_ERRORS, slack_error
-from bot.slack.grammar import VERB_FOR_ACTION
-from bot.slack.listeners.edge import Edge, ask_for_access, notice
+from bot.slack.grammar import VERB_FOR_ACTION, ParsedCommand
+from bot.slack.listeners.edge import Edge, ask_for_access, delivery_key, notice
 from bot.slack.payloads import Click, Submission, Suggestion
 from bot.vro.errors import VroError
 
@@ -129,23 +130,45 @@ class ModalListeners:
             return
         await ack(**plan_suggestions(plans, suggestion.query))
 
-    async def on_submit(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        """The form sent: errors go back into it; a valid command runs as if typed."""
+    async def on_submit(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        """The form sent: errors go back into it; a valid command runs as if typed.
+
+        A form that asks for an action is written down before the ack, as a typed command is: if
+        the process dies before the request exists, the person is told after the restart (in an
+        ephemeral message: a form has no response_url).
+        """
         submission = Submission.from_body(body)
         parts = self.edge.parts
         parsed = parse_modal_submission(submission.view, now=parts.clock.now())
         if isinstance(parsed, ModalErrors):
             await ack(**parsed.response())
             return
-        await ack()
         user = submission.user
         channel = read_modal_state(submission.view).channel_id or ""
         if not parts.access.channel_allowed(channel):
+            await ack()
             refused = Refused(Refusal.CHANNEL, approval_messages.CHANNEL_NOT_ALLOWED)
             parts.work.spawn(
                 parts.access.record(user, refused, surface="form.submit", channel=channel),
                 name="audit.refusal",
             )
             return
+        inbox_id = None
+        if parsed.action is not None and parsed.plan and parts.inbox is not None:
+            inbox_id = await parts.inbox.received(
+                user=user, channel=channel, text=parsed.source, response_url=None, key=delivery_key(context)
+            )
+        await ack()
         reply = self.edge.responder(channel, user, None)
-        parts.work.spawn(parts.controller.command(Invoker(user, channel), parsed, reply), name="modal.submit")
+        parts.work.spawn(
+            self._submitted(Invoker(user, channel), parsed, reply, inbox_id), name="modal.submit"
+        )
+
+    async def _submitted(
+        self, who: Invoker, parsed: ParsedCommand, reply: Reply, inbox_id: str | None
+    ) -> None:
+        parts = self.edge.parts
+        await parts.controller.command(who, parsed, reply)  # answers every outcome itself
+        # Not in a ``finally``: work cancelled at shutdown stays open, and is owned up to later.
+        if parts.inbox is not None and inbox_id is not None:
+            await parts.inbox.done(inbox_id)
