@@ -128,7 +128,10 @@ def build_app(
 
     @app.middleware
     async def from_our_workspace(
-        body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        req: AsyncBoltRequest,
+        next: Callable[[], Awaitable[None]],
     ) -> BoltResponse | None:
         """Refuse, before any work, what another workspace, enterprise or app sends."""
         envelope = Envelope.from_body(body)
@@ -162,8 +165,11 @@ def build_app(
             ),
             name="audit.foreign",
         )
-        # A command's answer is shown to the person; other kinds get a plain refusal.
-        return BoltResponse(status=200 if envelope.kind == COMMAND_KIND else 403, body=FOREIGN_WORKSPACE)
+        # A command's answer is shown to the person; other kinds get a plain refusal. In Socket
+        # Mode only a 200 acks the envelope: anything else and Slack delivers it again, refused
+        # and audited each time, so the refusal is acked there.
+        final = envelope.kind == COMMAND_KIND or req.mode == "socket_mode"
+        return BoltResponse(status=200 if final else 403, body=FOREIGN_WORKSPACE)
 
     @app.middleware
     async def once_per_delivery(

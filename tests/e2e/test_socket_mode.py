@@ -16,12 +16,15 @@ import pytest
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.policy import Policy
-from bot.clock import FakeClock
-from bot.offline import offline_stack
+from bot.clock import FakeClock, SystemClock
+from bot.offline import OFFLINE_SIGNING_SECRET, offline_stack
+from bot.sandbox.driver import SlackDriver
 from bot.sandbox.requests import SlackRequest
+from bot.slack.blocks.kit import ActionId
 from bot.watcher.service import WatcherConfig
 from tests.e2e.conftest import CHANNEL, LEAD1, LEAD2, OPERATOR, OTHER_CHANNEL, POLICY, VIEWER, Stack
 from tests.e2e.test_approvals import action_posts
+from tests.e2e.test_authz import request_id_on
 from tests.e2e.test_narration import approve_latest_card, run_until_stable, thread_text
 
 
@@ -223,3 +226,27 @@ async def test_an_app_token_revoked_while_running_shows_as_refused_in_readyz(soc
     assert refused.status_code == 503
     assert "Slack refused the app token (invalid_auth)" in refused.json()["checks"]["slack"]["error"]
     assert ready.status_code == 200, ready.text
+
+
+async def test_a_click_from_another_workspace_is_acked_refused_and_changes_nothing(
+    socket_stack: Stack,
+) -> None:
+    """Only a 200 acks an envelope: a refusal that is final must be one, or Slack sends it again."""
+    stack = socket_stack
+    await stack.driver.command('failover "SAP Tier1" --reason "INC-7"', user_id=OPERATOR, channel_id=CHANNEL)
+    await stack.settle()
+    (card,) = stack.sandbox.workspace.find_message_with_action(CHANNEL, ActionId.APPROVE)
+    foreign = SlackDriver(
+        http=stack.http,
+        signing_secret=OFFLINE_SIGNING_SECRET,
+        clock=SystemClock(),
+        sandbox=stack.sandbox,
+        socket=stack.sandbox.socket_mode,
+        team_id="T0ELSEWHERE",
+    )
+    await foreign.click(user_id=LEAD1, channel_id=CHANNEL, message_ts=card.ts, action_id=ActionId.APPROVE)
+    await stack.settle()
+    assert stack.sandbox.socket_mode.envelopes[-1].acked
+    view = await stack.bot.approvals.get(request_id_on(card))
+    assert view is not None
+    assert view.approvers == ()
