@@ -39,6 +39,7 @@ from bot.watcher.snapshot import (
     Snapshot,
     group_key,
     is_virtual_group,
+    normalize_result,
     phase_of,
     plan_is_halted,
     plan_is_running,
@@ -204,6 +205,10 @@ class _Advance:
         old = self.items.get(key)
         result = result_of(rt.executionResult)
         phase = phase_of(rt.executionState, result)
+        if result is None and phase in TERMINAL:
+            # A state that says how it ended ("Warning", "CompletedWithErrors") stands for the result.
+            said = normalize_result(rt.executionState)
+            result = said if said in ("Warning", "Error") else None
         sig = runtime_sig(rt)
         if old is not None and phase == "pending" and old.phase != "pending":
             # Reset (or a glitch): keep what we knew; remember the read so it is not refetched.
@@ -346,7 +351,7 @@ class _Advance:
     def _plan_view(
         self, plan: PlanRuntimeDetails, old: PlanView | None, *, running: bool, halted: bool
     ) -> PlanView:
-        result = plan.currentRunResult or result_of(plan.executionResult)
+        result = normalize_result(plan.currentRunResult) or result_of(plan.executionResult)
         if result == "Undefined":
             result = result_of(plan.executionResult) or result
         started_at, finished_at = times_of(plan.executionResult)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.clock import Clock
 from bot.vro.models import Page, PlanRuntimeDetails
+from bot.watcher.readings import result_of
 from bot.watcher.snapshot import (
     TERMINAL,
     Observation,
@@ -118,7 +119,7 @@ class RuntimeReader:
         for owner, steps in obs.steps.items():
             for step in steps:
                 key = step_key(owner, step.id)
-                result = step.executionResult.result if step.executionResult else None
+                result = result_of(step.executionResult)
                 phase = phase_of(step.executionState, result)
                 if phase not in TERMINAL:
                     continue

@@ -21,7 +21,7 @@ from bot.vro.models import (
     RuntimeItem,
     VmRuntimeDetails,
 )
-from bot.watcher.snapshot import TERMINAL, Issue, Phase, PlanView, plan_is_running
+from bot.watcher.snapshot import TERMINAL, Issue, Phase, PlanView, normalize_result, plan_is_running
 
 
 def ran_since(baseline: PlanRuntimeDetails, plan: PlanRuntimeDetails) -> bool:
@@ -55,7 +55,8 @@ def undo_possible(view: PlanView) -> bool:
 
 
 def result_of(result: ExecutionResult | None) -> str | None:
-    return result.result if result is not None and result.result else None
+    """The result VRO gave, spelled ``Success`` / ``Warning`` / ``Error`` when it means one."""
+    return normalize_result(result.result) if result is not None and result.result else None
 
 
 def times_of(result: ExecutionResult | None) -> tuple[datetime | None, datetime | None]:

@@ -41,27 +41,64 @@ _COMPLETED_STATES = frozenset({"completed", "complete", "success", "succeeded", 
 _FAILED_STATES = frozenset({"failed", "error", "errored"})
 _SKIPPED_STATES = frozenset({"skipped"})
 _HALTED_STATES = frozenset({"halted", "stopped", "canceled", "cancelled", "aborted"})
+_RUNNING_STATES = frozenset({"running", "inprogress", "started", "executing", "processing", "active"})
+
+# Result spellings, by what they mean. Only ``Success`` and ``Warning`` are documented (and
+# ``Error`` presumed): a ``Failed`` or ``Warnings`` must not read as a success.
+_ERROR_RESULTS = frozenset(
+    {"error", "errors", "failed", "failure", "fail", "completedwitherror", "completedwitherrors"}
+)
+_WARNING_RESULTS = frozenset(
+    {"warning", "warnings", "completedwithwarning", "completedwithwarnings", "successwithwarnings"}
+)
+_SUCCESS_RESULTS = frozenset({"success", "succeeded", "successful", "ok", "completed", "complete"})
 
 VIRTUAL_GROUP = "virtualgroup"
+
+
+def _word(value: str | None) -> str:
+    return "".join(ch for ch in (value or "").lower() if ch.isalnum())
+
+
+def normalize_result(result: str | None) -> str | None:
+    """VRO's result as ``Success`` / ``Warning`` / ``Error`` when its spelling says which;
+    anything else (``Undefined``, an unknown word) as it came."""
+    word = _word(result)
+    if word in _ERROR_RESULTS:
+        return "Error"
+    if word in _WARNING_RESULTS:
+        return "Warning"
+    if word in _SUCCESS_RESULTS:
+        return "Success"
+    return result
 
 
 def phase_of(execution_state: str | None, result: str | None) -> Phase:
     """Normalize VRO's ``executionState`` (and result) into one of six phases.
 
-    Only ``Completed`` is documented; other spellings are accepted so an unknown value reads as
-    "running" rather than breaking the narration.
+    Only ``Completed`` is documented; other spellings are accepted. An unknown state reads as
+    "running", unless it sounds finished (``Warning``, ``CompletedWithErrors``) or the item
+    carries a final result (``Success`` / ``Warning`` / ``Error``) while its state does not say
+    it runs: a step VRO finished under a new name must not stay "running" to the summary.
     """
-    state = (execution_state or "").replace(" ", "").lower()
+    state = _word(execution_state)
+    outcome = normalize_result(result)
     if state in _PENDING_STATES:
         return "pending"
-    if state in _FAILED_STATES:
+    if state in _FAILED_STATES or normalize_result(state) == "Error":
         return "failed"
     if state in _SKIPPED_STATES:
         return "skipped"
     if state in _HALTED_STATES:
         return "halted"
-    if state in _COMPLETED_STATES:
-        return "failed" if (result or "").lower() == "error" else "completed"
+    if state in _COMPLETED_STATES or normalize_result(state) in ("Success", "Warning"):
+        return "failed" if outcome == "Error" else "completed"
+    if state in _RUNNING_STATES or state.endswith("ing"):
+        return "running"
+    if outcome == "Error":
+        return "failed"
+    if outcome in ("Success", "Warning"):
+        return "completed"
     return "running"
 
 

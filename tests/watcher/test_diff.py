@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bot.vro.models import ContinueOption, ExecutionDetail
 from bot.watcher.diff import Event, advance
 from bot.watcher.snapshot import Observation, Snapshot, group_key, step_key, vm_key
@@ -353,3 +355,37 @@ def test_virtual_group_steps_are_narrated_under_their_group() -> None:
     ]
     assert events[-1].group == "Pre-failover checks"
     assert events[-1].vm is None
+
+
+@pytest.mark.parametrize(
+    ("state", "outcome", "kind", "said"),
+    [
+        ("Completed", "Failed", "failed", "Error"),
+        ("Completed", "CompletedWithErrors", "failed", "Error"),
+        ("Completed", "Warnings", "completed", "Warning"),
+        ("Completed", "succeeded", "completed", "Success"),
+        ("Warning", None, "completed", "Warning"),
+        ("CompletedWithWarnings", "Warning", "completed", "Warning"),
+        ("Finalized", "Success", "completed", "Success"),  # an unknown state with a final result
+    ],
+)
+def test_result_and_state_spellings_are_read_for_what_they_mean(
+    state: str, outcome: str | None, kind: str, said: str
+) -> None:
+    """A ``Failed`` result is no success, and a step VRO finished under another name is no
+    longer running: the thread, the card and the summary count it as VRO does."""
+    snap, _ = advance(Snapshot(), running_obs(0))
+    obs = running_obs(5)
+    obs.steps[VM1][0] = step("s1", "Check license", state, res=result(outcome, finish=at(4)))
+    after, events = advance(snap, obs)
+    assert [(e.kind, e.result) for e in events] == [(kind, said)]
+    assert after.items[step_key(VM1, "s1")].result == said
+
+
+def test_a_running_spelling_with_a_stale_result_still_runs() -> None:
+    snap, _ = advance(Snapshot(), running_obs(0))
+    obs = running_obs(5)
+    obs.steps[VM1][0] = step("s1", "Check license", "Retrying", res=result("Error", finish=at(4)))
+    after, events = advance(snap, obs)
+    assert events == []
+    assert after.items[step_key(VM1, "s1")].phase == "running"

@@ -1,0 +1,118 @@
+"""VRO's words for how an item ended, read for what they mean, through the real client.
+
+Only ``Completed`` (state) and ``Success`` / ``Warning`` (result) are documented. A result
+``Failed`` must not be narrated and counted as a success, and a step VRO finished under a state
+the bot does not know must not stay "running" into the summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import FakeClock
+from bot.outbox.sender import OutboxSender
+from bot.outbox.slack_poster import SlackWebPoster
+from bot.sandbox.server import RunningSandbox
+from bot.watcher.service import Watcher
+from tests.watcher.conftest import CHANNEL, TEST_CONFIG, Stack, message_text
+from tests.watcher.scripted_vro import (
+    PLAN_ID,
+    ScriptedRuntime,
+    outcome,
+    plan_runtime,
+    runtime_item,
+    scripted_client,
+)
+
+T0, T1, T2 = "2026-01-01T12:00:00Z", "2026-01-01T12:00:30Z", "2026-01-01T12:01:00Z"
+
+
+@pytest.fixture
+async def scripted(
+    clock: FakeClock, db_sessions: async_sessionmaker[AsyncSession], slack: RunningSandbox
+) -> AsyncIterator[tuple[Stack, ScriptedRuntime]]:
+    runtime = ScriptedRuntime()
+    vro = scripted_client(runtime, clock)
+    poster = SlackWebPoster.from_token("xoxb-test", base_url=slack.api_url)
+    sender = OutboxSender(session_factory=db_sessions, poster=poster, clock=clock)
+    watcher = Watcher(
+        session_factory=db_sessions,
+        source=vro,
+        clock=clock,
+        config=TEST_CONFIG,
+        owner="w1",
+        on_outbox=sender.wake,
+    )
+    try:
+        yield Stack(clock, None, vro, db_sessions, slack, poster, sender, watcher), runtime  # type: ignore[arg-type]
+    finally:
+        await vro.aclose()
+
+
+async def test_a_failed_result_and_an_unknown_finished_state_are_counted_as_vro_counts_them(
+    scripted: tuple[Stack, ScriptedRuntime],
+) -> None:
+    stack, vro = scripted
+    vro.plan = plan_runtime("FailoverInProgress", 10, running=True)
+    vro.groups = [runtime_item("g1", "Web", "Running", 10, groupType="VmGroup")]
+    vro.vms["g1"] = [runtime_item("v1", "web-01", "Running", 10)]
+    vro.vm_steps["v1"] = [
+        runtime_item("s1", "Check app", "Running", 10, executionResult=outcome(None, start=T0)),
+        runtime_item("s2", "Power on", "Running", 10, executionResult=outcome(None, start=T0)),
+    ]
+    watch_id = await stack.watcher.start_watch(PLAN_ID, CHANNEL, action="Failover")
+    await stack.tick()
+
+    vro.vm_steps["v1"] = [
+        runtime_item(
+            "s1",
+            "Check app",
+            "Completed",
+            100,
+            executionResult=outcome("Failed", ("Error", "app down"), start=T0, finish=T1),
+        ),
+        runtime_item(
+            "s2",
+            "Power on",
+            "CompletedWithWarnings",
+            100,
+            executionResult=outcome("Warning", ("Warning", "tools not running"), start=T0, finish=T1),
+        ),
+    ]
+    counts = {"successCount": 0, "warningCount": 1, "errorCount": 1, "totalCount": 2}
+    vro.vms["g1"][0].update(
+        executionState="Completed",
+        progress=100,
+        executionResult=outcome("Error", start=T0, finish=T1),
+        **counts,
+    )
+    vro.groups[0].update(
+        executionState="Completed",
+        progress=100,
+        errorCount=1,
+        totalCount=1,
+        executionResult=outcome("Error", start=T0, finish=T1),
+    )
+    vro.plan = plan_runtime(
+        "Failover",
+        100,
+        running=False,
+        result="Error",
+        resultName="Complete, 1 error, 1 warning",
+        executionResult=outcome("Error", start=T0, finish=T2),
+    )
+    await stack.until(watch_id)
+    await stack.sender.run_until_idle()
+    texts = [message_text(m) for m in await stack.thread(watch_id)]
+    narrated = "\n".join(texts[:-1])
+    ended = narrated.split("▸ Power on", 1)[1]  # after both steps were seen starting
+    assert "*web-01*: ✗ Check app" in ended
+    assert "*web-01*: ⚠ Power on" in ended
+    assert "✓" not in narrated  # nothing reads as a success
+    assert "*web-01*: failed ✗" in ended
+    summary = texts[-1]
+    assert "Steps 2/2 (✓ 0 · ⚠ 1 · ✗ 1)" in summary  # as VRO's own counts on the VM
+    assert "VMs 1/1 (✓ 0 · ⚠ 0 · ✗ 1)" in summary
