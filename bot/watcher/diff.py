@@ -110,7 +110,10 @@ class _Advance:
         halted = plan_is_halted(plan)
         view = self._plan_view(plan, old_plan, running=running, halted=halted)
 
-        reset = self.regressed or (
+        # Items back to NotStarted while the plan runs on with progress are a retry (Continue
+        # with RetryFailedVm / RetryFailedGroup re-runs their steps), not a wiped RuntimeDetails.
+        retried = running and view.progress > 0
+        reset = (self.regressed and not retried) or (
             old_plan is not None
             and old_plan.progress > 0
             and float(plan.totalProgress or plan.progress or 0) == 0

@@ -389,3 +389,31 @@ def test_a_running_spelling_with_a_stale_result_still_runs() -> None:
     after, events = advance(snap, obs)
     assert events == []
     assert after.items[step_key(VM1, "s1")].phase == "running"
+
+
+def test_steps_back_to_not_started_for_a_retry_are_no_runtime_reset() -> None:
+    """Continue with RetryFailedVm puts the VM's steps back to NotStarted while the plan runs
+    on: that is the retry starting, not VRO's RuntimeDetails wiped by a restart."""
+    snap, _ = advance(Snapshot(), running_obs(0))
+    halted, _ = advance(snap, halted_obs(5))
+    retry = Observation(
+        plan=plan("FailoverInProgress", progress=45),
+        at=at(20),
+        groups=[group("g1", "Web tier", "Running", progress=45)],
+        vms={G1: [vm("v1", "web-01", "Running", progress=5)]},
+        steps={VM1: [step("s1", "Check license"), step("s2", "Power on")]},
+    )
+    after, events = advance(halted, retry)
+    assert "runtime_reset" not in [e.kind for e in events]
+    assert [e.kind for e in events[:2]] == ["plan_state", "plan_resumed"]
+    assert not after.reset_noticed
+    # The retried step then runs again, and is narrated so.
+    again = Observation(
+        plan=plan("FailoverInProgress", progress=50),
+        at=at(25),
+        groups=[group("g1", "Web tier", "Running", progress=50)],
+        vms={G1: [vm("v1", "web-01", "Running", progress=10)]},
+        steps={VM1: [step("s1", "Check license", "Running"), step("s2", "Power on")]},
+    )
+    _, events = advance(after, again)
+    assert [(e.kind, e.name, e.retry) for e in events] == [("started", "Check license", True)]

@@ -1,8 +1,12 @@
-"""VRO's words for how an item ended, read for what they mean, through the real client.
+"""Runs told by a scripted VRO (RuntimeDetails as a real VRO could send them), through the
+real client, the watcher, the outbox and the sandbox Slack.
 
-Only ``Completed`` (state) and ``Success`` / ``Warning`` (result) are documented. A result
-``Failed`` must not be narrated and counted as a success, and a step VRO finished under a state
-the bot does not know must not stay "running" into the summary.
+- VRO's words for how an item ended are read for what they mean. Only ``Completed`` (state) and
+  ``Success`` / ``Warning`` (result) are documented: a result ``Failed`` must not be narrated and
+  counted as a success, and a step VRO finished under a state the bot does not know must not
+  stay "running" into the summary.
+- A retry that puts a VM's steps back to NotStarted is narrated as the retry it is, not as VRO
+  restarting.
 """
 
 from __future__ import annotations
@@ -116,3 +120,61 @@ async def test_a_failed_result_and_an_unknown_finished_state_are_counted_as_vro_
     summary = texts[-1]
     assert "Steps 2/2 (✓ 0 · ⚠ 1 · ✗ 1)" in summary  # as VRO's own counts on the VM
     assert "VMs 1/1 (✓ 0 · ⚠ 0 · ✗ 1)" in summary
+
+
+async def test_a_retried_vm_whose_steps_go_back_to_not_started_is_no_vro_restart(
+    scripted: tuple[Stack, ScriptedRuntime],
+) -> None:
+    stack, vro = scripted
+    done = outcome("Success", start=T0, finish=T0)
+    vro.plan = plan_runtime("FailoverInProgress", 10, running=True)
+    vro.groups = [runtime_item("g1", "Web", "Running", 10, groupType="VmGroup")]
+    vro.vms["g1"] = [runtime_item("v1", "web-01", "Running", 10)]
+    vro.vm_steps["v1"] = [
+        runtime_item("s1", "Power on", "Completed", 100, executionResult=done),
+        runtime_item("s2", "Check app", "Running", 10, executionResult=outcome(None, start=T0)),
+    ]
+    watch_id = await stack.watcher.start_watch(PLAN_ID, CHANNEL, action="Failover")
+    await stack.tick()
+    failed = outcome("Error", ("Error", "app down"), start=T0, finish=T1)
+    vro.vm_steps["v1"][1].update(executionState="Failed", progress=100, executionResult=failed)
+    vro.vms["g1"][0].update(executionState="Halted", progress=50, errorCount=1, successCount=1, totalCount=2)
+    vro.groups[0].update(progress=50)
+    vro.plan = plan_runtime("Halted", 50, running=False, result="Error")
+    await stack.tick()
+
+    # Continue with RetryFailedVm: VRO runs the VM's steps again from NotStarted.
+    vro.plan = plan_runtime("FailoverInProgress", 40, running=True)
+    vro.groups[0].update(progress=40)
+    vro.vms["g1"][0].update(executionState="Running", progress=0, errorCount=0, successCount=0)
+    vro.vm_steps["v1"] = [
+        runtime_item("s1", "Power on", "Running", 10, executionResult=outcome(None, start=T2)),
+        runtime_item("s2", "Check app", "NotStarted", 0),
+    ]
+    await stack.tick()
+    ok = outcome("Success", start=T2, finish=T2)
+    vro.vm_steps["v1"] = [
+        runtime_item("s1", "Power on", "Completed", 100, executionResult=ok),
+        runtime_item("s2", "Check app", "Completed", 100, executionResult=ok),
+    ]
+    vro.vms["g1"][0].update(
+        executionState="Completed", progress=100, successCount=2, totalCount=2, executionResult=ok
+    )
+    vro.groups[0].update(
+        executionState="Completed", progress=100, successCount=1, totalCount=1, executionResult=ok
+    )
+    vro.plan = plan_runtime(
+        "Failover",
+        100,
+        running=False,
+        result="Success",
+        executionResult=outcome("Success", start=T0, finish=T2),
+    )
+    await stack.until(watch_id)
+    await stack.sender.run_until_idle()
+    text = "\n".join(message_text(m) for m in await stack.thread(watch_id))
+    assert "run details were reset" not in text
+    assert "is running again" in text
+    assert "*web-01*: started again · ▸ Power on (again)" in text
+    assert "✓ Check app (again)" in text
+    assert "Steps 2/2 (✓ 2 · ⚠ 0 · ✗ 0)" in text
