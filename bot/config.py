@@ -26,6 +26,7 @@ DEFAULT_DATABASE_URL = "sqlite:///./vro-bot.db"
 DEFAULT_HTTP_HOST = "0.0.0.0"  # noqa: S104 - a server in a container listens on all interfaces
 DEFAULT_HTTP_PORT = 3000
 DEFAULT_POLL_SECONDS = 5.0
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})  # noqa: S104 - names, not a bind
 
 
 class Settings(BaseSettings):
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        # `VRO_BOT_ADMIN_PORT=` (an env file or a template that fills in nothing) means unset: the
+        # default applies, rather than "not an integer" or a policy file named "."
+        env_ignore_empty=True,
     )
 
     slack_bot_token: SecretStr | None = None
@@ -172,6 +176,26 @@ class Settings(BaseSettings):
             self.vro_bot_admin_port or self.vro_bot_http_port,
         )
 
+    def listener_conflict(self) -> str | None:
+        """Why HTTP mode's two listeners could not both listen, or None.
+
+        VRO_BOT_ADMIN_HOST alone moves ``/healthz``, ``/readyz`` and ``/metrics`` to another host
+        on the HTTP listener's port; when either host is a wildcard the second bind fails (address
+        in use), so ``vro-bot run`` says so before it starts. Socket Mode has one listener only.
+        """
+        if self.socket_mode:
+            return None
+        public = (self.vro_bot_http_host, self.vro_bot_http_port)
+        admin = self.admin_listener
+        if admin == public or admin[1] != public[1]:
+            return None
+        if public[0] not in WILDCARD_HOSTS and admin[0] not in WILDCARD_HOSTS:
+            return None  # two distinct addresses may share a port
+        return (
+            f"VRO_BOT_ADMIN_HOST ({admin[0]}) and VRO_BOT_HTTP_HOST ({public[0]}) cannot both listen "
+            f"on port {public[1]}: set VRO_BOT_ADMIN_PORT too (e.g. 9100)"
+        )
+
     def missing_for_run(self) -> list[str]:
         """Names of the variables ``vro-bot run`` needs but does not have."""
         missing: list[str] = []
@@ -194,6 +218,9 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "Missing configuration: " + ", ".join(missing) + ". Set them in the environment or in .env."
             )
+        conflict = self.listener_conflict()
+        if conflict:
+            raise ConfigError(f"Invalid configuration: {conflict}.")
 
 
 def _present(value: SecretStr | None) -> bool:
@@ -207,8 +234,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, env_file: str | None 
     """
     try:
         if env is not None:
-            # Explicit mapping: ignore the process environment and .env entirely.
-            values = {k.lower(): v for k, v in env.items()}
+            # Explicit mapping: ignore the process environment and .env entirely. An empty value
+            # is unset, as in the environment (env_ignore_empty).
+            values = {k.lower(): v for k, v in env.items() if v != ""}
             return Settings.model_validate(values)
         return Settings(_env_file=env_file)
     except ValidationError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.config import ConfigError, load_settings
@@ -59,3 +61,70 @@ def test_secrets_do_not_show_in_repr() -> None:
     s = load_settings({"VRO_PASSWORD": "hunter2", "SLACK_SIGNING_SECRET": "sig-secret"})
     assert "hunter2" not in repr(s)
     assert "sig-secret" not in repr(s)
+
+
+EMPTY_MEANS_UNSET = {
+    "VRO_BOT_ADMIN_PORT": None,
+    "VRO_BOT_HTTP_PORT": 3000,
+    "VRO_BOT_POLICY": None,
+    "VRO_CA_BUNDLE": None,
+    "VRO_API_VERSION": "auto",
+    "VRO_VERIFY_TLS": True,
+}
+
+
+def test_an_empty_variable_in_the_environment_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template or an env file that fills in nothing (`VRO_BOT_ADMIN_PORT=`) gets the default,
+    not "not an integer", a policy file named "." or a CA bundle that is a directory."""
+    for name in EMPTY_MEANS_UNSET:
+        monkeypatch.setenv(name, "")
+    s = load_settings(env_file=None)
+    for name, default in EMPTY_MEANS_UNSET.items():
+        assert getattr(s, name.lower()) == default, name
+
+
+def test_an_empty_variable_in_dot_env_counts_as_unset(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{name}=\n" for name in EMPTY_MEANS_UNSET))
+    s = load_settings(env_file=str(env_file))
+    for name, default in EMPTY_MEANS_UNSET.items():
+        assert getattr(s, name.lower()) == default, name
+
+
+def test_an_empty_value_in_an_explicit_mapping_counts_as_unset() -> None:
+    s = load_settings(dict.fromkeys(EMPTY_MEANS_UNSET, ""))
+    for name, default in EMPTY_MEANS_UNSET.items():
+        assert getattr(s, name.lower()) == default, name
+
+
+HTTP_MODE = {
+    "SLACK_BOT_TOKEN": "xoxb-1",
+    "SLACK_SIGNING_SECRET": "sig",
+    "VRO_URL": "http://127.0.0.1:9898",
+    "VRO_USERNAME": "u",
+    "VRO_PASSWORD": "p",
+}
+
+
+def test_an_admin_host_without_its_own_port_is_refused_before_run_binds_twice() -> None:
+    """VRO_BOT_ADMIN_HOST=127.0.0.1 alone put /healthz on 127.0.0.1:3000 next to 0.0.0.0:3000:
+    `vro-bot run` died with 'Address already in use' (exit 3) while `vro-bot check` passed."""
+    s = load_settings({**HTTP_MODE, "VRO_BOT_ADMIN_HOST": "127.0.0.1"})
+    with pytest.raises(ConfigError, match="set VRO_BOT_ADMIN_PORT too"):
+        s.require_for_run()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"VRO_BOT_ADMIN_HOST": "127.0.0.1", "VRO_BOT_ADMIN_PORT": "9100"},
+        {"VRO_BOT_ADMIN_PORT": "9100"},
+        {"VRO_BOT_HTTP_HOST": "10.0.0.5", "VRO_BOT_ADMIN_HOST": "127.0.0.1"},  # two addresses, one port
+        {"VRO_BOT_ADMIN_HOST": "0.0.0.0", "VRO_BOT_ADMIN_PORT": "3000"},  # noqa: S104 - the one listener
+        {"SLACK_APP_TOKEN": "xapp-1", "VRO_BOT_ADMIN_HOST": "127.0.0.1"},  # Socket Mode: one listener
+    ],
+)
+def test_admin_listeners_that_can_listen_are_accepted(extra: dict[str, str]) -> None:
+    s = load_settings({**HTTP_MODE, **extra})
+    assert s.listener_conflict() is None
+    s.require_for_run()

@@ -51,6 +51,9 @@ def configuration_check(settings: Settings, *, name: str = "configuration") -> D
         missing = settings.missing_for_run()
         if missing:
             raise CheckFailed(CONFIG_MISSING.format(names=", ".join(missing)), advice=CONFIG_ADVICE)
+        conflict = settings.listener_conflict()
+        if conflict:
+            raise CheckFailed(conflict, advice=CONFIG_ADVICE)
         if settings.socket_mode:
             mode = "Socket Mode"
         else:

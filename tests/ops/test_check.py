@@ -254,3 +254,17 @@ async def test_several_problems_line_up_under_their_check() -> None:
     assert lines[1] == "  ✗ policy  a: must be a number"
     assert lines[2] == " " * len("  ✗ policy  ") + "b: unknown key"
     assert lines[3] == " " * len("  ✗ policy  ") + "→ Fix it."
+
+
+async def test_an_admin_host_that_would_share_the_http_port_fails_the_configuration_check() -> None:
+    """`vro-bot run` would stop at its second bind; `check` says so first."""
+    env = {
+        **COMPLETE_ENV,
+        "SLACK_APP_TOKEN": "",
+        "SLACK_SIGNING_SECRET": "s3cr3t",
+        "VRO_BOT_ADMIN_HOST": "127.0.0.1",
+    }
+    report = await run_checks([configuration_check(load_settings(env))])
+    result = report.result("configuration")
+    assert result.verdict is Verdict.FAILED
+    assert "set VRO_BOT_ADMIN_PORT too" in result.detail
