@@ -89,7 +89,19 @@ async def _serve(settings: Settings, policy: Policy) -> int:
     ]
     # Listening before anything is logged as listening: a probe that reads the log and connects
     # at once waits in the backlog instead of being turned away.
-    bound = [listening_socket(server) for server in servers]
+    bound: list[socket.socket] = []
+    try:
+        for server in servers:
+            bound.append(listening_socket(server))
+    except ListenError as exc:
+        log.error("%s; exiting", exc)
+        for sock in bound:
+            sock.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SHUTDOWN_SECONDS):
+                await bot.aclose(drain_seconds=0)
+        stopper.cancel()
+        return 1
     serving = [
         loop.create_task(server.serve(sockets=[sock]), name=f"http:{server.config.port}")
         for server, sock in zip(servers, bound, strict=True)
@@ -118,14 +130,30 @@ async def _serve(settings: Settings, policy: Policy) -> int:
     return 0
 
 
+class ListenError(Exception):
+    """A listener could not bind its address (in use, not on this host, a privileged port)."""
+
+
 def listening_socket(server: uvicorn.Server) -> socket.socket:
     """``server``'s socket, bound and already listening (connections queue in its backlog).
 
-    uvicorn's ``bind_socket`` only binds; the server calls ``listen`` once its task has loaded
-    the app and started, and a connection made before that is refused.
+    uvicorn's ``bind_socket`` only binds, and the server calls ``listen`` once its task has
+    loaded the app and started: a connection made before that is refused. Bound here as uvicorn
+    would (IPv6 for a host with ``:``, ``SO_REUSEADDR``), but a failure is a :class:`ListenError`
+    naming the address and the OS's reason, where uvicorn exits the process (status 3) leaving
+    ``run`` no chance to say which listener failed or to close what it started.
     """
-    sock = server.config.bind_socket()
-    sock.listen(server.config.backlog)
+    host, port = server.config.host, server.config.port
+    family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
+    sock = socket.socket(family=family, type=socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(server.config.backlog)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
     return sock
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 from starlette.applications import Starlette
 
 from bot.observability.health import health_server
-from bot.runtime.serve import listening_socket
+from bot.runtime.serve import ListenError, listening_socket
 
 
 def test_a_connection_made_before_the_server_runs_waits_in_the_backlog() -> None:
@@ -24,3 +25,15 @@ def test_a_connection_made_before_the_server_runs_waits_in_the_backlog() -> None
             pass  # accepted by the kernel into the backlog: no server task has run
     finally:
         sock.close()
+
+
+def test_a_port_in_use_is_a_listen_error_naming_the_address_not_an_exit() -> None:
+    """uvicorn exits the process (status 3) when it cannot bind; `run` needs to close what it
+    started and say which listener failed."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = health_server(Starlette(), host="127.0.0.1", port=port)
+        with pytest.raises(ListenError, match=f"cannot listen on 127.0.0.1:{port}: Address already in use"):
+            listening_socket(server)
