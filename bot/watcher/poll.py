@@ -190,7 +190,16 @@ class WatchPoll:
             new_snapshot, found = advance(snapshot, obs, baseline=baseline)
             events.extend(found)
             running = new_snapshot.plan is not None and new_snapshot.plan.running
-            interval = self.config.poll_seconds if (running or found) else self._slower(row.interval_seconds)
+            # An action was sent and its run is not seen yet: it may start any moment (VRO queues
+            # it, a readiness check goes first), so the watch keeps its pace until the run shows
+            # or the no-run deadline passes, instead of backing off to a minute.
+            awaited = (
+                row.no_run_deadline is not None
+                and not new_snapshot.seen_running
+                and not new_snapshot.finished
+            )
+            eager = running or found or awaited
+            interval = self.config.poll_seconds if eager else self._slower(row.interval_seconds)
         no_run = (
             obs is not None  # VRO did not answer: what it did meanwhile is unknown, not "no run"
             and row.no_run_deadline is not None

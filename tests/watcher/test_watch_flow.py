@@ -180,29 +180,7 @@ async def test_an_action_whose_vro_is_unreachable_past_the_no_run_deadline_is_no
     what it did meanwhile is unknown, so the watch waits for VRO's data instead of telling the
     channel "VRO shows no run" and stopping while the failover runs on."""
     plan_id = stack.sim.plan_id("Web Frontend")
-    baseline = (await stack.vro.get_plan_runtime(plan_id)).model_dump(mode="json", exclude_none=True)
-    async with stack.sessions() as session, session.begin():
-        card = Message(text="Failover of Web Frontend approved")
-        await enqueue_post(
-            session, key="approval:req-1", channel=CHANNEL, message=card, now=stack.clock.now()
-        )
-        await open_sending_watch(
-            session,
-            NewWatch(
-                plan_id=plan_id,
-                plan_name="Web Frontend",
-                channel=CHANNEL,
-                request_id="req-1",
-                action="Failover",
-                requested_by="U1",
-                approved_by=["U2"],
-                thread_key="approval:req-1",
-                baseline=baseline,
-            ),
-            now=stack.clock.now(),
-            poll_seconds=5,
-        )
-        watch_id = await activate_watch(session, "req-1", now=stack.clock.now(), no_run_seconds=120)
+    watch_id = await action_watch(stack, plan_id)
     assert watch_id is not None
     stack.sim.faults.fail_next("/api/*/RuntimeDetails/*", count=1000, status=503)
     await stack.vro.failover(plan_id)
@@ -231,3 +209,45 @@ async def test_vro_answering_errors_is_told_with_its_status_and_its_own_words(st
     text = "\n".join(message_text(m) for m in await stack.thread(watch_id))
     assert text.count("VRO is not answering (HTTP 500: Database is locked.)") == 1
     assert text.count("VRO is answering again") == 1
+
+
+async def action_watch(stack: Stack, plan_id: str) -> int | None:
+    """The watch of an approved Failover of Web Frontend, activated with a 120 s no-run deadline
+    (the action itself is left to the test)."""
+    baseline = (await stack.vro.get_plan_runtime(plan_id)).model_dump(mode="json", exclude_none=True)
+    async with stack.sessions() as session, session.begin():
+        card = Message(text="Failover of Web Frontend approved")
+        await enqueue_post(
+            session, key="approval:req-1", channel=CHANNEL, message=card, now=stack.clock.now()
+        )
+        await open_sending_watch(
+            session,
+            NewWatch(
+                plan_id=plan_id,
+                plan_name="Web Frontend",
+                channel=CHANNEL,
+                request_id="req-1",
+                action="Failover",
+                requested_by="U1",
+                approved_by=["U2"],
+                thread_key="approval:req-1",
+                baseline=baseline,
+            ),
+            now=stack.clock.now(),
+            poll_seconds=5,
+        )
+        return await activate_watch(session, "req-1", now=stack.clock.now(), no_run_seconds=120)
+
+
+async def test_an_action_s_watch_keeps_its_pace_until_the_run_shows(stack: Stack) -> None:
+    """VRO may start the run a while after taking the action: the watch does not back off to a
+    minute meanwhile, so the run's first step is narrated within a poll of starting."""
+    plan_id = stack.sim.plan_id("Web Frontend")
+    watch_id = await action_watch(stack, plan_id)
+    assert watch_id is not None
+    for _ in range(6):  # 30 s with the plan still idle
+        await stack.tick(5)
+    assert (await stack.row(watch_id)).interval_seconds == 5
+    await stack.vro.failover(plan_id)
+    await stack.until(watch_id)
+    assert (await stack.row(watch_id)).status == "finished"
