@@ -35,6 +35,7 @@ class ScriptedRuntime:
     vm_steps: dict[str, list[Json]] = field(default_factory=dict)  # by VM id
     details: dict[str, list[Json]] = field(default_factory=dict)  # by step id
     page_cap: int | None = None  # the most items the server puts in one page
+    missing_group_steps: bool = False  # /Groups/{id}/Steps answers 404 (a VM group's steps)
     requests: list[str] = field(default_factory=list)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -55,6 +56,8 @@ class ScriptedRuntime:
             (r"/Vms/([^/]+)/Steps", self.vm_steps),
             (r"/Steps/([^/]+)", self.details),
         ]
+        if self.missing_group_steps and re.fullmatch(r"/Groups/([^/]+)/Steps", rest):
+            return httpx.Response(404, json={"Message": "No steps for a VM group"})
         for pattern, table in routes:
             if match := re.fullmatch(pattern, rest):
                 items = self.groups if table is None else table.get(match.group(1), [])

@@ -178,3 +178,50 @@ async def test_a_retried_vm_whose_steps_go_back_to_not_started_is_no_vro_restart
     assert "*web-01*: started again · ▸ Power on (again)" in text
     assert "✓ Check app (again)" in text
     assert "Steps 2/2 (✓ 2 · ⚠ 0 · ✗ 0)" in text
+
+
+async def test_a_group_with_steps_and_no_vms_is_narrated_whatever_its_type_is_called(
+    scripted: tuple[Stack, ScriptedRuntime],
+) -> None:
+    """Only ``groupType: VirtualGroup`` is known to hold steps directly; a group VRO calls
+    otherwise that lists no VMs has its steps read under the group all the same."""
+    stack, vro = scripted
+    vro.plan = plan_runtime("FailoverInProgress", 10, running=True)
+    vro.groups = [runtime_item("g1", "Pre-failover scripts", "Running", 10, groupType=None)]
+    vro.group_steps["g1"] = [
+        runtime_item("s1", "Stop app tier", "Running", 10, executionResult=outcome(None, start=T0))
+    ]
+    watch_id = await stack.watcher.start_watch(PLAN_ID, CHANNEL, action="Failover")
+    await stack.tick()
+    vro.group_steps["g1"] = [
+        runtime_item(
+            "s1", "Stop app tier", "Completed", 100, executionResult=outcome("Success", start=T0, finish=T1)
+        )
+    ]
+    vro.groups[0].update(
+        executionState="Completed", progress=100, executionResult=outcome("Success", start=T0, finish=T1)
+    )
+    vro.plan = plan_runtime(
+        "Failover",
+        100,
+        running=False,
+        result="Success",
+        executionResult=outcome("Success", start=T0, finish=T2),
+    )
+    await stack.until(watch_id)
+    await stack.sender.run_until_idle()
+    texts = [message_text(m) for m in await stack.thread(watch_id)]
+    assert "Stop app tier" in "\n".join(texts[:-1])
+    assert "Steps 1/1" in texts[-1]
+
+
+async def test_an_empty_vm_group_costs_no_error(scripted: tuple[Stack, ScriptedRuntime]) -> None:
+    """A VM group with no VMs (VRO answers 404 for steps under it) is not "VRO unreachable"."""
+    stack, vro = scripted
+    vro.plan = plan_runtime("FailoverInProgress", 10, running=True)
+    vro.groups = [runtime_item("g1", "Spare", "Running", 10, groupType="VmGroup")]
+    vro.missing_group_steps = True
+    watch_id = await stack.watcher.start_watch(PLAN_ID, CHANNEL, action="Failover")
+    await stack.tick()
+    await stack.tick()
+    assert not (await stack.row(watch_id)).vro_unreachable
