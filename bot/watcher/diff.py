@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.vro import plan_states
 from bot.vro.models import ExecutionDetail, PlanRuntimeDetails, RuntimeItem
+from bot.vro.results import normalize_result
 from bot.watcher.events import PROCEED_OPTIONS, RETRY_OPTIONS, Event, EventKind, Scope
 from bot.watcher.readings import (
     counts_of,
@@ -39,7 +40,6 @@ from bot.watcher.snapshot import (
     Snapshot,
     group_key,
     is_virtual_group,
-    normalize_result,
     phase_of,
     plan_is_halted,
     plan_is_running,

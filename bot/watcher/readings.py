@@ -21,7 +21,8 @@ from bot.vro.models import (
     RuntimeItem,
     VmRuntimeDetails,
 )
-from bot.watcher.snapshot import TERMINAL, Issue, Phase, PlanView, normalize_result, plan_is_running
+from bot.vro.results import normalize_result
+from bot.watcher.snapshot import TERMINAL, Issue, Phase, PlanView, plan_is_running
 
 
 def ran_since(baseline: PlanRuntimeDetails, plan: PlanRuntimeDetails) -> bool:

@@ -30,6 +30,7 @@ from bot.vro.models import (
     StepRuntimeDetails,
     VmRuntimeDetails,
 )
+from bot.vro.results import normalize_result, word_of
 
 Phase = Literal["pending", "running", "completed", "failed", "skipped", "halted"]
 ItemKind = Literal["group", "vm", "step"]
@@ -43,34 +44,7 @@ _SKIPPED_STATES = frozenset({"skipped"})
 _HALTED_STATES = frozenset({"halted", "stopped", "canceled", "cancelled", "aborted"})
 _RUNNING_STATES = frozenset({"running", "inprogress", "started", "executing", "processing", "active"})
 
-# Result spellings, by what they mean. Only ``Success`` and ``Warning`` are documented (and
-# ``Error`` presumed): a ``Failed`` or ``Warnings`` must not read as a success.
-_ERROR_RESULTS = frozenset(
-    {"error", "errors", "failed", "failure", "fail", "completedwitherror", "completedwitherrors"}
-)
-_WARNING_RESULTS = frozenset(
-    {"warning", "warnings", "completedwithwarning", "completedwithwarnings", "successwithwarnings"}
-)
-_SUCCESS_RESULTS = frozenset({"success", "succeeded", "successful", "ok", "completed", "complete"})
-
 VIRTUAL_GROUP = "virtualgroup"
-
-
-def _word(value: str | None) -> str:
-    return "".join(ch for ch in (value or "").lower() if ch.isalnum())
-
-
-def normalize_result(result: str | None) -> str | None:
-    """VRO's result as ``Success`` / ``Warning`` / ``Error`` when its spelling says which;
-    anything else (``Undefined``, an unknown word) as it came."""
-    word = _word(result)
-    if word in _ERROR_RESULTS:
-        return "Error"
-    if word in _WARNING_RESULTS:
-        return "Warning"
-    if word in _SUCCESS_RESULTS:
-        return "Success"
-    return result
 
 
 def phase_of(execution_state: str | None, result: str | None) -> Phase:
@@ -81,7 +55,7 @@ def phase_of(execution_state: str | None, result: str | None) -> Phase:
     carries a final result (``Success`` / ``Warning`` / ``Error``) while its state does not say
     it runs: a step VRO finished under a new name must not stay "running" to the summary.
     """
-    state = _word(execution_state)
+    state = word_of(execution_state)
     outcome = normalize_result(result)
     if state in _PENDING_STATES:
         return "pending"

@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from bot.slack.blocks.home import home_view
+from bot.slack.blocks.kit import result_emoji
 from bot.slack.blocks.plans import plan_detail_message, plans_message
 from bot.slack.blocks.runtime import status_message
 from bot.slack.blocks.validate import validate_message, validate_view
@@ -145,3 +146,15 @@ def test_nulls_read_as_defaults() -> None:
     )
     assert (group.successCount, group.progress, group.executionResult) == (0, 0, None)
     assert Page[PlanGroup].model_validate({"total": None, "data": None}).data == []
+
+
+def test_status_reads_a_failed_result_as_the_error_it_is() -> None:
+    """Only Success and Warning are documented results: a step that "Failed" is no ✅."""
+    runtime = PlanRuntimeDetails.model_validate(fixture_json("runtime_plan"))
+    group = GroupRuntimeDetails.model_validate({"id": "g", "name": "G", "executionState": "Completed"})
+    failed = {"executionState": "Completed", "executionResult": {"result": "Failed"}}
+    vm = VmRuntimeDetails.model_validate({"id": "v", "name": "web-01", **failed})
+    step = StepRuntimeDetails.model_validate({"id": "s", "name": "Check app", **failed})
+    shown = str(status_message(runtime, [group], vms={"g": [vm]}, steps={"v": [step]}).payload())
+    assert f"{result_emoji('Error')} web-01" in shown
+    assert f"{result_emoji('Error')} Check app" in shown

@@ -37,6 +37,7 @@ from bot.vro.models import (
     StepRuntimeDetails,
     VmRuntimeDetails,
 )
+from bot.vro.results import normalize_result
 
 MAX_TREE_SECTIONS: Final = 40
 DETAILED: Final = (8, 5)  # VMs per group, steps per VM
@@ -47,7 +48,8 @@ Item = TypeVar("Item", bound=RuntimeItem)
 
 
 def _result(item: RuntimeItem) -> str | None:
-    return item.executionResult.result if item.executionResult else None
+    """The item's result, spelled Success / Warning / Error when VRO's word means one."""
+    return normalize_result(item.executionResult.result) if item.executionResult else None
 
 
 def _weight(item: RuntimeItem) -> int:
