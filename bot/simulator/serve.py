@@ -7,12 +7,18 @@ to exercise certificate verification exactly as against a VRO server with a priv
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import signal
+import socket
 import sys
 import tempfile
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+
+import uvicorn
 
 from bot.clock import SystemClock
 from bot.simulator.app import (
@@ -126,6 +132,28 @@ def _load(scenario: str | None) -> Estate:
     return load_estate(scenario) if scenario else default_estate()
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopping on SIGTERM or SIGINT with exit status 0.
+
+    uvicorn's own ``run`` takes the signals only once it serves, and raises the signal again
+    after stopping, so the process ended with 143 (or died at once, if signalled during start-up):
+    supervisors and test harnesses read that as a crash.
+    """
+
+    def take_signals(self) -> None:
+        def stop(signum: int, frame: object) -> None:
+            if self.should_exit:
+                self.force_exit = True  # a second signal: stop without waiting for connections
+            self.should_exit = True
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, stop)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # taken by take_signals, and never raised again
+
+
 def run_simulator(
     *,
     host: str = "127.0.0.1",
@@ -140,8 +168,6 @@ def run_simulator(
     clock_offset_hours: float = 0.0,
 ) -> int:
     """Serve until interrupted; returns the process exit code."""
-    import uvicorn
-
     out = sys.stdout.write
     if speed <= 0:
         sys.stderr.write("vro-bot simulator: --speed must be a positive number\n")
@@ -176,6 +202,26 @@ def run_simulator(
         certfile, keyfile = str(paths.certificate), str(paths.key)
         scheme = "https"
         out(f"TLS certificate authority: {paths.ca}\n  export VRO_CA_BUNDLE={paths.ca}\n")
+    server = _Server(
+        uvicorn.Config(
+            sim,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+        )
+    )
+    # SIGTERM / SIGINT stop it and it exits 0; taken before anything is printed, so a harness
+    # that stops it as soon as it reads the banner does not kill it with the signal's status.
+    server.take_signals()
+    try:
+        sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as exc:
+        sys.stderr.write(f"vro-bot simulator: cannot listen on {host}:{port}: {exc.strerror or exc}\n")
+        return 1
+    # Listening already: a client that reads the banner and connects at once is served.
     shown_host = "localhost" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only compared
     out(
         f"VRO simulator on {scheme}://{shown_host}:{port} (API {', '.join(f'/api/{v}' for v in sim.api_versions)}, "
@@ -187,14 +233,6 @@ def run_simulator(
         f"VRO_PASSWORD={DEFAULT_PASSWORD}   (MFA user mfa-user, TOTP secret {MFA_TOTP_SECRET})\n"
     )
     sys.stdout.flush()
-    server_config = uvicorn.Config(
-        sim,
-        host=host,
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        ssl_certfile=certfile,
-        ssl_keyfile=keyfile,
-    )
-    uvicorn.Server(server_config).run()
+    server.run(sockets=[sock])
+    return 0
     return 0
