@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -114,10 +116,18 @@ def _stop_on_signals_while_starting() -> None:
     and a Ctrl-C print a traceback, which supervisors and people read as a crash. Nothing has
     reached Slack or VRO yet, so stopping is all there is to do. The loop's own handlers replace
     these once it runs.
+
+    The handler leaves at once (``os._exit`` after flushing what was printed) rather than raise
+    ``SystemExit``: an exception raised from a signal handler can land in a ``__del__`` or a
+    weakref callback, where Python only reports it, and start-up would then go on, or stay
+    blocked reading a policy file that never ends, with the signal spent.
     """
 
     def stop(signum: int, frame: object) -> None:
-        raise SystemExit(0)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
