@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -200,3 +201,31 @@ def health_server(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     return _QuietServer(config)
+
+
+class ListenError(Exception):
+    """A listener could not bind its address (in use, not on this host, a privileged port)."""
+
+
+def listening_socket(server: uvicorn.Server) -> socket.socket:
+    """``server``'s socket, bound and already listening (connections queue in its backlog).
+
+    uvicorn's ``bind_socket`` only binds, and the server calls ``listen`` once its task has
+    loaded the app and started: a connection made before that is refused. Bound here as uvicorn
+    would (IPv6 for a host with ``:``, ``SO_REUSEADDR``), but a failure is a :class:`ListenError`
+    naming the address and the OS's reason, where uvicorn exits the process (status 3) leaving
+    its caller (``vro-bot run``, ``vro-bot simulator``) no chance to say which listener failed
+    or to close what it started.
+    """
+    host, port = server.config.host, server.config.port
+    family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
+    sock = socket.socket(family=family, type=socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(server.config.backlog)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock

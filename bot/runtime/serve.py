@@ -10,13 +10,12 @@ import logging
 import signal
 import socket
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from bot.approvals.policy import Policy
 from bot.config import Settings
-from bot.observability.health import health_server
+from bot.observability.health import ListenError, health_server, listening_socket
 from bot.runtime.from_settings import configure_logging_from_settings, load_configured_policy
 from bot.runtime.lifecycle import Bot
 from bot.runtime.loop import loop_name, run_loop
@@ -128,33 +127,6 @@ async def _serve(settings: Settings, policy: Policy) -> int:
         log.error("an HTTP listener stopped on its own (port in use?); exiting")
         return 1
     return 0
-
-
-class ListenError(Exception):
-    """A listener could not bind its address (in use, not on this host, a privileged port)."""
-
-
-def listening_socket(server: uvicorn.Server) -> socket.socket:
-    """``server``'s socket, bound and already listening (connections queue in its backlog).
-
-    uvicorn's ``bind_socket`` only binds, and the server calls ``listen`` once its task has
-    loaded the app and started: a connection made before that is refused. Bound here as uvicorn
-    would (IPv6 for a host with ``:``, ``SO_REUSEADDR``), but a failure is a :class:`ListenError`
-    naming the address and the OS's reason, where uvicorn exits the process (status 3) leaving
-    ``run`` no chance to say which listener failed or to close what it started.
-    """
-    host, port = server.config.host, server.config.port
-    family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
-    sock = socket.socket(family=family, type=socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(server.config.backlog)
-    except OSError as exc:
-        sock.close()
-        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    sock.set_inheritable(True)
-    return sock
 
 
 def listeners(settings: Settings, bot: Bot) -> list[tuple[str, int, list[BaseRoute]]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import signal
-import socket
 import sys
 import tempfile
 from collections.abc import Generator
@@ -21,6 +20,7 @@ from pathlib import Path
 import uvicorn
 
 from bot.clock import SystemClock
+from bot.observability.health import ListenError, listening_socket
 from bot.simulator.app import (
     DEFAULT_PASSWORD,
     DEFAULT_USERNAME,
@@ -217,9 +217,9 @@ def run_simulator(
     # that stops it as soon as it reads the banner does not kill it with the signal's status.
     server.take_signals()
     try:
-        sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
-    except OSError as exc:
-        sys.stderr.write(f"vro-bot simulator: cannot listen on {host}:{port}: {exc.strerror or exc}\n")
+        sock = listening_socket(server)
+    except ListenError as exc:
+        sys.stderr.write(f"vro-bot simulator: {exc}\n")
         return 1
     # Listening already: a client that reads the banner and connects at once is served.
     shown_host = "localhost" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only compared

@@ -12,8 +12,7 @@ import socket
 import pytest
 from starlette.applications import Starlette
 
-from bot.observability.health import health_server
-from bot.runtime.serve import ListenError, listening_socket
+from bot.observability.health import ListenError, health_server, listening_socket
 
 
 def test_a_connection_made_before_the_server_runs_waits_in_the_backlog() -> None:
