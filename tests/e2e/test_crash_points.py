@@ -341,6 +341,17 @@ async def test_a_held_request_sent_with_the_send_button_reaches_its_summary(worl
     await abandon(final)
 
 
+async def told_once_after_restart(world: World, text: str) -> None:
+    """A restart a minute later tells the operator, once, that ``/vro <text>`` may not have gone through."""
+    world.clock.advance(61)
+    fresh, _driver, http = await world.bot("fresh")
+    assert await fresh.tell_interrupted_commands() == 1
+    assert await fresh.tell_interrupted_commands() == 0  # told once
+    told = [m.text for m in world.running.sandbox.workspace.ephemerals_for(CHANNEL, OPERATOR)]
+    assert any(f"handling `/vro {text}`" in t for t in told), told
+    await abandon(fresh, http)
+
+
 async def test_a_command_acknowledged_then_interrupted_is_owned_up_to_after_the_restart(world: World) -> None:
     """The command was written down before its ack; the person is told it may not have gone through."""
     bot, driver, http = await world.bot(
@@ -351,13 +362,7 @@ async def test_a_command_acknowledged_then_interrupted_is_owned_up_to_after_the_
     await abandon(bot, http)
     assert world.running.sandbox.workspace.find_message_with_action(CHANNEL, "vro_approve") == []
 
-    world.clock.advance(61)
-    fresh, _driver, http = await world.bot("fresh")
-    assert await fresh.tell_interrupted_commands() == 1
-    assert await fresh.tell_interrupted_commands() == 0  # told once
-    told = [m.text for m in world.running.sandbox.workspace.ephemerals_for(CHANNEL, OPERATOR)]
-    assert any(f'handling `/vro failover "{PLAN}"`' in t for t in told), told
-    await abandon(fresh, http)
+    await told_once_after_restart(world, f'failover "{PLAN}"')
 
 
 async def test_a_form_acknowledged_then_interrupted_is_owned_up_to_after_the_restart(world: World) -> None:
@@ -393,13 +398,7 @@ async def test_a_form_acknowledged_then_interrupted_is_owned_up_to_after_the_res
     await abandon(bot, http)
     assert world.running.sandbox.workspace.find_message_with_action(CHANNEL, "vro_approve") == []
 
-    world.clock.advance(61)
-    fresh, _driver, http = await world.bot("fresh")
-    assert await fresh.tell_interrupted_commands() == 1
-    assert await fresh.tell_interrupted_commands() == 0  # told once
-    told = [m.text for m in world.running.sandbox.workspace.ephemerals_for(CHANNEL, OPERATOR)]
-    assert any(f'handling `/vro failover "{plan_id}"`' in t for t in told), told
-    await abandon(fresh, http)
+    await told_once_after_restart(world, f'failover "{plan_id}"')
 
 
 async def test_a_command_carried_out_is_not_reported_as_interrupted(world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -46,17 +47,21 @@ async def test_each_query_gets_one_reply(stack: Stack, text: str) -> None:
     assert "went wrong" not in replies[0]
 
 
+async def send_with_a_dead_response_url(stack: Stack, text: str) -> httpx.Response:
+    """``/vro <text>`` as the viewer, its response_url pointing at a port nobody listens on."""
+    request = stack.driver.build_command(text, user_id=VIEWER, channel_id=CHANNEL)
+    broken = request.body.replace(
+        b"response_url=http", b"response_url=http%3A%2F%2F127.0.0.1%3A9%2Fx&old=http"
+    )
+    return await stack.driver.send(type(request)(**{**request.__dict__, "body": broken}))
+
+
 async def test_a_public_answer_whose_response_url_fails_goes_to_the_channel_through_the_outbox(
     stack: Stack,
 ) -> None:
     """Every message to a channel goes through the outbox: a public answer too, when Slack's
     response_url host fails and the bot posts it itself."""
-    request = stack.driver.build_command("scopes --public", user_id=VIEWER, channel_id=CHANNEL)
-    broken = request.body.replace(
-        b"response_url=http", b"response_url=http%3A%2F%2F127.0.0.1%3A9%2Fx&old=http"
-    )
-    request = type(request)(**{**request.__dict__, "body": broken})
-    response = await stack.driver.send(request)
+    response = await send_with_a_dead_response_url(stack, "scopes --public")
     assert response.status_code == 200
     await stack.settle()
     async with stack.bot.sessions() as session:
@@ -70,12 +75,7 @@ async def test_a_public_answer_whose_response_url_fails_goes_to_the_channel_thro
 
 async def test_an_unreachable_response_url_falls_back_to_an_ephemeral_message(stack: Stack) -> None:
     """Slack's response_url host failing must not leave the person without an answer."""
-    request = stack.driver.build_command("scopes", user_id=VIEWER, channel_id=CHANNEL)
-    broken = request.body.replace(
-        b"response_url=http", b"response_url=http%3A%2F%2F127.0.0.1%3A9%2Fx&old=http"
-    )
-    request = type(request)(**{**request.__dict__, "body": broken})
-    response = await stack.driver.send(request)
+    response = await send_with_a_dead_response_url(stack, "scopes")
     assert response.status_code == 200
     await stack.settle()
     assert len(stack.ephemerals(VIEWER)) == 1

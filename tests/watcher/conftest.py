@@ -135,6 +135,28 @@ def vm_tokens(messages: list[SlackMessage]) -> dict[str, list[str]]:
     return tokens
 
 
+def stack_on(
+    vro: VroClient,
+    sim: Simulator,
+    *,
+    clock: FakeClock,
+    sessions: async_sessionmaker[AsyncSession],
+    slack: RunningSandbox,
+) -> Stack:
+    """A watcher (``w1``) and an outbox sending to the sandbox, reading VRO through ``vro``."""
+    poster = SlackWebPoster.from_token("xoxb-test", base_url=slack.api_url)
+    sender = OutboxSender(session_factory=sessions, poster=poster, clock=clock)
+    watcher = Watcher(
+        session_factory=sessions,
+        source=vro,
+        clock=clock,
+        config=TEST_CONFIG,
+        owner="w1",
+        on_outbox=sender.wake,
+    )
+    return Stack(clock, sim, vro, sessions, slack, poster, sender, watcher)
+
+
 @pytest.fixture
 async def stack(
     clock: FakeClock, db_sessions: async_sessionmaker[AsyncSession], slack: RunningSandbox
@@ -147,17 +169,7 @@ async def stack(
         clock=clock,
         retry=RetryPolicy(attempts=1),
     )
-    poster = SlackWebPoster.from_token("xoxb-test", base_url=slack.api_url)
-    sender = OutboxSender(session_factory=db_sessions, poster=poster, clock=clock)
-    watcher = Watcher(
-        session_factory=db_sessions,
-        source=vro,
-        clock=clock,
-        config=TEST_CONFIG,
-        owner="w1",
-        on_outbox=sender.wake,
-    )
-    built = Stack(clock, sim, vro, db_sessions, slack, poster, sender, watcher)
+    built = stack_on(vro, sim, clock=clock, sessions=db_sessions, slack=slack)
     try:
         yield built
     finally:

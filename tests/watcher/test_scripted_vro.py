@@ -17,11 +17,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
-from bot.outbox.sender import OutboxSender
-from bot.outbox.slack_poster import SlackWebPoster
 from bot.sandbox.server import RunningSandbox
-from bot.watcher.service import Watcher
-from tests.watcher.conftest import CHANNEL, TEST_CONFIG, Stack, message_text
+from tests.watcher.conftest import CHANNEL, Stack, message_text, stack_on
 from tests.watcher.scripted_vro import (
     PLAN_ID,
     ScriptedRuntime,
@@ -40,18 +37,9 @@ async def scripted(
 ) -> AsyncIterator[tuple[Stack, ScriptedRuntime]]:
     runtime = ScriptedRuntime()
     vro = scripted_client(runtime, clock)
-    poster = SlackWebPoster.from_token("xoxb-test", base_url=slack.api_url)
-    sender = OutboxSender(session_factory=db_sessions, poster=poster, clock=clock)
-    watcher = Watcher(
-        session_factory=db_sessions,
-        source=vro,
-        clock=clock,
-        config=TEST_CONFIG,
-        owner="w1",
-        on_outbox=sender.wake,
-    )
     try:
-        yield Stack(clock, None, vro, db_sessions, slack, poster, sender, watcher), runtime  # type: ignore[arg-type]
+        # No simulator: the scripted runtime is VRO here.
+        yield stack_on(vro, None, clock=clock, sessions=db_sessions, slack=slack), runtime  # type: ignore[arg-type]
     finally:
         await vro.aclose()
 
