@@ -171,7 +171,7 @@ def create_health_app(
 GRACEFUL_SHUTDOWN_SECONDS: Final = 2
 
 
-class _QuietServer(uvicorn.Server):
+class QuietServer(uvicorn.Server):
     """A uvicorn server that leaves SIGTERM and SIGINT to its owner.
 
     uvicorn's ``serve`` would take both signals for itself and raise them again when it stops;
@@ -200,7 +200,7 @@ def health_server(
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    return _QuietServer(config)
+    return QuietServer(config)
 
 
 class ListenError(Exception):

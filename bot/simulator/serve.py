@@ -7,12 +7,10 @@ to exercise certificate verification exactly as against a VRO server with a priv
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import signal
 import sys
 import tempfile
-from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from bot.clock import SystemClock
-from bot.observability.health import ListenError, listening_socket
+from bot.observability.health import ListenError, QuietServer, listening_socket
 from bot.simulator.app import (
     DEFAULT_PASSWORD,
     DEFAULT_USERNAME,
@@ -132,12 +130,13 @@ def _load(scenario: str | None) -> Estate:
     return load_estate(scenario) if scenario else default_estate()
 
 
-class _Server(uvicorn.Server):
+class _Server(QuietServer):
     """uvicorn's server, stopping on SIGTERM or SIGINT with exit status 0.
 
     uvicorn's own ``run`` takes the signals only once it serves, and raises the signal again
     after stopping, so the process ended with 143 (or died at once, if signalled during start-up):
-    supervisors and test harnesses read that as a crash.
+    supervisors and test harnesses read that as a crash. Here :meth:`take_signals` takes them
+    before anything is printed, and (as a :class:`QuietServer`) uvicorn leaves them alone.
     """
 
     def take_signals(self) -> None:
@@ -148,10 +147,6 @@ class _Server(uvicorn.Server):
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, stop)
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield  # taken by take_signals, and never raised again
 
 
 def run_simulator(
